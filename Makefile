@@ -1,0 +1,27 @@
+# Developer commands (README) and the targets `sam build` runs for BuildMethod: makefile.
+PYTHON ?= python3.11
+VENV ?= .venv
+
+.PHONY: local test lint
+
+$(VENV)/.installed: pyproject.toml functions/requirements.txt infrastructure/local/requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e ".[dev]"
+	touch $@
+
+local: $(VENV)/.installed  ## run the local stack (moto server + API + status dispatcher)
+	$(VENV)/bin/diffrhythm local
+
+test: $(VENV)/.installed  ## lint the template and code, then run every test
+	bash scripts/test.sh
+
+# ---- sam build (template.yaml: Metadata BuildMethod makefile) ----
+build-DependenciesLayer:
+	pip install --quiet --target "$(ARTIFACTS_DIR)/python" --platform manylinux2014_aarch64 \
+		--implementation cp --python-version 3.11 --only-binary=:all: -r functions/requirements.txt
+
+build-ApiFunction build-StatusFunction build-DeadLetterFunction:
+	mkdir -p "$(ARTIFACTS_DIR)"
+	cp -r shared functions "$(ARTIFACTS_DIR)/"
+	find "$(ARTIFACTS_DIR)" -name __pycache__ -prune -exec rm -rf {} +

@@ -1,0 +1,72 @@
+"""The API function: FastAPI app, middleware and the Lambda handler (Mangum). Wiring only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from mangum import Mangum
+
+from functions.api import errors
+from functions.api.middleware import BodyLimitMiddleware, ErrorMiddleware, SecurityHeadersMiddleware
+from functions.api.routes import generate, jobs, service_info, uploads
+from functions.api.service import JobService
+from shared.aws import client
+from shared.jobs import JobStore
+from shared.settings import Settings, get_settings
+
+logger = Logger(service="api")
+tracer = Tracer(service="api")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the API for ``settings`` (the environment's when omitted)."""
+    settings = settings or get_settings()
+    app = FastAPI(title="DiffRhythm song generation API", version=settings.service_version,
+                  description="Queue songs from lyrics and a style; poll their status; download the audio.")
+    app.state.settings = settings
+    app.state.service = JobService(
+        settings=settings, store=JobStore(client("dynamodb", settings), settings.table_name),
+        s3=client("s3", settings), sqs=client("sqs", settings),
+    )
+    for module in (service_info, generate, jobs, uploads):
+        app.include_router(module.router)
+    errors.install(app)
+    # added innermost first: CORS wraps everything, so errors and 500s carry its headers too
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ErrorMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(
+        CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials="*" not in settings.cors_origins,
+        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+        allow_headers=["content-type", "x-api-key", "idempotency-key"],
+        expose_headers=["retry-after", "idempotent-replayed", "location"], max_age=600,
+    )
+    return app
+
+
+_app: FastAPI | None = None
+_mangum: Mangum | None = None
+
+
+def __getattr__(name: str) -> Any:
+    """``functions.api.app.app`` builds the app on first use (uvicorn), so importing this module reads no settings."""
+    global _app
+    if name == "app":
+        _app = _app or create_app()
+        return _app
+    raise AttributeError(name)
+
+
+@logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
+@tracer.capture_lambda_handler
+@generate.metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """API Gateway proxy event -> FastAPI."""
+    global _mangum
+    _mangum = _mangum or Mangum(__getattr__("app"), lifespan="off")
+    response: dict[str, Any] = _mangum(event, context)
+    return response

@@ -1,0 +1,56 @@
+"""The dead-letter consumer: a job message that exhausted its deliveries -> a failure record in S3.
+
+The status function then fails the job and notifies its webhook, exactly as for a worker's own failure record.
+Jobs already final (e.g. cancelled) are left alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from shared import keys
+from shared.aws import client
+from shared.jobs import JobStore
+from shared.records import FailureRecord, JobMessage
+from shared.settings import get_settings
+
+logger = Logger(service="status")
+tracer = Tracer(service="status")
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def record_dead_letter(record: SQSRecord) -> str | None:
+    """Write the failure record for one dead-lettered message; returns the failed job id, if any."""
+    settings = get_settings()
+    try:
+        message = JobMessage.model_validate_json(record.body)
+    except ValidationError:
+        logger.error("dead letter without a job", extra={"body": record.body[:500]})
+        return None  # no job can be waiting on it: nothing to fail
+    store = JobStore(client("dynamodb", settings), settings.table_name)
+    job = store.get(message.job_id)
+    if job is None or job.status.is_final:
+        return None
+    attempts = record.attributes.approximate_receive_count
+    reason = f"generation did not succeed after {attempts} attempts"
+    if job.error:
+        reason += f"; the last error was: {job.error}"
+    failure = FailureRecord(job_id=job.job_id, code="dead_letter", reason=reason)
+    client("s3", settings).put_object(Bucket=settings.bucket_name, Key=keys.failure_key(job.job_id),
+                                      Body=failure.model_dump_json().encode(), ContentType="application/json")
+    logger.warning("job dead-lettered", extra={"job_id": job.job_id, "attempts": attempts})
+    return job.job_id
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """SQS batch from the dead-letter queue; failed records are reported for redelivery."""
+    return process_partial_response(event=event, record_handler=record_dead_letter, processor=processor,
+                                    context=context)

@@ -1,0 +1,109 @@
+"""The status function: S3 ObjectCreated on outputs/, failures/ and cancellations/ -> the job's final state.
+
+Idempotent: a duplicate or late event finds the job already final and changes nothing (``shared.states`` forbids
+leaving a final state), so jobs never move backwards. Every final state is announced to the job's webhook once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote_plus
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
+from pydantic import ValidationError
+
+from functions.status.notify import notify_final
+from shared import keys
+from shared.aws import client
+from shared.jobs import JobStore
+from shared.records import FailureRecord, JobRecord, OutputFile, OutputManifest, utcnow
+from shared.settings import Settings, get_settings
+from shared.states import JobState
+
+logger = Logger(service="status")
+tracer = Tracer(service="status")
+metrics = Metrics(namespace="DiffRhythm", service="status")
+
+
+class StatusRecorder:
+    """Applies one S3 object to its job. Clients are injected."""
+
+    def __init__(self, settings: Settings, store: JobStore, s3: Any) -> None:
+        self.settings, self.store, self.s3 = settings, store, s3
+
+    def apply(self, key: str) -> JobRecord | None:
+        """Record what ``key`` means for its job; returns the job when this call changed its state."""
+        parsed = keys.parse_key(key)
+        if parsed is None:
+            logger.debug("ignored key", extra={"key": key})
+            return None
+        job_id = parsed.job_id
+        changed = None
+        if parsed.kind is keys.KeyKind.MANIFEST:
+            changed = self._complete(job_id, key)
+        elif parsed.kind is keys.KeyKind.FAILURE:
+            changed = self._fail(job_id, key)
+        job = changed or self.store.get(job_id)
+        if job is None:
+            logger.warning("object for an unknown job", extra={"key": key})
+            return None
+        if changed is None:
+            logger.info("no state change", extra={"job_id": job_id, "status": job.status, "key": key})
+        else:
+            metrics.add_metric(name=f"Jobs{job.status.value.title()}", unit=MetricUnit.Count, value=1)
+        notify_final(job, self.store, self.settings)
+        return changed
+
+    def _complete(self, job_id: str, key: str) -> JobRecord | None:
+        try:
+            manifest = OutputManifest.model_validate_json(self._read(key))
+            outputs = [OutputFile(index=o.index, format=o.format, key=o.key, size_bytes=self._size(o.key))
+                       for o in manifest.outputs]
+        except (ValidationError, FileNotFoundError) as error:
+            logger.error("bad manifest", extra={"key": key, "error": str(error)})
+            return self.store.transition(job_id, JobState.FAILED, completed_at=utcnow(),
+                                         error="the worker's output was incomplete; please submit the job again")
+        return self.store.transition(job_id, JobState.COMPLETED, completed_at=utcnow(), outputs=outputs,
+                                     duration_s=manifest.duration_s, progress_stage="done", progress_percent=100.0,
+                                     error=None)
+
+    def _fail(self, job_id: str, key: str) -> JobRecord | None:
+        try:
+            reason = FailureRecord.model_validate_json(self._read(key)).reason
+        except (ValidationError, FileNotFoundError):
+            reason = "generation failed for an unknown reason"
+        return self.store.transition(job_id, JobState.FAILED, completed_at=utcnow(), error=reason)
+
+    def _read(self, key: str) -> bytes:
+        try:
+            return bytes(self.s3.get_object(Bucket=self.settings.bucket_name, Key=key)["Body"].read())
+        except ClientError as error:
+            raise FileNotFoundError(key) from error
+
+    def _size(self, key: str) -> int:
+        try:
+            return int(self.s3.head_object(Bucket=self.settings.bucket_name, Key=key)["ContentLength"])
+        except ClientError as error:
+            raise FileNotFoundError(key) from error
+
+
+def recorder(settings: Settings | None = None) -> StatusRecorder:
+    """A recorder wired to the settings' table and bucket."""
+    settings = settings or get_settings()
+    return StatusRecorder(settings, JobStore(client("dynamodb", settings), settings.table_name), client("s3", settings))
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_source(data_class=S3Event)
+def handler(event: S3Event, context: LambdaContext) -> dict[str, int]:
+    """S3 notification -> job states. Accepts AWS's event shape and the sparser one moto produces."""
+    status = recorder()
+    keys_in_event = [unquote_plus(record.s3.get_object.key) for record in event.records]
+    changed = sum(status.apply(key) is not None for key in keys_in_event)
+    return {"records": len(keys_in_event), "changed": changed}

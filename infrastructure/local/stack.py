@@ -1,0 +1,118 @@
+"""The whole control plane on this machine: a moto server (real HTTP), the template's resources, the event
+dispatcher and the API under uvicorn. The CLI's ``diffrhythm local`` and the tests both use it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from contextlib import AbstractContextManager
+from types import TracebackType
+from typing import Any
+
+os.environ.setdefault("MOTO_DISABLE_GLOBAL_CORS", "true")  # bucket CORS must behave as configured
+os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # before the handlers' loggers exist
+os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # no CloudWatch here: don't print EMF blobs
+
+import uvicorn  # noqa: E402
+from moto.server import ThreadedMotoServer  # noqa: E402
+
+from functions.api.app import create_app  # noqa: E402
+from infrastructure.local.dispatcher import Dispatcher  # noqa: E402
+from infrastructure.local.resources import LocalResources, create_all  # noqa: E402
+from shared.settings import Settings, get_settings  # noqa: E402
+
+LOCAL_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+    "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
+    "BUCKET_NAME": "diffrhythm-local", "TABLE_NAME": "diffrhythm-jobs",
+    "ALLOW_INSECURE_WEBHOOKS": "true", "WEBHOOK_SECRET": "local-webhook-secret",
+    "POWERTOOLS_METRICS_NAMESPACE": "DiffRhythm", "POWERTOOLS_TRACE_DISABLED": "true",
+}
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class LocalStack(AbstractContextManager["LocalStack"]):
+    """Start with ``with LocalStack(...) as stack:``; ``stack.api_url`` and ``stack.settings`` describe it.
+
+    Parameters
+    ----------
+    env
+        Settings to apply on top of ``LOCAL_ENV`` (e.g. ``API_KEYS``); they are exported to this process,
+        because the handlers read their settings from the environment as in Lambda.
+    api_port
+        Port of the API (a free one when 0).
+    """
+
+    def __init__(self, env: dict[str, str] | None = None, api_port: int = 0, moto_port: int = 0) -> None:
+        self.env = {**LOCAL_ENV, **(env or {})}
+        self.api_port = api_port or free_port()
+        self.moto_port = moto_port or free_port()
+        self.moto: ThreadedMotoServer | None = None
+        self.server: uvicorn.Server | None = None
+        self.dispatcher: Dispatcher | None = None
+        self.resources: LocalResources | None = None
+        self.settings: Settings | None = None
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.moto_port}"
+
+    def start_aws(self) -> Settings:
+        """Start the moto server and create the resources; exports and returns the settings."""
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
+        self.moto.start()
+        os.environ.update({**self.env, "AWS_ENDPOINT_URL": self.endpoint_url})
+        get_settings.cache_clear()
+        self.resources = create_all(get_settings())
+        os.environ.update({"QUEUE_URL": self.resources.queue_url, "DLQ_URL": self.resources.dlq_url})
+        get_settings.cache_clear()
+        self.settings = get_settings()
+        self.dispatcher = Dispatcher(self.settings, self.resources.events_queue_url)
+        self.dispatcher.start()
+        return self.settings
+
+    def serve_api(self, block: bool = False) -> None:
+        """Run the API under uvicorn, in this thread (``block``) or a background one."""
+        config = uvicorn.Config(create_app(self.settings), host="127.0.0.1", port=self.api_port,
+                                log_level="info" if block else "warning", access_log=block)
+        self.server = uvicorn.Server(config)
+        if block:
+            self.server.run()
+            return
+        threading.Thread(target=self.server.run, name="api", daemon=True).start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the local API did not start within 20 s")
+            time.sleep(0.02)
+
+    def __enter__(self) -> LocalStack:
+        self.start_aws()
+        self.serve_api()
+        return self
+
+    def __exit__(self, *exc: tuple[type[BaseException] | None, BaseException | None, TracebackType | None]) -> Any:
+        self.stop()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.should_exit = True
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
+        if self.moto is not None:
+            self.moto.stop()

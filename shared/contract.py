@@ -1,0 +1,224 @@
+"""The HTTP contract: request bodies (``*Request``) and response bodies (``*Public`` / ``*Response``).
+
+Field names, defaults and status strings follow the existing frontend's contract; fields marked "addition" are new.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal, Self
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
+
+from shared.lrc import ParsedLyrics, parse_lrc
+from shared.presets import PRESETS, MasterPreset, Preset, SamplingSettings
+
+MIN_LENGTH_S, MAX_LENGTH_S = 95, 285
+MAX_SEED = 2**32 - 1
+
+
+class OutputFormat(StrEnum):
+    """Audio formats a job can produce. WAV is always produced (``/download`` serves it by default)."""
+
+    WAV = "wav"
+    FLAC = "flac"
+    MP3 = "mp3"
+
+    @property
+    def content_type(self) -> str:
+        """The MIME type stored on the S3 object."""
+        return {"wav": "audio/wav", "flac": "audio/flac", "mp3": "audio/mpeg"}[self.value]
+
+
+class EditRequest(BaseModel):
+    """Edit mode (addition): regenerate ``segments`` of an uploaded song, keep the rest."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reference_audio_key: str = Field(description="Key returned by POST /api/v1/uploads for the song to edit")
+    segments: list[tuple[float, float]] = Field(
+        min_length=1, max_length=16,
+        description="[[start, end], ...] in seconds to regenerate; -1 means the song's start (as start) or end (as end)",
+    )
+
+
+class GenerateRequest(BaseModel):
+    """Body of ``POST /api/v1/generate``."""
+
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={"examples": [{
+            "lyrics": "[00:00.00]Line 1\n[00:05.00]Line 2", "style_prompt": "pop, upbeat, energetic",
+            "audio_length": 95, "batch_size": 1, "preset": "high", "auto_master": False,
+        }]},
+    )
+
+    lyrics: str = Field(min_length=10, max_length=20_000, description="LRC text ([mm:ss.xx]line), or plain lines")
+    style_prompt: str | None = Field(None, min_length=3, max_length=1_000, description="Text describing the style")
+    reference_audio_key: str | None = Field(
+        None, max_length=512, description="Addition: an uploaded clip (>= 10 s) whose style to follow, instead of "
+        "style_prompt")
+    audio_length: int = Field(95, ge=MIN_LENGTH_S, le=MAX_LENGTH_S, description="Seconds; 96..285 use the full model")
+    batch_size: int = Field(1, ge=1, le=4, description="Number of variations")
+    steps: int | None = Field(None, ge=1, le=200, description="Overrides the preset's sampling steps")
+    cfg_strength: float | None = Field(None, ge=0.0, le=20.0, description="Overrides the preset's guidance strength")
+    preset: Preset = Preset.HIGH
+    auto_master: bool = True
+    master_preset: MasterPreset = MasterPreset.BALANCED
+    payment_intent_id: str | None = Field(None, max_length=255)
+    seed: int | None = Field(None, ge=0, le=MAX_SEED, description="Addition: random seed; drawn and reported if unset")
+    output_format: OutputFormat = Field(OutputFormat.WAV, description="Addition: produced besides WAV")
+    edit: EditRequest | None = Field(None, description="Addition: edit an existing song")
+    webhook_url: AnyHttpUrl | None = Field(None, description="Addition: receives a signed POST on the final state")
+
+    @model_validator(mode="after")
+    def _one_style(self) -> Self:
+        if (self.style_prompt is None) == (self.reference_audio_key is None):
+            raise ValueError("give exactly one of style_prompt (text, at least 3 characters) or reference_audio_key")
+        if self.edit is not None:
+            for start, end in self.edit.segments:
+                lo = 0.0 if start == -1 else start
+                hi = float(self.audio_length) if end == -1 else end
+                if not 0 <= lo < hi <= self.audio_length:
+                    raise ValueError(f"edit.segments: [{start:g}, {end:g}] must satisfy 0 <= start < end <= "
+                                     f"audio_length ({self.audio_length}), with -1 for the song's start or end")
+        return self
+
+    @property
+    def model_variant(self) -> Literal["95s", "full"]:
+        """Which checkpoint serves this request."""
+        return "95s" if self.audio_length <= MIN_LENGTH_S else "full"
+
+    def sampling(self) -> SamplingSettings:
+        """The preset's settings with the explicit overrides applied."""
+        base = PRESETS[self.preset]
+        return SamplingSettings(
+            steps=self.steps if self.steps is not None else base.steps,
+            cfg_strength=self.cfg_strength if self.cfg_strength is not None else base.cfg_strength,
+        )
+
+    def parsed_lyrics(self) -> ParsedLyrics:
+        """The lyrics validated against ``audio_length`` (raises ``shared.lrc.LyricsError``)."""
+        return parse_lrc(self.lyrics, self.audio_length)
+
+
+class GenerateResponse(BaseModel):
+    """Answer to an accepted ``POST /api/v1/generate``."""
+
+    job_id: str
+    status: str
+    queue_position: int | None
+    estimated_wait_minutes: int | None
+    message: str
+    seed: int = Field(description="Addition: the seed the job will use")
+    warnings: list[str] = Field(default_factory=list, description="Addition: e.g. lyrics without timestamps")
+    status_url: str = Field(description="Addition: where to poll")
+
+
+class ProgressPublic(BaseModel):
+    """Where a running job is."""
+
+    stage: str
+    percent: float
+
+
+class OutputPublic(BaseModel):
+    """One produced file."""
+
+    index: int
+    format: OutputFormat
+    size_bytes: int
+    download_url: str = Field(description="API path that redirects to a short-lived S3 URL")
+
+
+class JobStatusResponse(BaseModel):
+    """Body of ``GET /api/v1/status/{job_id}``."""
+
+    job_id: str
+    status: str = Field(description="queued | processing | completed | failed | cancelled")
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None = Field(description="When the job reached a final state")
+    output_file: str | None = Field(description="S3 key of the first WAV")
+    s3_url: str | None = Field(description="Short-lived presigned URL of the first WAV")
+    error: str | None
+    queue_position: int | None
+    estimated_wait_minutes: int | None
+    progress: ProgressPublic | None = None
+    outputs: list[OutputPublic] = Field(default_factory=list)
+    audio_length: int
+    batch_size: int
+    seed: int
+    updated_at: datetime
+
+
+class JobListResponse(BaseModel):
+    """A page of the caller's jobs, newest first."""
+
+    jobs: list[JobStatusResponse]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last page")
+
+
+class QueueResponse(BaseModel):
+    """Body of ``GET /api/v1/queue``."""
+
+    queue_length: int
+    current_job: str | None = Field(description="The caller's job being generated now, if any")
+    estimated_wait_minutes: int
+    in_flight: int = Field(description="Addition: jobs being generated now")
+
+
+class HealthResponse(BaseModel):
+    """Body of ``GET /api/v1/health``; see the README for what each field means serverless."""
+
+    status: Literal["healthy", "degraded"]
+    models_loaded: bool
+    device: str
+    queue_length: int
+    active_jobs: int
+    version: str
+
+
+class RootResponse(BaseModel):
+    """Body of ``GET /``."""
+
+    service: str
+    version: str
+    status: Literal["running"]
+    endpoints: dict[str, str]
+
+
+class UploadContentType(StrEnum):
+    """Reference clip types accepted for upload."""
+
+    WAV = "audio/wav"
+    X_WAV = "audio/x-wav"
+    MPEG = "audio/mpeg"
+    FLAC = "audio/flac"
+    OGG = "audio/ogg"
+
+    @property
+    def extension(self) -> str:
+        """File extension of the stored clip."""
+        return {"audio/wav": "wav", "audio/x-wav": "wav", "audio/mpeg": "mp3", "audio/flac": "flac",
+                "audio/ogg": "ogg"}[self.value]
+
+
+class UploadRequest(BaseModel):
+    """Body of ``POST /api/v1/uploads``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    content_type: UploadContentType
+    size_bytes: int = Field(gt=0, description="Exact size of the file to upload; the URL accepts only this size")
+
+
+class UploadResponse(BaseModel):
+    """Where and how to PUT the file, and the key to pass as reference_audio_key."""
+
+    key: str
+    upload_url: str
+    method: Literal["PUT"] = "PUT"
+    headers: dict[str, str]
+    expires_in: int

@@ -1,0 +1,289 @@
+"""The job table: one DynamoDB table, every write conditional.
+
+Item schema (single table, hash key ``pk``)::
+
+    job#{job_id}            a JobRecord; ``queue_state`` = "QUEUED" only while queued (sparse index)
+    rate#{owner}#{window}   submissions of one API key in one clock hour (``count``), expiring after two hours
+    stats                   counters of jobs reaching each state, for /metrics
+    worker#heartbeat        last time a GPU worker reported itself (``last_seen``, ``device``)
+
+Indexes: ``owner-created`` (owner, created_at) lists a caller's jobs; ``queued-created`` (queue_state, created_at)
+gives queue positions. ``expires_at`` is the TTL attribute.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+from pydantic import BaseModel
+
+from shared.records import JobRecord, utcnow
+from shared.states import ALLOWED_FROM, JobState
+
+OWNER_INDEX = "owner-created"
+QUEUE_INDEX = "queued-created"
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width, so strings sort as times
+_serializer, _deserializer = TypeSerializer(), TypeDeserializer()
+
+
+def _plain(value: Any) -> Any:
+    """Python value -> what the DynamoDB serializer accepts (Decimal numbers, fixed-format times)."""
+    if isinstance(value, BaseModel):
+        return _plain(value.model_dump(exclude_none=True))
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, datetime):
+        return value.strftime(_TIME_FORMAT)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    return value
+
+
+def _native(value: Any) -> Any:
+    """DynamoDB value -> plain Python (int or float for numbers)."""
+    if isinstance(value, dict):
+        return {k: _native(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_native(v) for v in value]
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def serialize(item: dict[str, Any]) -> dict[str, Any]:
+    """A plain dict -> a DynamoDB attribute map."""
+    return {k: _serializer.serialize(v) for k, v in _plain(item).items()}
+
+
+def deserialize(item: dict[str, Any]) -> dict[str, Any]:
+    """A DynamoDB attribute map -> a plain dict."""
+    return {k: _native(_deserializer.deserialize(v)) for k, v in item.items()}
+
+
+def job_pk(job_id: str) -> str:
+    """Hash key of a job item."""
+    return f"job#{job_id}"
+
+
+class CursorError(ValueError):
+    """A pagination cursor that this table did not issue for this caller."""
+
+
+class JobStore:
+    """Reads and conditional writes of job items.
+
+    Parameters
+    ----------
+    dynamodb
+        A boto3 DynamoDB client (from ``shared.aws.client``).
+    table_name
+        The job table.
+    """
+
+    def __init__(self, dynamodb: Any, table_name: str) -> None:
+        self._db = dynamodb
+        self._table = table_name
+
+    # -- jobs ------------------------------------------------------------------------------------------------------
+    def create(self, record: JobRecord) -> bool:
+        """Put a new QUEUED job; False if a job with that id exists already."""
+        item = {**record.model_dump(), "pk": job_pk(record.job_id), "queue_state": JobState.QUEUED.value}
+        try:
+            self._db.put_item(TableName=self._table, Item=serialize(item), ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as error:
+            if _conditional_failed(error):
+                return False
+            raise
+        self._count(JobState.QUEUED)
+        return True
+
+    def get(self, job_id: str) -> JobRecord | None:
+        """The job, or None."""
+        response = self._db.get_item(TableName=self._table, Key=serialize({"pk": job_pk(job_id)}), ConsistentRead=True)
+        return _record(response["Item"]) if "Item" in response else None
+
+    def transition(self, job_id: str, target: JobState, **fields: Any) -> JobRecord | None:
+        """Move a job to ``target`` and set ``fields``, only if ``shared.states`` allows it from its current state.
+
+        Returns the updated job, or None when the job is missing or its state forbids the move (a duplicate or
+        late event), so callers can treat repeats as no-ops.
+        """
+        removed = [] if target is JobState.QUEUED else ["queue_state"]
+        expression, names, values = _update_expression({"updated_at": utcnow(), **fields, "status": target}, removed)
+        allowed = sorted(ALLOWED_FROM[target])
+        values |= {f":from{i}": state for i, state in enumerate(allowed)}
+        names["#status"] = "status"
+        condition = f"attribute_exists(pk) AND #status IN ({', '.join(f':from{i}' for i in range(len(allowed)))})"
+        try:
+            response = self._db.update_item(
+                TableName=self._table, Key=serialize({"pk": job_pk(job_id)}), UpdateExpression=expression,
+                ConditionExpression=condition, ExpressionAttributeNames=names,
+                ExpressionAttributeValues=serialize(values), ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if _conditional_failed(error):
+                return None
+            raise
+        if target is not JobState.RUNNING:
+            self._count(target)
+        return _record(response["Attributes"])
+
+    def set_fields(
+        self, job_id: str, *, only_if: JobState | None = None, only_if_absent: str | None = None, **fields: Any
+    ) -> bool:
+        """Set non-state attributes (progress, enqueued_at, webhook result).
+
+        ``only_if`` requires the job to be in that state; ``only_if_absent`` requires that attribute to be unset
+        (a claim). Returns False when the condition failed.
+        """
+        expression, names, values = _update_expression(fields)
+        condition = "attribute_exists(pk)"
+        if only_if is not None:
+            condition += " AND #status = :only"
+            names["#status"], values[":only"] = "status", only_if
+        if only_if_absent is not None:
+            condition += " AND attribute_not_exists(#absent)"
+            names["#absent"] = only_if_absent
+        try:
+            self._db.update_item(
+                TableName=self._table, Key=serialize({"pk": job_pk(job_id)}),
+                UpdateExpression=expression, ConditionExpression=condition, ExpressionAttributeNames=names,
+                ExpressionAttributeValues=serialize(values),
+            )
+        except ClientError as error:
+            if _conditional_failed(error):
+                return False
+            raise
+        return True
+
+    def list_for_owner(self, owner: str, limit: int, cursor: str | None = None) -> tuple[list[JobRecord], str | None]:
+        """A page of ``owner``'s jobs, newest first, and the cursor of the next page."""
+        query: dict[str, Any] = {
+            "TableName": self._table, "IndexName": OWNER_INDEX, "Limit": limit, "ScanIndexForward": False,
+            "KeyConditionExpression": "#owner = :owner", "ExpressionAttributeNames": {"#owner": "owner"},
+            "ExpressionAttributeValues": serialize({":owner": owner}),
+        }
+        if cursor:
+            query["ExclusiveStartKey"] = _decode_cursor(cursor, owner)
+        response = self._db.query(**query)
+        last = response.get("LastEvaluatedKey")
+        next_cursor = base64.urlsafe_b64encode(json.dumps(deserialize(last)).encode()).decode() if last else None
+        return [_record(item) for item in response["Items"]], next_cursor
+
+    def queue_position(self, record: JobRecord) -> int:
+        """How many queued jobs were created before ``record`` (0 = next to run)."""
+        return self._count_queued("AND created_at < :created", {":created": record.created_at})
+
+    def queued_count(self) -> int:
+        """Jobs waiting for a worker."""
+        return self._count_queued("", {})
+
+    def _count_queued(self, extra: str, values: dict[str, Any]) -> int:
+        total, start = 0, None
+        while True:
+            query: dict[str, Any] = {
+                "TableName": self._table, "IndexName": QUEUE_INDEX, "Select": "COUNT",
+                "KeyConditionExpression": f"queue_state = :queued {extra}",
+                "ExpressionAttributeValues": serialize({":queued": JobState.QUEUED, **values}),
+            }
+            if start:
+                query["ExclusiveStartKey"] = start
+            response = self._db.query(**query)
+            total += response["Count"]
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                return total
+
+    # -- rate limit ------------------------------------------------------------------------------------------------
+    def take_rate_token(self, owner: str, limit: int, now: datetime | None = None) -> int | None:
+        """Count one submission of ``owner`` in the current clock hour, atomically.
+
+        Returns None when allowed, else the seconds until the window ends (for ``Retry-After``).
+        """
+        now = now or utcnow()
+        window = int(now.timestamp()) // 3600 * 3600
+        try:
+            self._db.update_item(
+                TableName=self._table, Key=serialize({"pk": f"rate#{owner}#{window}"}),
+                UpdateExpression="ADD #count :one SET expires_at = :expires",
+                ConditionExpression="attribute_not_exists(#count) OR #count < :limit",
+                ExpressionAttributeNames={"#count": "count"},
+                ExpressionAttributeValues=serialize({":one": 1, ":limit": limit, ":expires": window + 7200}),
+            )
+        except ClientError as error:
+            if _conditional_failed(error):
+                return max(1, window + 3600 - int(now.timestamp()))
+            raise
+        return None
+
+    # -- counters and heartbeat ------------------------------------------------------------------------------------
+    def _count(self, state: JobState) -> None:
+        """Best-effort counter of jobs reaching ``state`` (metrics only)."""
+        self._db.update_item(
+            TableName=self._table, Key=serialize({"pk": "stats"}), UpdateExpression="ADD #s :one",
+            ExpressionAttributeNames={"#s": state.value.lower()}, ExpressionAttributeValues=serialize({":one": 1}),
+        )
+
+    def counters(self) -> dict[str, int]:
+        """Jobs that reached each state since the table was created."""
+        item = self._db.get_item(TableName=self._table, Key=serialize({"pk": "stats"})).get("Item")
+        counts = deserialize(item) if item else {}
+        return {state.value.lower(): int(counts.get(state.value.lower(), 0)) for state in JobState}
+
+    def heartbeat(self, device: str, now: datetime | None = None) -> None:
+        """Record that a worker with ``device`` is alive (called by workers)."""
+        item = {"pk": "worker#heartbeat", "last_seen": now or utcnow(), "device": device}
+        self._db.put_item(TableName=self._table, Item=serialize(item))
+
+    def last_heartbeat(self) -> tuple[datetime, str] | None:
+        """When a worker last reported itself, and its device; None if never."""
+        item = self._db.get_item(TableName=self._table, Key=serialize({"pk": "worker#heartbeat"})).get("Item")
+        if not item:
+            return None
+        data = deserialize(item)
+        return datetime.strptime(data["last_seen"], _TIME_FORMAT).replace(tzinfo=utcnow().tzinfo), data["device"]
+
+
+def _update_expression(
+    fields: dict[str, Any], removed: list[str] | None = None
+) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """``SET`` the fields that have a value and ``REMOVE`` those set to None (plus ``removed``)."""
+    names = {f"#f{i}": name for i, name in enumerate(fields)}
+    sets = [f"#f{i} = :v{i}" for i, value in enumerate(fields.values()) if value is not None]
+    removes = [f"#f{i}" for i, value in enumerate(fields.values()) if value is None]
+    for j, name in enumerate(removed or []):
+        names[f"#r{j}"] = name
+        removes.append(f"#r{j}")
+    values = {f":v{i}": value for i, value in enumerate(fields.values()) if value is not None}
+    expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+    return expression, names, values
+
+
+def _record(item: dict[str, Any]) -> JobRecord:
+    return JobRecord.model_validate(deserialize(item))
+
+
+def _conditional_failed(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def _decode_cursor(cursor: str, owner: str) -> dict[str, Any]:
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (binascii.Error, UnicodeDecodeError, ValueError) as error:
+        raise CursorError("cursor is not one this API returned") from error
+    if not isinstance(key, dict) or key.get("owner") != owner or set(key) != {"pk", "owner", "created_at"}:
+        raise CursorError("cursor is not one this API returned for this API key")
+    return serialize(key)

@@ -1,0 +1,145 @@
+"""Shapes that cross the service's internal boundaries: the SQS body (``*Message``), the DynamoDB item
+(``*Record``) and the JSON objects workers write to S3 (manifest, failure, cancellation)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.contract import GenerateRequest, OutputFormat
+from shared.states import JobState
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now, in UTC."""
+    return datetime.now(UTC)
+
+
+class JobMessage(BaseModel):
+    """Body of the SQS message that asks a worker to run one job; the request itself lives in S3."""
+
+    model_config = ConfigDict(frozen=True)
+
+    job_id: str
+    owner: str
+    request_key: str
+    model: Literal["95s", "full"]
+    submitted_at: datetime
+
+
+class OutputFile(BaseModel):
+    """One produced object, as recorded on the job."""
+
+    index: int = Field(ge=0)
+    format: OutputFormat
+    key: str
+    size_bytes: int = Field(ge=0)
+
+
+class JobRecord(BaseModel):
+    """The job item in DynamoDB (the table adds its key and index attributes; see ``shared.jobs``)."""
+
+    job_id: str
+    owner: str
+    status: JobState = JobState.QUEUED
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    enqueued_at: datetime | None = None
+    expires_at: int = Field(description="TTL: epoch seconds after which DynamoDB deletes the item")
+    request_key: str
+    request_sha256: str
+    idempotency_key: str | None = None
+    audio_length: int
+    batch_size: int
+    output_format: OutputFormat
+    seed: int
+    webhook_url: str | None = None
+    progress_stage: str | None = None
+    progress_percent: float | None = None
+    attempts: int = 0
+    error: str | None = None
+    outputs: list[OutputFile] = Field(default_factory=list)
+    duration_s: float | None = None
+    webhook_claimed_at: datetime | None = None
+    webhook_delivered_at: datetime | None = None
+    webhook_error: str | None = None
+
+    @staticmethod
+    def ttl(created_at: datetime, days: int) -> int:
+        """The TTL attribute value for a job created at ``created_at`` kept ``days`` days."""
+        return int((created_at + timedelta(days=days)).timestamp())
+
+
+class ManifestOutput(BaseModel):
+    """One audio file listed in the manifest."""
+
+    index: int = Field(ge=0)
+    format: OutputFormat
+    key: str
+    duration_s: float = Field(gt=0)
+    sample_rate: int = Field(gt=0)
+    channels: int = Field(gt=0)
+
+
+class OutputManifest(BaseModel):
+    """``outputs/{job_id}/result.json``: written last by the worker; its arrival completes the job."""
+
+    job_id: str
+    outputs: list[ManifestOutput] = Field(min_length=1)
+    duration_s: float = Field(gt=0, description="Song length in seconds")
+    metadata: dict[str, object] = Field(default_factory=dict, description="Model, seed, steps, cfg, timings")
+
+
+FailureCode = Literal["invalid_input", "generation_failed", "dead_letter", "enqueue_failed", "internal"]
+
+
+class FailureRecord(BaseModel):
+    """``failures/{job_id}.json``: a job that cannot complete, with a reason the user can act on."""
+
+    job_id: str
+    code: FailureCode
+    reason: str = Field(min_length=1)
+    at: datetime = Field(default_factory=utcnow)
+
+
+class CancellationRecord(BaseModel):
+    """``cancellations/{job_id}.json``: written after a cancel so the status function notifies the webhook."""
+
+    job_id: str
+    at: datetime = Field(default_factory=utcnow)
+
+
+class JobRequestRecord(GenerateRequest):
+    """``requests/{job_id}.json``: the accepted request as the worker reads it.
+
+    ``lrc`` is always timed LRC: the caller's lyrics, or plain lyrics after spreading them over the song.
+    """
+
+    job_id: str
+    owner: str
+    seed: int  # resolved: drawn at submission when the caller gave none
+    lrc: str
+    submitted_at: datetime
+
+
+class WebhookEvent(BaseModel):
+    """The JSON body POSTed (signed) to a job's ``webhook_url`` when it reaches a final state."""
+
+    event: Literal["job.completed", "job.failed", "job.cancelled"]
+    job_id: str
+    status: str = Field(description="completed | failed | cancelled (the status endpoint's strings)")
+    error: str | None
+    completed_at: datetime | None
+    outputs: list[OutputFile]
+    status_url: str
+
+    @classmethod
+    def for_job(cls, job: JobRecord) -> WebhookEvent:
+        """The event announcing ``job``'s final state."""
+        status = job.status.wire
+        return cls(event=f"job.{status}", job_id=job.job_id, status=status, error=job.error,  # type: ignore[arg-type]
+                   completed_at=job.completed_at, outputs=job.outputs, status_url=f"/api/v1/status/{job.job_id}")

@@ -1,0 +1,70 @@
+"""Deployment settings, read from environment variables (never at import time).
+
+Every name is the upper-case field name, e.g. ``BUCKET_NAME``. The AWS endpoint is boto3's own
+``AWS_ENDPOINT_URL``: empty in AWS, the moto server's address locally. Nothing else differs.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    """Names of the AWS resources and the service's limits."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    # Resources
+    bucket_name: str = "diffrhythm-local"
+    table_name: str = "diffrhythm-jobs"
+    queue_url: str = ""
+    dlq_url: str = ""
+    aws_region: str = "us-east-1"
+    aws_endpoint_url: str | None = None
+
+    # Access
+    api_keys: CommaList = Field(default_factory=list, description="Accepted X-API-Key values; empty = no key needed")
+    cors_origins: CommaList = Field(default_factory=list, description="Browser origins allowed to call the API")
+    rate_limit_per_hour: int = Field(10, ge=0, description="Jobs one API key may submit per clock hour; 0 = no limit")
+
+    # Limits
+    max_body_bytes: int = 256 * 1024
+    max_upload_bytes: int = 50 * 1024 * 1024
+    presign_ttl_s: int = Field(300, ge=1, le=3600)
+    job_ttl_days: int = Field(30, ge=1)
+    orphan_after_s: int = Field(300, ge=1, description="A QUEUED job never enqueued this long ago is failed")
+
+    # Status, webhooks and metrics
+    webhook_secret: str = ""
+    webhook_timeout_s: float = 5.0
+    webhook_attempts: int = Field(3, ge=1)
+    webhook_backoff_s: float = 1.0
+    allow_insecure_webhooks: bool = Field(False, description="Accept http:// webhook URLs (local stack only)")
+    metrics_enabled: bool = True
+    estimated_job_minutes: float = Field(2.0, gt=0, description="Typical GPU time per job, for wait estimates")
+    worker_capacity: int = Field(1, ge=1, description="Jobs processed in parallel at full scale")
+    service_version: str = "0.1.0"
+
+    @field_validator("api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @property
+    def auth_enabled(self) -> bool:
+        """Whether requests must carry one of ``api_keys``."""
+        return bool(self.api_keys)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,116 @@
+"""Test fixtures: the local stack (moto server + API + dispatcher), started once per test session."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import pytest
+import requests
+
+from infrastructure.local.stack import LocalStack
+from shared.aws import client
+from shared.settings import Settings
+
+T = TypeVar("T")
+API_KEYS = [f"test-key-{i:03d}-{'x' * 12}" for i in range(200)]
+ORIGIN = "https://app.example.com"
+SEED_REQUEST = {  # the seed report's Phase 4 example, unchanged
+    "lyrics": "[00:00.00]Line 1\n[00:05.00]Line 2",
+    "style_prompt": "pop, upbeat, energetic",
+    "audio_length": 95,
+    "batch_size": 1,
+    "preset": "high",
+    "auto_master": False,
+}
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[LocalStack]:
+    env = {
+        "API_KEYS": ",".join(API_KEYS), "CORS_ORIGINS": ORIGIN, "RATE_LIMIT_PER_HOUR": "10",
+        "WEBHOOK_SECRET": "test-webhook-secret", "WEBHOOK_BACKOFF_S": "0.05", "WEBHOOK_TIMEOUT_S": "2",
+        "ORPHAN_AFTER_S": "60",
+    }
+    with LocalStack(env) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def settings(stack: LocalStack) -> Settings:
+    assert stack.settings is not None
+    return stack.settings
+
+
+_keys = itertools.count()
+
+
+@pytest.fixture
+def api_key() -> str:
+    """A key no other test has used (fresh rate-limit window and job list)."""
+    return API_KEYS[next(_keys)]
+
+
+class Api:
+    """A tiny HTTP client of the local API for one API key."""
+
+    def __init__(self, base: str, key: str | None) -> None:
+        self.base, self.session = base, requests.Session()
+        if key:
+            self.session.headers["X-API-Key"] = key
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("allow_redirects", False)
+        kwargs.setdefault("timeout", 30)
+        return self.session.request(method, self.base + path, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("POST", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("DELETE", path, **kwargs)
+
+    def submit(self, **overrides: Any) -> dict[str, Any]:
+        response = self.post("/api/v1/generate", json={**SEED_REQUEST, **overrides})
+        assert response.status_code == 202, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    def status(self, job_id: str) -> dict[str, Any]:
+        response = self.get(f"/api/v1/status/{job_id}")
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+
+@pytest.fixture
+def api(stack: LocalStack, api_key: str) -> Api:
+    return Api(stack.api_url, api_key)
+
+
+@pytest.fixture
+def other_api(stack: LocalStack) -> Api:
+    return Api(stack.api_url, API_KEYS[next(_keys)])
+
+
+@pytest.fixture
+def aws(settings: Settings) -> Callable[[str], Any]:
+    """boto3 clients of the moto server."""
+    return lambda service: client(service, settings)
+
+
+def wait_for(probe: Callable[[], T | None], timeout: float = 15.0, interval: float = 0.05) -> T:
+    """Poll ``probe`` until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)
