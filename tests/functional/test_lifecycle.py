@@ -1,0 +1,166 @@
+"""Cancel, idempotency, duplicate and late S3 events, dead letters, webhooks and jobs left behind by a crash."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from functions.api.errors import UnavailableError
+from functions.api.service import JobService
+from functions.status.handler import recorder
+from infrastructure.local.stack import free_port
+from shared import keys
+from shared.contract import GenerateRequest
+from shared.jobs import JobStore
+from shared.records import JobRecord, utcnow
+from shared.states import JobState
+from shared.webhooks import SIGNATURE_HEADER, SignatureError, verify
+from tests.conftest import SEED_REQUEST, wait_for
+from tests.worker_sim import take_message, write_failure, write_outputs
+
+
+def test_cancel_a_queued_job_then_cancel_again_is_409(api, aws, settings):
+    job_id = api.submit()["job_id"]
+    response = api.delete(f"/api/v1/jobs/{job_id}")
+    assert response.status_code == 200 and response.json()["status"] == "cancelled"
+    again = api.delete(f"/api/v1/jobs/{job_id}")
+    assert again.status_code == 409 and "cancelled" in again.json()["detail"]
+    # a worker finishing anyway does not resurrect the job
+    write_outputs(aws("s3"), settings.bucket_name, job_id)
+    marker = keys.manifest_key(job_id)
+    wait_for(lambda: recorder().apply(marker) is None)
+    assert api.status(job_id)["status"] == "cancelled"
+
+
+def test_cancel_a_completed_job_is_409(api, aws, settings):
+    job_id = api.submit()["job_id"]
+    write_outputs(aws("s3"), settings.bucket_name, job_id)
+    wait_for(lambda: api.status(job_id)["status"] == "completed")
+    response = api.delete(f"/api/v1/jobs/{job_id}")
+    assert response.status_code == 409 and "completed" in response.json()["detail"]
+
+
+def test_idempotent_resubmission_returns_the_same_job_and_one_message(api, aws, settings):
+    headers = {"Idempotency-Key": "order-42"}
+    first = api.post("/api/v1/generate", json=SEED_REQUEST, headers=headers)
+    second = api.post("/api/v1/generate", json=SEED_REQUEST, headers=headers)
+    assert first.status_code == 202 and second.status_code == 200
+    assert second.headers["idempotent-replayed"] == "true"
+    job_id = first.json()["job_id"]
+    assert second.json()["job_id"] == job_id and second.json()["seed"] == first.json()["seed"]
+    assert [j["job_id"] for j in api.get("/api/v1/jobs").json()["jobs"]] == [job_id]
+    take_message(aws("sqs"), settings.queue_url, job_id, visibility=60)
+    other = aws("sqs").receive_message(QueueUrl=settings.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0)
+    assert job_id not in json.dumps(other.get("Messages", []))
+
+    conflict = api.post("/api/v1/generate", json={**SEED_REQUEST, "batch_size": 2}, headers=headers)
+    assert conflict.status_code == 409 and "Idempotency-Key" in conflict.json()["detail"]
+
+
+def test_idempotency_keys_are_scoped_per_api_key(api, other_api):
+    headers = {"Idempotency-Key": "same-key"}
+    mine = api.post("/api/v1/generate", json=SEED_REQUEST, headers=headers).json()["job_id"]
+    theirs = other_api.post("/api/v1/generate", json=SEED_REQUEST, headers=headers).json()["job_id"]
+    assert mine != theirs
+
+
+def test_duplicate_and_out_of_order_events_never_move_a_job_backwards(api, aws, settings):
+    job_id = api.submit()["job_id"]
+    write_outputs(aws("s3"), settings.bucket_name, job_id)
+    done = wait_for(lambda: (s := api.status(job_id))["status"] == "completed" and s)
+    status = recorder()
+    assert status.apply(keys.manifest_key(job_id)) is None  # duplicate delivery: no change
+    write_failure(aws("s3"), settings.bucket_name, job_id, "late failure")  # out of order: after completion
+    wait_for(lambda: status.store.get(job_id) and status.apply(keys.failure_key(job_id)) is None)
+    after = api.status(job_id)
+    assert after["status"] == "completed" and after["error"] is None and after["completed_at"] == done["completed_at"]
+
+
+def test_dead_lettered_message_fails_its_job_with_a_reason(api, aws, settings):
+    job_id = api.submit()["job_id"]
+    sqs = aws("sqs")
+    for _ in range(3):  # maxReceiveCount in template.yaml; a worker that crashes every time
+        take_message(sqs, settings.queue_url, job_id, visibility=0)
+    sqs.receive_message(QueueUrl=settings.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0)  # redrive happens
+    status = wait_for(lambda: (s := api.status(job_id))["status"] == "failed" and s, timeout=30)
+    assert "did not succeed after" in status["error"]
+    assert aws("s3").get_object(Bucket=settings.bucket_name, Key=keys.failure_key(job_id))
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    calls: list[tuple[Any, bytes]]
+    fail_first: int
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server API)
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.calls.append((self.headers, body))  # case-insensitive lookups
+        status = 503 if len(self.calls) <= self.fail_first else 204
+        self.send_response(status)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver():
+    handler = type("Receiver", (_Receiver,), {"calls": [], "fail_first": 1})
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/hook", handler
+    server.shutdown()
+
+
+def test_webhook_is_signed_retried_and_sent_once_per_final_state(api, aws, settings, receiver):
+    url, handler = receiver
+    job_id = api.submit(webhook_url=url)["job_id"]
+    write_outputs(aws("s3"), settings.bucket_name, job_id)
+    wait_for(lambda: len(handler.calls) == 2)  # first answered 503, retried
+    headers, body = handler.calls[-1]
+    verify(settings.webhook_secret, body, headers[SIGNATURE_HEADER])
+    with pytest.raises(SignatureError):
+        verify("another-secret", body, headers[SIGNATURE_HEADER])
+    with pytest.raises(SignatureError):
+        verify(settings.webhook_secret, body.replace(b"completed", b"failed"), headers[SIGNATURE_HEADER])
+    event = json.loads(body)
+    assert event["event"] == "job.completed" and event["job_id"] == job_id and event["outputs"]
+    recorder().apply(keys.manifest_key(job_id))  # a duplicate event must not notify again
+    assert len(handler.calls) == 2
+    wait_for(lambda: recorder().store.get(job_id).webhook_delivered_at is not None)
+
+
+def test_cancel_notifies_the_webhook(api, receiver):
+    url, handler = receiver
+    handler.fail_first = 0
+    job_id = api.submit(webhook_url=url)["job_id"]
+    api.delete(f"/api/v1/jobs/{job_id}")
+    wait_for(lambda: handler.calls)
+    assert json.loads(handler.calls[0][1])["event"] == "job.cancelled"
+
+
+def test_job_whose_message_could_not_be_sent_fails_at_once(settings, aws):
+    broken = settings.model_copy(update={"queue_url": settings.queue_url + "-missing"})
+    service = JobService(broken, JobStore(aws("dynamodb"), settings.table_name), aws("s3"), aws("sqs"))
+    request = GenerateRequest.model_validate(SEED_REQUEST)
+    with pytest.raises(UnavailableError):
+        service.submit(request, "owner-enqueue-test", None)
+    jobs, _ = service.store.list_for_owner("owner-enqueue-test", 5)
+    assert [j.status for j in jobs] == [JobState.FAILED] and "could not be queued" in jobs[0].error
+
+
+def test_job_left_unqueued_by_a_crash_is_failed_when_read(api, settings, aws):
+    from functions.api.deps import owner_of
+
+    store = JobStore(aws("dynamodb"), settings.table_name)
+    created = utcnow() - timedelta(seconds=settings.orphan_after_s + 5)
+    job_id = "0f0f0f0f-0000-4000-8000-000000000001"
+    store.create(JobRecord(job_id=job_id, owner=owner_of(api.session.headers["X-API-Key"]), created_at=created,
+                           updated_at=created, expires_at=JobRecord.ttl(created, 30), request_key="requests/x.json",
+                           request_sha256="0", audio_length=95, batch_size=1, output_format="wav", seed=1))
+    status = api.status(job_id)
+    assert status["status"] == "failed" and "never queued" in status["error"]

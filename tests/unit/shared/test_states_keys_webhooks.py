@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import pytest
+
+from shared import keys
+from shared.contract import GenerateRequest
+from shared.presets import PRESETS, Preset
+from shared.states import ALLOWED_FROM, FINAL_STATES, JobState, can_transition
+from shared.webhooks import SignatureError, sign, verify
+
+JOB = "0d5c1d6e-5f4b-4b8e-9a44-33a4f0c4a1b2"
+
+
+def test_final_states_are_terminal_and_wire_names_match_the_contract():
+    for final in FINAL_STATES:
+        assert not any(can_transition(final, target) for target in JobState)
+    assert [s.wire for s in JobState] == ["queued", "processing", "completed", "failed", "cancelled"]
+    assert not can_transition(JobState.RUNNING, JobState.QUEUED)
+    assert ALLOWED_FROM[JobState.RUNNING] == {JobState.QUEUED, JobState.RUNNING}
+
+
+def test_key_layout_round_trips():
+    assert keys.parse_key(keys.manifest_key(JOB)) == keys.ParsedKey(keys.KeyKind.MANIFEST, JOB)
+    assert keys.parse_key(keys.failure_key(JOB)).kind is keys.KeyKind.FAILURE
+    assert keys.parse_key(keys.cancellation_key(JOB)).kind is keys.KeyKind.CANCELLATION
+    assert keys.parse_key(keys.output_key(JOB, 0, "wav")) is None
+    assert keys.parse_key(f"outputs/{JOB}/nested/result.json") is None
+
+
+def test_presets_keep_the_frontend_names_and_high_equals_upstream():
+    assert [p.value for p in Preset] == ["preview", "draft", "standard", "high", "maximum", "ultra"]
+    assert (PRESETS[Preset.HIGH].steps, PRESETS[Preset.HIGH].cfg_strength) == (32, 4.0)
+    request = GenerateRequest(lyrics="[00:01.00]hello world", style_prompt="pop", steps=10)
+    assert request.preset is Preset.HIGH and request.sampling().steps == 10 and request.sampling().cfg_strength == 4.0
+    assert request.auto_master is True and request.audio_length == 95 and request.model_variant == "95s"
+
+
+def test_signature_verifies_and_rejects_tampering_and_replay():
+    header = sign("secret", b'{"a":1}', timestamp=1_000)
+    verify("secret", b'{"a":1}', header, now=1_010)
+    for body, header_value, now in [(b'{"a":2}', header, 1_010), (b'{"a":1}', header, 2_000),
+                                    (b'{"a":1}', "t=1000", 1_010), (b'{"a":1}', None, 1_010)]:
+        with pytest.raises(SignatureError):
+            verify("secret", body, header_value, now=now)
