@@ -2,7 +2,7 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 
-.PHONY: local test lint
+.PHONY: local test sam
 
 $(VENV)/.installed: pyproject.toml functions/requirements.txt infrastructure/local/requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -13,8 +13,14 @@ $(VENV)/.installed: pyproject.toml functions/requirements.txt infrastructure/loc
 local: $(VENV)/.installed  ## run the local stack (moto server + API + status dispatcher)
 	$(VENV)/bin/diffrhythm local
 
-test: $(VENV)/.installed  ## lint the template and code, then run every test
-	bash scripts/test.sh
+test: $(VENV)/.installed .venv-sam/.installed  ## lint the code and the template, then run every test
+	VENV=$(VENV) bash scripts/test.sh
+
+sam: .venv-sam/.installed  ## SAM CLI in its own virtual environment (its pins differ from the project's)
+.venv-sam/.installed:
+	$(PYTHON) -m venv .venv-sam
+	.venv-sam/bin/pip install --quiet aws-sam-cli
+	touch $@
 
 # ---- sam build (template.yaml: Metadata BuildMethod makefile) ----
 build-DependenciesLayer:

@@ -39,7 +39,7 @@ class EditRequest(BaseModel):
     reference_audio_key: str = Field(description="Key returned by POST /api/v1/uploads for the song to edit")
     segments: list[tuple[float, float]] = Field(
         min_length=1, max_length=16,
-        description="[[start, end], ...] in seconds to regenerate; -1 means the song's start (as start) or end (as end)",
+        description="[[start, end], ...] in seconds to regenerate; -1 is the song's start (as start) or end (as end)",
     )
 
 

@@ -101,7 +101,8 @@ class JobStore:
         """Put a new QUEUED job; False if a job with that id exists already."""
         item = {**record.model_dump(), "pk": job_pk(record.job_id), "queue_state": JobState.QUEUED.value}
         try:
-            self._db.put_item(TableName=self._table, Item=serialize(item), ConditionExpression="attribute_not_exists(pk)")
+            self._db.put_item(TableName=self._table, Item=serialize(item),
+                              ConditionExpression="attribute_not_exists(pk)")
         except ClientError as error:
             if _conditional_failed(error):
                 return False

@@ -16,13 +16,13 @@ os.environ.setdefault("MOTO_DISABLE_GLOBAL_CORS", "true")  # bucket CORS must be
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # before the handlers' loggers exist
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # no CloudWatch here: don't print EMF blobs
 
-import uvicorn  # noqa: E402
-from moto.server import ThreadedMotoServer  # noqa: E402
+import uvicorn
+from moto.server import ThreadedMotoServer
 
-from functions.api.app import create_app  # noqa: E402
-from infrastructure.local.dispatcher import Dispatcher  # noqa: E402
-from infrastructure.local.resources import LocalResources, create_all  # noqa: E402
-from shared.settings import Settings, get_settings  # noqa: E402
+from functions.api.app import create_app
+from infrastructure.local.dispatcher import Dispatcher
+from infrastructure.local.resources import LocalResources, create_all
+from shared.settings import Settings, get_settings
 
 LOCAL_ENV = {
     "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",

@@ -36,7 +36,7 @@ _CfnLoader.add_multi_constructor("!", _tag)
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
     """The parsed template."""
     with path.open() as handle:
-        loaded: dict[str, Any] = yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 (SafeLoader subclass)
+        loaded: dict[str, Any] = yaml.load(handle, Loader=_CfnLoader)
     return loaded
 
 

@@ -96,7 +96,7 @@ class _Receiver(BaseHTTPRequestHandler):
     calls: list[tuple[Any, bytes]]
     fail_first: int
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server API)
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.calls.append((self.headers, body))  # case-insensitive lookups
         status = 503 if len(self.calls) <= self.fail_first else 204

@@ -27,7 +27,8 @@ def test_reference_clip_upload_then_submit_with_it(api):
 def test_upload_limits_type_and_size(api, settings):
     wrong_type = api.post("/api/v1/uploads", json={"content_type": "video/mp4", "size_bytes": 10})
     assert wrong_type.status_code == 422 and wrong_type.json()["detail"][0]["loc"] == ["body", "content_type"]
-    too_big = api.post("/api/v1/uploads", json={"content_type": "audio/wav", "size_bytes": settings.max_upload_bytes + 1})
+    too_big = api.post("/api/v1/uploads",
+                       json={"content_type": "audio/wav", "size_bytes": settings.max_upload_bytes + 1})
     assert too_big.status_code == 422 and too_big.json()["detail"][0]["loc"] == ["body", "size_bytes"]
 
 

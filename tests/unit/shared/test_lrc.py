@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from shared.lrc import LATENT_RATE, LyricsError, end_frame, estimate_tokens, parse_lrc
@@ -55,7 +57,7 @@ def test_plain_lyrics_are_spread_evenly_and_reported():
     parsed = parse_lrc("one\ntwo\nthree", 95)
     times = [line.time_s for line in parsed.lines]
     assert not parsed.timed and parsed.warnings and times == sorted(times)
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert max(gaps) - min(gaps) < 0.02 and times[0] > 0 and times[-1] < 95
     assert parse_lrc(parsed.to_lrc(), 95).timed
 
