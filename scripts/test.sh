@@ -8,6 +8,8 @@ export PATH="$PWD/$VENV/bin:$PATH"
 
 echo "== ruff"
 ruff check shared functions infrastructure tests
+echo "== mypy (strict: shared/ and functions/)"
+mypy
 echo "== cfn-lint"
 cfn-lint template.yaml
 if [ -x .venv-sam/bin/sam ] || command -v sam >/dev/null; then

@@ -6,7 +6,7 @@ In AWS ``aws_endpoint_url`` is empty; locally and in tests it points at the moto
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
 from botocore.config import Config
@@ -14,14 +14,15 @@ from botocore.config import Config
 if TYPE_CHECKING:
     from shared.settings import Settings
 
+Service = Literal["s3", "sqs", "dynamodb"]
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, signature_version="s3v4")
 
 
 @lru_cache(maxsize=16)
-def _client(service: str, region: str, endpoint_url: str | None) -> Any:
+def _client(service: Service, region: str, endpoint_url: str | None) -> Any:
     return boto3.session.Session().client(service, region_name=region, endpoint_url=endpoint_url, config=_CONFIG)
 
 
-def client(service: str, settings: Settings) -> Any:
+def client(service: Service, settings: Settings) -> Any:
     """A cached boto3 client for ``service`` ("s3", "sqs", "dynamodb") with the settings' endpoint."""
     return _client(service, settings.aws_region, settings.aws_endpoint_url or None)

@@ -202,7 +202,7 @@ class JobStore:
             if start:
                 query["ExclusiveStartKey"] = start
             response = self._db.query(**query)
-            total += response["Count"]
+            total += int(response["Count"])
             start = response.get("LastEvaluatedKey")
             if not start:
                 return total
@@ -277,7 +277,7 @@ def _record(item: dict[str, Any]) -> JobRecord:
 
 
 def _conditional_failed(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+    return bool(error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
 
 
 def _decode_cursor(cursor: str, owner: str) -> dict[str, Any]:

@@ -141,5 +141,5 @@ class WebhookEvent(BaseModel):
     def for_job(cls, job: JobRecord) -> WebhookEvent:
         """The event announcing ``job``'s final state."""
         status = job.status.wire
-        return cls(event=f"job.{status}", job_id=job.job_id, status=status, error=job.error,  # type: ignore[arg-type]
+        return cls(event=f"job.{status}", job_id=job.job_id, status=status, error=job.error,
                    completed_at=job.completed_at, outputs=job.outputs, status_url=f"/api/v1/status/{job.job_id}")

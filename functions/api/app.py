@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -68,5 +68,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """API Gateway proxy event -> FastAPI."""
     global _mangum
     _mangum = _mangum or Mangum(__getattr__("app"), lifespan="off")
-    response: dict[str, Any] = _mangum(event, context)
+    response: dict[str, Any] = _mangum(event, cast(Any, context))
     return response
