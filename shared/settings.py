@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     job_ttl_days: int = Field(30, ge=1)
     orphan_after_s: int = Field(300, ge=1, description="A QUEUED job never enqueued this long ago is failed")
 
+    root_path: str = Field("", description="Public path prefix before the app's paths, e.g. /prod (API stage)")
+
     # Status, webhooks and metrics
     webhook_secret: str = ""
     webhook_timeout_s: float = 5.0

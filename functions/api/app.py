@@ -11,7 +11,12 @@ from fastapi.middleware.cors import CORSMiddleware
 from mangum import Mangum
 
 from functions.api import errors
-from functions.api.middleware import BodyLimitMiddleware, ErrorMiddleware, SecurityHeadersMiddleware
+from functions.api.middleware import (
+    BodyLimitMiddleware,
+    ErrorMiddleware,
+    RootPathMiddleware,
+    SecurityHeadersMiddleware,
+)
 from functions.api.routes import generate, jobs, service_info, uploads
 from functions.api.service import JobService
 from shared.aws import client
@@ -45,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_headers=["content-type", "x-api-key", "idempotency-key"],
         expose_headers=["retry-after", "idempotent-replayed", "location"], max_age=600,
     )
+    app.add_middleware(RootPathMiddleware, root_path=settings.root_path)
     return app
 
 

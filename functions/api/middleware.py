@@ -89,6 +89,18 @@ class ErrorMiddleware:
             await _send_json(send, 500, {"detail": "internal error; the request was not completed, please retry"})
 
 
+class RootPathMiddleware:
+    """Tell the app the public path prefix it is served under (API Gateway's stage), for /docs and OpenAPI."""
+
+    def __init__(self, app: ASGIApp, root_path: str) -> None:
+        self.app, self.root_path = app, root_path.rstrip("/")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.root_path and not scope.get("root_path"):
+            scope = {**scope, "root_path": self.root_path}
+        await self.app(scope, receive, send)
+
+
 class SecurityHeadersMiddleware:
     """Add security headers to every response; API responses also get a locked-down CSP and no caching."""
 

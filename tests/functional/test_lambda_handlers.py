@@ -29,6 +29,19 @@ def test_api_handler_serves_an_api_gateway_proxy_event(stack):
     assert json.loads(response["body"])["status"] == "healthy"
 
 
+def test_docs_behind_an_api_gateway_stage_point_at_the_staged_schema(stack):
+    from functions.api.app import create_app
+
+    app = create_app(stack.settings.model_copy(update={"root_path": "/prod"}))
+    handler = __import__("mangum").Mangum(app, lifespan="off")
+    event = _event("apigateway-aws-proxy.json")
+    event.update(path="/docs", queryStringParameters=None, multiValueQueryStringParameters=None)
+    docs = handler(event, LambdaContext("ApiFunction"))
+    assert docs["statusCode"] == 200 and "/prod/openapi.json" in docs["body"]
+    event.update(path="/api/v1/health")
+    assert handler(event, LambdaContext("ApiFunction"))["statusCode"] == 200
+
+
 def test_api_handler_submits_through_a_proxy_event(stack, api_key):
     event = _event("apigateway-aws-proxy.json")
     event.update(httpMethod="POST", path="/api/v1/generate", isBase64Encoded=True, queryStringParameters=None,
