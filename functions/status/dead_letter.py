@@ -38,8 +38,8 @@ def record_dead_letter(record: SQSRecord) -> str | None:
     job = store.get(message.job_id)
     if job is None or job.status.is_final:
         return None
-    attempts = record.attributes.approximate_receive_count
-    reason = f"generation did not succeed after {attempts} attempts"
+    attempts = job.attempts or "repeated"  # the worker counts its attempts on the job
+    reason = f"generation did not succeed after {attempts} attempts and was abandoned"
     if job.error:
         reason += f"; the last error was: {job.error}"
     failure = FailureRecord(job_id=job.job_id, code="dead_letter", reason=reason)

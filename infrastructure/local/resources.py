@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
 
 from infrastructure.local.template import resource, s3_event_filters
 from shared.aws import client
@@ -29,19 +28,13 @@ class LocalResources:
     events_queue_url: str
 
 
-def _cors_origins(origins: Any, settings: Settings) -> list[str]:
-    if isinstance(origins, dict):  # !Ref CorsOrigins: the configured origins
-        return list(settings.cors_origins) or ["*"]
-    return list(origins)
-
-
 def create_bucket(settings: Settings, events_queue_arn: str) -> None:
     """The audio bucket with the template's CORS rules and lifecycle, notifying the local events queue."""
     s3 = client("s3", settings)
     props = resource("AudioBucket")
     s3.create_bucket(Bucket=settings.bucket_name)
     rules = [
-        {"AllowedOrigins": _cors_origins(rule["AllowedOrigins"], settings), "AllowedMethods": rule["AllowedMethods"],
+        {"ID": rule["Id"], "AllowedOrigins": rule["AllowedOrigins"], "AllowedMethods": rule["AllowedMethods"],
          "AllowedHeaders": rule.get("AllowedHeaders", []), "ExposeHeaders": rule.get("ExposedHeaders", []),
          "MaxAgeSeconds": rule.get("MaxAge", 0)}
         for rule in props["CorsConfiguration"]["CorsRules"]

@@ -89,3 +89,23 @@ def test_oversized_body_is_413(api, settings):
 def test_unknown_path_is_404_and_wrong_method_405(api):
     assert api.get("/api/v1/nothing-here").status_code == 404
     assert api.request("PUT", "/api/v1/generate").status_code == 405
+
+
+def test_presigned_download_passes_the_browsers_cors_checks(api, aws, settings):
+    """Chromium follows the 302 with Origin: null and forwards X-API-Key: the bucket's CORS rule must allow that."""
+    import requests
+
+    from tests.conftest import wait_for
+    from tests.worker_sim import write_outputs
+
+    job_id = api.submit()["job_id"]
+    write_outputs(aws("s3"), settings.bucket_name, job_id)
+    wait_for(lambda: api.status(job_id)["status"] == "completed")
+    url = api.get(f"/api/v1/download/{job_id}", headers={"Origin": ORIGIN}).headers["location"]
+    preflight = requests.options(url, timeout=10, headers={
+        "Origin": "null", "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "x-api-key"})
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] in {"*", "null"}
+    download = requests.get(url, timeout=10, headers={"Origin": "null", "X-API-Key": "forwarded-by-the-browser"})
+    assert download.status_code == 200 and download.headers["access-control-allow-origin"] in {"*", "null"}
+    assert download.headers["content-type"] == "audio/wav"
