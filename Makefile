@@ -4,10 +4,11 @@ VENV ?= .venv
 
 .PHONY: local test sam
 
-$(VENV)/.installed: pyproject.toml functions/requirements.txt infrastructure/local/requirements.txt requirements-dev.txt
+$(VENV)/.installed: pyproject.toml functions/requirements.txt infrastructure/local/requirements.txt requirements-dev.txt \
+		inference_container/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e ".[dev]"
+	$(VENV)/bin/pip install --quiet -e ".[dev,worker]"
 	touch $@
 
 local: $(VENV)/.installed  ## run the local stack (moto server + API + status dispatcher)

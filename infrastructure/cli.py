@@ -41,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     local.add_argument("--cors-origins", default="http://localhost:3000,http://127.0.0.1:3000",
                        help="comma-separated browser origins")
     local.set_defaults(run=_local)
+    from inference_container.cli import add_commands
+
+    add_commands(commands)
     args = parser.parse_args(argv)
     result: int = args.run(args)
     return result

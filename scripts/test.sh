@@ -7,7 +7,7 @@ VENV="${VENV:-.venv}"
 export PATH="$PWD/$VENV/bin:$PATH"
 
 echo "== ruff"
-ruff check shared functions infrastructure tests
+ruff check shared functions infrastructure inference_container tests
 echo "== mypy (strict: shared/ and functions/)"
 mypy
 echo "== cfn-lint"

@@ -1,0 +1,46 @@
+"""Classifier-free guidance around the DiT: the conditional and unconditional branches run as ONE batch.
+
+Conditional: reference latent, lyrics and the style. Unconditional: no reference latent, no lyrics (all filler) and the
+negative style. ``v = v_cond + (v_cond - v_uncond) * cfg_strength``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from inference_container.diffrhythm.model import DiT, Prepared
+
+VelocityFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _half(prepared: Prepared, first: bool) -> Prepared:
+    def pick(t: torch.Tensor) -> torch.Tensor:
+        return t.chunk(2)[0 if first else 1]
+
+    return Prepared(pick(prepared.text), tuple(pick(r) for r in prepared.residuals), pick(prepared.c_static))
+
+
+def guided(model: DiT, *, text: torch.Tensor, cond: torch.Tensor, style: torch.Tensor, negative_style: torch.Tensor,
+           start_time: torch.Tensor, duration: torch.Tensor | None, cfg_strength: float) -> VelocityFn:
+    """A velocity function ``(x [b, n, 64], t) -> v`` with guidance; step-invariant parts are computed here once.
+
+    ``text`` [b, n] lyric tokens, ``cond`` [b, n, 64] reference latent (zeros outside edit mode), ``style`` and
+    ``negative_style`` [b, 512], ``start_time`` and ``duration`` [b] normalised.
+    """
+    dtype = model.dtype
+    duration2 = torch.cat((duration, duration)) if duration is not None else None
+    prepared = model.prepare(torch.cat((text, torch.zeros_like(text))), torch.cat((start_time, start_time)), duration2)
+    cond2 = torch.cat((cond, torch.zeros_like(cond))).to(dtype)
+    style2 = torch.cat((style, negative_style)).to(dtype)
+    if cfg_strength < 1e-5:  # guidance off: the conditional branch alone
+        conditional = _half(prepared, first=True)
+        return lambda x, t: model(x.to(dtype), cond2.chunk(2)[0], style2.chunk(2)[0], t, conditional)
+
+    def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        x = x.to(dtype)
+        v_cond, v_uncond = model(torch.cat((x, x)), cond2, style2, t, prepared).chunk(2)
+        return v_cond + (v_cond - v_uncond) * cfg_strength
+
+    return velocity

@@ -1,0 +1,18 @@
+"""Model tests need torch (the [worker] extra); they use tiny random models and the golden folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="the model tests need the [worker] extra (torch); CI installs it")
+
+GOLDEN = Path(__file__).resolve().parents[2].parent / "shared" / "golden"
+
+
+@pytest.fixture(scope="session")
+def golden_95s() -> Path:
+    folder = GOLDEN / "dit-95s"
+    assert folder.is_dir(), f"golden vectors expected at {folder}"
+    return folder

@@ -1,0 +1,136 @@
+"""The DiT reproduces the golden vectors and loads checkpoints strictly, in every supported format and precision."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from inference_container.diffrhythm.checkpoint import CheckpointError, load_dit
+from inference_container.diffrhythm.config import DiTConfig
+from inference_container.diffrhythm.golden import verify_folder
+from inference_container.diffrhythm.guidance import guided
+from inference_container.diffrhythm.model import DiT
+
+TINY = {"dim": 64, "depth": 4, "heads": 8, "ff_mult": 2, "text_dim": 512, "conv_layers": 1, "mel_dim": 64,
+        "text_num_embeds": 363}
+
+
+def _random_dit(max_frames: int, seed: int = 0) -> DiT:
+    torch.manual_seed(seed)
+    model = DiT(DiTConfig(**TINY, max_frames=max_frames))
+    with torch.no_grad():
+        for parameter in model.parameters():  # upstream zero-initialises some layers: make every one count
+            parameter.normal_(0, 0.05)
+    return model.eval()
+
+
+def _state(model: DiT) -> dict[str, torch.Tensor]:
+    return {f"transformer.{k}": v for k, v in model.state_dict().items()}
+
+
+def test_golden_95s_fp32_within_the_readme_tolerance(golden_95s):
+    report = verify_folder(golden_95s, "fp32")
+    assert report.passed, report.errors
+    assert report.errors["v_cond"] < 1e-4 and report.errors["sample_out"] < 1e-3
+
+
+@pytest.mark.parametrize("dtype", ["bf16", "fp16"])
+def test_golden_95s_in_half_precision_within_the_stated_tolerance(golden_95s, dtype):
+    report = verify_folder(golden_95s, dtype)
+    assert report.passed, (report.errors, report.tolerances)
+
+
+def test_verify_checkpoint_command_passes_and_fails_on_tampered_vectors(golden_95s, tmp_path):
+    command = [sys.executable, "-m", "infrastructure.cli", "verify-checkpoint"]
+    ok = subprocess.run([*command, str(golden_95s)], capture_output=True, text=True)
+    assert ok.returncode == 0 and "PASS" in ok.stdout and "sample_out" in ok.stdout
+    tampered = tmp_path / "tampered"
+    shutil.copytree(golden_95s, tampered)
+    vectors = load_file(str(tampered / "vectors.safetensors"))
+    vectors["v_cond"] = vectors["v_cond"] + 1e-2
+    save_file(vectors, str(tampered / "vectors.safetensors"))
+    bad = subprocess.run([*command, str(tampered)], capture_output=True, text=True)
+    assert bad.returncode == 1 and "FAIL" in bad.stdout
+
+
+@pytest.mark.parametrize("max_frames", [2048, 6144])
+def test_strict_load_from_pt_and_safetensors_gives_the_same_model(tmp_path, max_frames):
+    model = _random_dit(max_frames)
+    torch.save({"model_state_dict": _state(model)}, tmp_path / "cfm_model.pt")
+    save_file(_state(model), str(tmp_path / "cfm_model.safetensors"))
+    config = model.config
+    x, text = torch.randn(1, 40, 64), torch.randint(0, 364, (1, 40))
+    style, start = torch.randn(1, 512), torch.zeros(1)
+    duration = torch.tensor([40 / max_frames]) if config.has_duration else None
+    expected = model(x, torch.zeros_like(x), style, torch.tensor(0.5), model.prepare(text, start, duration))
+    for name in ("cfm_model.pt", "cfm_model.safetensors"):
+        loaded = load_dit(tmp_path / name, config)
+        got = loaded(x, torch.zeros_like(x), style, torch.tensor(0.5), loaded.prepare(text, start, duration))
+        torch.testing.assert_close(got, expected, rtol=0, atol=0)
+    assert ("duration_time_embed.time_mlp.0.weight" in model.state_dict()) == (max_frames == 6144)
+
+
+def test_strict_load_rejects_missing_extra_and_misshapen_keys(tmp_path):
+    model = _random_dit(2048)
+    state = _state(model)
+    cases = {
+        "missing": {k: v for k, v in state.items() if "proj_out.bias" not in k},
+        "extra": {**state, "transformer.unexpected.weight": torch.zeros(1)},
+        "outside": {**state, "mel_spec.dummy": torch.zeros(1)},
+        "shape": {**state, "transformer.proj_out.bias": torch.zeros(3)},
+    }
+    for name, broken in cases.items():
+        torch.save({"model_state_dict": broken}, tmp_path / f"{name}.pt")
+        with pytest.raises(CheckpointError):
+            load_dit(tmp_path / f"{name}.pt", model.config)
+    with pytest.raises(CheckpointError):  # the 95 s checkpoint is not the full model
+        load_dit(_saved(tmp_path, model), DiTConfig(**TINY, max_frames=6144))
+
+
+def _saved(tmp_path, model: DiT):
+    path = tmp_path / "ok.pt"
+    torch.save({"model_state_dict": _state(model)}, path)
+    return path
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_load_in_half_precision(tmp_path, dtype):
+    name = {torch.float16: "fp16", torch.bfloat16: "bf16"}[dtype]
+    loaded = load_dit(_saved(tmp_path, _random_dit(2048)), _random_dit(2048).config, dtype=name)
+    assert {p.dtype for p in loaded.parameters()} == {dtype}
+
+
+def test_full_model_needs_the_duration():
+    model = _random_dit(6144)
+    with pytest.raises(ValueError, match="duration"):
+        model.prepare(torch.zeros(1, 8, dtype=torch.long), torch.zeros(1))
+
+
+def test_guidance_runs_both_branches_as_one_batch_and_matches_separate_calls():
+    model = _random_dit(2048)
+    x, text = torch.randn(2, 30, 64), torch.randint(1, 364, (2, 30))
+    cond, style, negative = torch.randn(2, 30, 64), torch.randn(2, 512), torch.randn(2, 512)
+    start = torch.zeros(2)
+    calls = []
+    model.register_forward_hook(lambda module, inputs, output: calls.append(inputs[0].shape[0]))
+    velocity = guided(model, text=text, cond=cond, style=style, negative_style=negative, start_time=start,
+                      duration=None, cfg_strength=4.0)
+    v = velocity(x, torch.tensor(0.3))
+    assert calls == [4]  # one forward, batch = 2 x (cond + uncond)
+    v_c = model(x, cond, style, torch.tensor(0.3), model.prepare(text, start))
+    v_u = model(x, torch.zeros_like(cond), negative, torch.tensor(0.3), model.prepare(torch.zeros_like(text), start))
+    torch.testing.assert_close(v, v_c + (v_c - v_u) * 4.0, rtol=1e-4, atol=1e-5)
+
+
+def test_config_rejects_a_text_width_the_fusion_layers_cannot_take(tmp_path):
+    with pytest.raises(ValueError, match="text_dim"):
+        DiTConfig(**{**TINY, "text_dim": 256})
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"model_type": "diffrhythm", "model": TINY}))
+    assert DiTConfig.from_json(path, max_frames=6144).has_duration
