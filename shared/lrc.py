@@ -142,6 +142,17 @@ def _read_lines(lrc: str) -> tuple[list[LyricLine], list[tuple[int, str]], list[
     return timed, untimed, issues
 
 
+def timed_lines(lrc: str) -> list[LyricLine]:
+    """Every line with a valid time tag, in file order; anything else is skipped (the model front end's lenient read).
+
+    Example
+    -------
+    >>> [line.text for line in timed_lines("[ti:x]\n[00:01.00]a\nb\n[00:02.00]")]
+    ['a', '']
+    """
+    return _read_lines(lrc)[0]
+
+
 def _spread(untimed: list[tuple[int, str]], audio_length: float) -> list[LyricLine]:
     start, stop = 0.05 * audio_length, 0.9 * audio_length
     step = (stop - start) / len(untimed)
