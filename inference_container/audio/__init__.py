@@ -1,0 +1,19 @@
+"""Audio post-processing on numpy arrays ([samples, channels] float32): checks, normalisation, mastering,
+encoding and waveform peaks. Never imports torch."""
+
+from inference_container.audio.checks import AudioQualityError, check_audio
+from inference_container.audio.encode import encode, formats
+from inference_container.audio.master import MASTER_TARGETS, master, peak_normalize, true_peak_dbtp
+from inference_container.audio.peaks import waveform_peaks
+
+__all__ = [
+    "MASTER_TARGETS",
+    "AudioQualityError",
+    "check_audio",
+    "encode",
+    "formats",
+    "master",
+    "peak_normalize",
+    "true_peak_dbtp",
+    "waveform_peaks",
+]
