@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from shared.presets import MasterPreset, Preset
+
 
 def _device(name: str) -> str:
     if name != "auto":
@@ -24,8 +26,118 @@ def _verify_checkpoint(args: argparse.Namespace) -> int:
     return 0 if report.passed else 1
 
 
+def _read_audio(path: str) -> tuple[object, int]:
+    import soundfile
+
+    data, rate = soundfile.read(path, dtype="float32", always_2d=True)
+    return data, rate
+
+
+def _generate(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from inference_container.diffrhythm.pipeline import Pipeline, SongRequest
+    from inference_container.diffrhythm.weights import Bundle
+    from shared.presets import PRESETS
+
+    bundle = Bundle(Path(args.weights))
+    if bundle.is_tiny:
+        print(f"!!! {bundle.kind}: {args.weights} is not DiffRhythm; the song will be noise !!!", flush=True)
+    out = Path(args.output)
+    fmt = out.suffix.lstrip(".").lower()
+    if fmt not in ("wav", "flac", "mp3"):
+        raise SystemExit("-o must end in .wav, .flac or .mp3")
+    preset = PRESETS[Preset(args.preset)]
+    variant = "95s" if args.length <= 95 else "full"
+    pipeline = Pipeline.load(args.weights, device=_device(args.device), dtype=args.dtype, variants=[variant])
+    request = SongRequest(
+        lrc=Path(args.lyrics).read_text(encoding="utf-8"), audio_length=args.length, style_prompt=args.style,
+        style_audio=_read_audio(args.style_audio) if args.style_audio else None, seed=args.seed,
+        variations=args.variations, steps=args.steps or preset.steps,
+        cfg_strength=args.cfg if args.cfg is not None else preset.cfg_strength,
+        edit_audio=_read_audio(args.edit_from) if args.edit_from else None,
+        edit_segments=json.loads(args.edit_segments) if args.edit_segments else None,
+        auto_master=args.auto_master, master_preset=args.master_preset,
+    )
+    bar = tqdm(total=100, unit="%", desc="generating", bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}")
+
+    def progress(stage: str, percent: float) -> None:
+        bar.set_description(stage)
+        bar.update(max(0.0, percent - bar.n))
+
+    song = pipeline.generate(request, progress)
+    bar.update(100 - bar.n)
+    bar.close()
+    from inference_container.diffrhythm.outputs import render
+
+    for item in render(song, (fmt,)):
+        if item.format == fmt:
+            target = out if item.index == 0 else out.with_name(f"{out.stem}_{item.index}{out.suffix}")
+        elif item.name == "metadata.json":
+            target = out.with_suffix(".json")
+        else:
+            target = out.with_name(f"{out.stem}{'' if item.index == 0 else f'_{item.index}'}.peaks.json")
+        target.write_bytes(item.data)
+        print(f"wrote {target}")
+    for warning in song.warnings:
+        print(f"warning: {warning}")
+    print(json.dumps(song.metadata["timings"]))
+    return 0
+
+
+def _make_test_weights(args: argparse.Namespace) -> int:
+    from inference_container.diffrhythm.tiny import TINY_LABEL, make_test_weights
+
+    make_test_weights(args.directory, tuple(args.variants))
+    print(f"wrote a {TINY_LABEL} bundle to {args.directory}")
+    return 0
+
+
+def _fetch_weights(args: argparse.Namespace) -> int:
+    from inference_container.diffrhythm.weights import fetch_weights
+
+    bundle = fetch_weights(args.directory, tuple(args.variants))
+    bundle.verify()
+    print(f"fetched and verified {len(bundle.manifest['files'])} files into {args.directory}")
+    return 0
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register the model subcommands on the ``diffrhythm`` parser."""
+    generate = commands.add_parser("generate", help="generate a song from lyrics and a style")
+    generate.add_argument("--weights", required=True, help="weights bundle directory")
+    generate.add_argument("--lyrics", required=True, help="LRC file")
+    style = generate.add_mutually_exclusive_group(required=True)
+    style.add_argument("--style", help="text style prompt")
+    style.add_argument("--style-audio", help="reference clip (>= 10 s)")
+    generate.add_argument("--length", type=int, default=95, help="seconds: 95, or 96..285 (full model)")
+    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("--preset", default="high", choices=[p.value for p in Preset])
+    generate.add_argument("--steps", type=int, default=None, help="overrides the preset")
+    generate.add_argument("--cfg", type=float, default=None, help="overrides the preset's guidance strength")
+    generate.add_argument("--variations", type=int, default=1)
+    generate.add_argument("--edit-from", help="song to edit")
+    generate.add_argument("--edit-segments", help='seconds to regenerate, e.g. "[[10,20],[60,-1]]"')
+    generate.add_argument("--auto-master", action="store_true", help="master to the preset's loudness")
+    generate.add_argument("--master-preset", default="balanced", choices=[p.value for p in MasterPreset])
+    generate.add_argument("--device", default="auto")
+    generate.add_argument("--dtype", default="auto", choices=["auto", "fp32", "fp16", "bf16"])
+    generate.add_argument("-o", "--output", required=True, help="out.wav, out.flac or out.mp3")
+    generate.set_defaults(run=_generate)
+
+    tiny = commands.add_parser("make-test-weights", help="write a TINY RANDOM bundle (not a real model)")
+    tiny.add_argument("directory")
+    tiny.add_argument("--variants", nargs="+", default=["95s", "full"], choices=["95s", "full"])
+    tiny.set_defaults(run=_make_test_weights)
+
+    fetch = commands.add_parser("fetch-weights", help="download the real weights bundle (Hugging Face Hub)")
+    fetch.add_argument("directory")
+    fetch.add_argument("--variants", nargs="+", default=["95s", "full"], choices=["95s", "full"])
+    fetch.set_defaults(run=_fetch_weights)
+
     verify = commands.add_parser("verify-checkpoint", help="check the model against a folder of golden vectors")
     verify.add_argument("golden_dir", help="folder with config.json, meta.json, cfm_model.pt, vectors.safetensors")
     verify.add_argument("--dtype", choices=["fp32", "fp16", "bf16"], default="fp32")

@@ -27,9 +27,9 @@ TEXT_DIR = "tiny-xlm-roberta"  # must contain "xlm-roberta"
 _WIDTH = 32  # hidden width of every tiny tower and head
 _MEL_STAT = {"melspec_2048_cnt": 14282760192, "melspec_2048_mean": 6.768444971712967,
              "melspec_2048_std": 18.417922652295623}  # MuQ's published normalisation statistics
-_WORDS = ("pop rock jazz blues folk metal punk soul funk disco house techno trance ambient classical electronic "
-          "hip hop rap country reggae piano guitar drums bass synth strings vocals female male voice upbeat "
-          "happy sad slow fast dance energetic calm dark bright chill ballad song music").split()
+_WORDS = ("pop", "rock", "jazz", "folk", "metal", "soul", "funk", "disco", "house", "techno", "ambient", "classical",
+          "electronic", "hip", "hop", "rap", "country", "piano", "guitar", "drums", "bass", "synth", "strings",
+          "vocals", "female", "male", "upbeat", "happy", "sad", "slow", "fast", "dance", "calm", "dark", "ballad")
 _CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789,.;:!?'\"-&()/+#"
 
 
@@ -58,8 +58,7 @@ def _save_audio_tower(directory: Path, seed: int) -> None:
     from transformers import Wav2Vec2ConformerConfig
 
     conformer = Wav2Vec2ConformerConfig(hidden_size=_WIDTH, num_attention_heads=2, intermediate_size=2 * _WIDTH,
-                                        position_embeddings_type="rotary", do_stable_layer_norm=True,
-                                        hidden_act="swish", conv_depthwise_kernel_size=31)
+                                        position_embeddings_type="rotary", hidden_act="swish")
     # JSON round trip: the config dict has int keys (id2label), which MuQ's EasyDict cannot take.
     w2v2_config = json.loads(json.dumps(conformer.to_dict()))
     model = MuQ(MuQConfig(encoder_dim=_WIDTH, encoder_depth=2, conv_dim=4, codebook_size=16, stat=dict(_MEL_STAT),
@@ -76,16 +75,15 @@ def _save_audio_tower(directory: Path, seed: int) -> None:
 
 def _mulan_config(audio_name: str, text_name: str) -> dict[str, object]:
     """MuQ-MuLan config as a plain dict (nested dataclasses fail in muq): 512-d latent, 1-layer heads."""
-    from muq.muq_mulan import (AudioTransformerConfig, ModalModelConfig, MuLanConfig, MuQMuLanConfig,
-                               TextTransformerConfig)
+    from muq import muq_mulan as mm
 
     head = {"dim": _WIDTH, "tf_depth": 1, "heads": 2, "dim_head": 16, "ff_mult": 2}
-    return asdict(MuQMuLanConfig(
-        mulan=MuLanConfig(dim_latent=512),
-        audio_model=ModalModelConfig(name=audio_name, model_dim=_WIDTH, use_layer_idx=-1),
-        text_model=ModalModelConfig(name=text_name, model_dim=_WIDTH),
-        audio_transformer=AudioTransformerConfig(**head),
-        text_transformer=TextTransformerConfig(**head),
+    return asdict(mm.MuQMuLanConfig(
+        mulan=mm.MuLanConfig(dim_latent=512),
+        audio_model=mm.ModalModelConfig(name=audio_name, model_dim=_WIDTH),
+        text_model=mm.ModalModelConfig(name=text_name, model_dim=_WIDTH),
+        audio_transformer=mm.AudioTransformerConfig(**head),
+        text_transformer=mm.TextTransformerConfig(**head),
     ))
 
 

@@ -1,0 +1,187 @@
+"""The whole DiffRhythm pipeline, composed in numbered steps: lyrics, style, reference, noise, sampling, decoding,
+post-processing. Models are loaded once (``Pipeline.load``) and reused for every song."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from inference_container.audio import check_audio, master, peak_normalize
+from inference_container.diffrhythm.checkpoint import load_dit
+from inference_container.diffrhythm.config import LATENT_CHANNELS, SAMPLE_RATE, DiTConfig, max_frames_for
+from inference_container.diffrhythm.g2p import LyricsTokenizer
+from inference_container.diffrhythm.guidance import guided
+from inference_container.diffrhythm.lyrics import PhonemeTokenizer, lyric_tokens
+from inference_container.diffrhythm.model import DiT
+from inference_container.diffrhythm.sampling import euler, initial_noise, regenerate_mask, segments_to_frames
+from inference_container.diffrhythm.style import StyleEncoder
+from inference_container.diffrhythm.vae import VAE
+from inference_container.diffrhythm.weights import Bundle
+
+Progress = Callable[[str, float], None]  # (stage, percent of the whole job)
+_STAGES = {"lyrics": 0.0, "style": 2.0, "sampling": 5.0, "decoding": 85.0, "post-processing": 95.0}
+
+
+@dataclass
+class SongRequest:
+    """One generation: lyrics (LRC), length, a style (text or reference audio) and sampling settings."""
+
+    lrc: str
+    audio_length: int = 95
+    style_prompt: str | None = None
+    style_audio: tuple[np.ndarray, int] | None = None  # (samples[, channels], rate)
+    seed: int = 0
+    variations: int = 1
+    steps: int = 32
+    cfg_strength: float = 4.0
+    edit_audio: tuple[np.ndarray, int] | None = None
+    edit_segments: Sequence[Sequence[float]] | None = None
+    auto_master: bool = False
+    master_preset: str = "balanced"
+
+
+@dataclass
+class Song:
+    """The result: one stereo float32 array [samples, 2] per variation, at ``rate``."""
+
+    audio: list[np.ndarray]
+    rate: int
+    warnings: list[str]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def _pick_dtype(device: str, dtype: str) -> str:
+    if dtype != "auto":
+        return dtype
+    if device.startswith("cuda"):
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "fp32"
+
+
+class Pipeline:
+    """DiT(s), VAE, style encoder and lyrics tokenizer, ready to generate songs."""
+
+    def __init__(self, dits: dict[str, DiT], vae: VAE, style: StyleEncoder, tokenizer: PhonemeTokenizer,
+                 device: str, model_name: str) -> None:
+        self.dits, self.vae, self.style, self.tokenizer = dits, vae, style, tokenizer
+        self.device, self.model_name = device, model_name
+
+    @classmethod
+    def load(cls, weights: str, device: str = "cpu", dtype: str = "auto",
+             variants: Sequence[str] | None = None) -> Pipeline:
+        """Load from a weights bundle (verified against its manifest by size)."""
+        bundle = Bundle(Path(weights))
+        bundle.verify(checksums=False)
+        precision = _pick_dtype(device, dtype)
+        dits = {}
+        for variant in variants or bundle.variants:
+            config = DiTConfig.from_json(bundle.dit_config, max_frames=2048 if variant == "95s" else 6144)
+            dits[variant] = load_dit(bundle.dit(variant), config, dtype=precision, device=device)
+        return cls(dits, VAE.load(bundle.vae, device), StyleEncoder.load(bundle.style, device),
+                   LyricsTokenizer.load(bundle.vocab), device, bundle.kind)
+
+    @torch.inference_mode()
+    def generate(self, request: SongRequest, progress: Progress | None = None) -> Song:
+        """Generate ``request.variations`` songs; raises ``ReferenceAudioError``, ``AudioQualityError``,
+        ``UnsupportedLyricsError`` or ``BundleError`` with reasons a user can act on."""
+        report = progress or (lambda stage, percent: None)
+        timings: dict[str, float] = {}
+        clock = time.perf_counter()
+
+        def lap(name: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            timings[name] = round(now - clock, 3)
+            clock = now
+
+        # 1. lyrics -> frame-aligned tokens
+        report("lyrics", _STAGES["lyrics"])
+        variant = "95s" if max_frames_for(request.audio_length) == 2048 else "full"
+        if variant not in self.dits:
+            from inference_container.diffrhythm.weights import BundleError
+
+            raise BundleError(f"the {variant} model is not loaded on this worker")
+        model = self.dits[variant]
+        lyrics = lyric_tokens(request.lrc, request.audio_length, self.tokenizer)
+        n, b = lyrics.end_frame, request.variations
+        lap("lyrics_s")
+
+        # 2. style embedding (text or reference clip) and the negative style
+        report("style", _STAGES["style"])
+        if request.style_audio is not None:
+            style = self.style.audio(*request.style_audio)
+        else:
+            style = self.style.text(request.style_prompt or "")
+        lap("style_s")
+
+        # 3. reference latent and the frames to regenerate (everything, outside edit mode)
+        cond = torch.zeros(1, n, LATENT_CHANNELS, device=self.device)
+        segments = [(0, lyrics.max_frames)]
+        if request.edit_audio is not None:
+            audio, rate = request.edit_audio
+            cond = self._reference_latent(audio, rate, n)
+            segments = segments_to_frames(request.edit_segments or [[-1, -1]], lyrics.max_frames)
+        mask = regenerate_mask(n, segments, self.device)[None, :, None]
+        step_cond = torch.where(mask, torch.zeros_like(cond), cond)
+        lap("reference_s")
+
+        # 4. initial noise: variation i uses seed + i, so a variation does not depend on the batch around it
+        y0 = torch.stack([initial_noise(n, request.seed + i, device=self.device) for i in range(b)])
+
+        # 5. sampling with classifier-free guidance (conditional + unconditional in one batch)
+        velocity = guided(
+            model, text=lyrics.tokens[None].repeat(b, 1).to(self.device), cond=step_cond.repeat(b, 1, 1),
+            style=style.repeat(b, 1), negative_style=self.style.negative.repeat(b, 1),
+            start_time=torch.full((b,), lyrics.start_time, device=self.device),
+            duration=torch.full((b,), lyrics.duration, device=self.device) if variant == "full" else None,
+            cfg_strength=request.cfg_strength)
+        span = _STAGES["decoding"] - _STAGES["sampling"]
+        latents = euler(velocity, y0, request.steps,
+                        callback=lambda i, total: report("sampling", _STAGES["sampling"] + span * i / total))
+        latents = torch.where(mask, latents, cond.float())
+        if self.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        lap("sampling_s")
+
+        # 6. decoding
+        report("decoding", _STAGES["decoding"])
+        waves = [self.vae.decode(latents[i:i + 1])[0].T.cpu().numpy() for i in range(b)]
+        lap("decoding_s")
+
+        # 7. post-processing: refuse broken audio, then normalise (and master)
+        report("post-processing", _STAGES["post-processing"])
+        finished = []
+        for wave in waves:
+            check_audio(wave)
+            wave = peak_normalize(wave)
+            finished.append(master(wave, SAMPLE_RATE, request.master_preset) if request.auto_master else wave)
+        lap("post_processing_s")
+        metadata = {
+            "model": self.model_name, "variant": variant, "seed": request.seed,
+            "seeds": [request.seed + i for i in range(b)], "steps": request.steps,
+            "cfg_strength": request.cfg_strength, "audio_length": request.audio_length,
+            "duration_s": round(finished[0].shape[0] / SAMPLE_RATE, 3), "latent_frames": n,
+            "auto_master": request.auto_master, "master_preset": request.master_preset if request.auto_master else None,
+            "timings": timings,
+        }
+        return Song(finished, SAMPLE_RATE, list(lyrics.warnings), metadata)
+
+    def _reference_latent(self, audio: np.ndarray, rate: int, frames: int) -> torch.Tensor:
+        """Encode the song to edit (stereo 44.1 kHz, peak at -6 dBFS) into a latent of ``frames`` frames."""
+        import torchaudio.functional
+
+        wave = torch.from_numpy(np.ascontiguousarray(audio.T if audio.ndim == 2 else audio[None], dtype=np.float32))
+        wave = wave.repeat(2, 1)[:2] if wave.shape[0] == 1 else wave[:2]
+        if rate != SAMPLE_RATE:
+            wave = torchaudio.functional.resample(wave, rate, SAMPLE_RATE)
+        wave = wave / wave.abs().max().clamp(min=1e-8) * 10 ** (-6 / 20)
+        latent = self.vae.encode(wave[None].to(self.device))
+        padded = torch.zeros(1, frames, LATENT_CHANNELS, device=self.device)
+        padded[:, : min(frames, latent.shape[1])] = latent[:, :frames]
+        return padded

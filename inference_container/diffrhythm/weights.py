@@ -1,0 +1,174 @@
+"""The weights bundle: every file the pipeline needs, in one directory, with a manifest that verifies it.
+
+Layout::
+
+    manifest.json               kind ("diffrhythm" or the tiny test label), variants, every file's size and sha256
+    dit/config.json             upstream's config/diffrhythm-1b.json
+    dit/95s/cfm_model.pt        ASLP-lab/DiffRhythm-1_2
+    dit/full/cfm_model.pt       ASLP-lab/DiffRhythm-1_2-full
+    vae/vae_model.pt            ASLP-lab/DiffRhythm-vae (TorchScript)
+    style/muq-mulan/            OpenMuQ/MuQ-MuLan-large, its config naming the two towers below by folder name
+    style/<audio tower>/        the MuQ model named in that config
+    style/<text tower>/         the XLM-R model named in that config
+    style/negative_prompt.npy   upstream's negative style embedding (infer/example/vocal.npy)
+    g2p/vocab.json              upstream's phoneme vocabulary
+
+``fetch_weights`` downloads it through huggingface_hub at image build time; the pipeline then reads only this
+directory (``HF_HUB_OFFLINE=1`` works).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+MANIFEST = "manifest.json"
+REAL_KIND = "diffrhythm"
+VARIANTS = ("95s", "full")
+DIT_REPOS = {"95s": "ASLP-lab/DiffRhythm-1_2", "full": "ASLP-lab/DiffRhythm-1_2-full"}
+VAE_REPO = "ASLP-lab/DiffRhythm-vae"
+MULAN_REPO = "OpenMuQ/MuQ-MuLan-large"
+#: upstream's data files, from its Hugging Face Space (repo_type "space"): bundle path -> file in the Space
+SPACE_REPO = "ASLP-lab/DiffRhythm"
+SPACE_FILES = {
+    "dit/config.json": "config/diffrhythm-1b.json",
+    "g2p/vocab.json": "g2p/g2p/vocab.json",
+    "style/negative_prompt.npy": "infer/example/vocal.npy",
+}
+
+
+class BundleError(ValueError):
+    """The directory is not a complete, intact weights bundle; the message lists what is wrong."""
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A weights directory."""
+
+    root: Path
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        path = self.root / MANIFEST
+        if not path.is_file():
+            raise BundleError(f"{self.root} has no {MANIFEST}: create it with `diffrhythm fetch-weights` or "
+                              "`diffrhythm make-test-weights`")
+        manifest: dict[str, Any] = json.loads(path.read_text())
+        return manifest
+
+    @property
+    def kind(self) -> str:
+        """``diffrhythm`` for the real weights, else the tiny test label."""
+        return str(self.manifest["kind"])
+
+    @property
+    def is_tiny(self) -> bool:
+        return self.kind != REAL_KIND
+
+    @property
+    def variants(self) -> tuple[str, ...]:
+        return tuple(self.manifest["variants"])
+
+    def dit(self, variant: str) -> Path:
+        if variant not in self.variants:
+            raise BundleError(f"this bundle has no {variant} model (it has {', '.join(self.variants)}); fetch it "
+                              f"with `diffrhythm fetch-weights --variants {variant}`")
+        return self.root / "dit" / variant / "cfm_model.pt"
+
+    @property
+    def dit_config(self) -> Path:
+        return self.root / "dit" / "config.json"
+
+    @property
+    def vae(self) -> Path:
+        return self.root / "vae" / "vae_model.pt"
+
+    @property
+    def style(self) -> Path:
+        return self.root / "style"
+
+    @property
+    def vocab(self) -> Path:
+        return self.root / "g2p" / "vocab.json"
+
+    def verify(self, checksums: bool = True) -> None:
+        """Raise ``BundleError`` unless every file of the manifest is present with its size (and sha256)."""
+        problems = []
+        for name, entry in self.manifest["files"].items():
+            path = self.root / name
+            if not path.is_file():
+                problems.append(f"{name}: missing")
+            elif path.stat().st_size != entry["bytes"]:
+                problems.append(f"{name}: {path.stat().st_size} bytes, expected {entry['bytes']}")
+            elif checksums and _sha256(path) != entry["sha256"]:
+                problems.append(f"{name}: sha256 differs from the manifest")
+        if problems:
+            raise BundleError(f"{self.root} is damaged: " + "; ".join(problems))
+
+
+def write_manifest(root: Path, kind: str, variants: tuple[str, ...], sources: dict[str, str]) -> Bundle:
+    """Record every file under ``root`` (sizes, sha256, where it came from)."""
+    files = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.name != MANIFEST):
+        name = path.relative_to(root).as_posix()
+        if "/.cache/" in f"/{name}":
+            continue  # huggingface_hub's download bookkeeping
+        source = next((v for k, v in sorted(sources.items(), key=lambda kv: -len(kv[0]))
+                       if not k or name == k or name.startswith(k + "/")), "")
+        files[name] = {"bytes": path.stat().st_size, "sha256": _sha256(path), "source": source}
+    manifest = {"format": 1, "kind": kind, "variants": list(variants), "files": files}
+    (root / MANIFEST).write_text(json.dumps(manifest, indent=1))
+    return Bundle(root)
+
+
+def fetch_weights(root: str | Path, variants: tuple[str, ...] = VARIANTS, hub: Any = None) -> Bundle:
+    """Download every file the pipeline needs into ``root`` and write its manifest (huggingface_hub shows progress).
+
+    ``hub`` defaults to the ``huggingface_hub`` module (tests pass a stand-in with the same two functions).
+    """
+    if hub is None:
+        import huggingface_hub as hub
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    sources: dict[str, str] = {}
+
+    def place(repo: str, filename: str, target: str, repo_type: str = "model") -> None:
+        downloaded = Path(hub.hf_hub_download(repo_id=repo, filename=filename, repo_type=repo_type))
+        (root / target).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(downloaded, root / target)
+        sources[target] = f"{repo_type}:{repo}/{filename}"
+
+    for variant in variants:
+        place(DIT_REPOS[variant], "cfm_model.pt", f"dit/{variant}/cfm_model.pt")
+    place(VAE_REPO, "vae_model.pt", "vae/vae_model.pt")
+    for target, filename in SPACE_FILES.items():
+        place(SPACE_REPO, filename, target, repo_type="space")
+    _fetch_mulan(hub, root / "style", sources)
+    return write_manifest(root, REAL_KIND, tuple(variants), sources)
+
+
+def _fetch_mulan(hub: Any, style: Path, sources: dict[str, str]) -> None:
+    """MuQ-MuLan and the two towers its config names, with the config rewritten to name them by folder."""
+    mulan = style / "muq-mulan"
+    hub.snapshot_download(repo_id=MULAN_REPO, local_dir=str(mulan), allow_patterns=["config.json", "*.safetensors"])
+    config = json.loads((mulan / "config.json").read_text())
+    for part in ("audio_model", "text_model"):
+        repo = config[part]["name"]
+        folder = repo.split("/")[-1]
+        hub.snapshot_download(repo_id=repo, local_dir=str(style / folder))
+        config[part]["name"] = folder
+        sources[f"style/{folder}"] = f"model:{repo}"
+    (mulan / "config.json").write_text(json.dumps(config, indent=1))
+    sources["style/muq-mulan"] = f"model:{MULAN_REPO}"
