@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from shared.presets import MasterPreset, Preset
 
@@ -68,7 +69,12 @@ def _generate(args: argparse.Namespace) -> int:
         bar.set_description(stage)
         bar.update(max(0.0, percent - bar.n))
 
-    song = pipeline.generate(request, progress)
+    try:
+        song = pipeline.generate(request, progress)
+    except ValueError as error:  # the pipeline's errors are ValueErrors with reasons a user can act on
+        bar.close()
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     bar.update(100 - bar.n)
     bar.close()
     from inference_container.diffrhythm.outputs import render
