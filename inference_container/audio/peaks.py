@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 
@@ -16,7 +18,7 @@ def waveform_peaks(audio: np.ndarray, rate: int, buckets: int = 800) -> dict[str
     mono = audio.mean(axis=1) if audio.ndim == 2 else audio
     count = max(1, min(buckets, mono.shape[0]))
     edges = np.linspace(0, mono.shape[0], count + 1).astype(int)
-    chunks = [mono[a:b] for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    chunks = [mono[a:b] for a, b in itertools.pairwise(edges)]
     return {
         "sample_rate": rate, "duration_s": round(mono.shape[0] / rate, 3), "buckets": count,
         "min": [round(float(c.min()), 4) for c in chunks], "max": [round(float(c.max()), 4) for c in chunks],

@@ -4,9 +4,9 @@ post-processing. Models are loaded once (``Pipeline.load``) and reused for every
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
