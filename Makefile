@@ -2,7 +2,11 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 
-.PHONY: local test sam
+.PHONY: local test sam system-deps
+
+system-deps:  ## espeak-ng, the English G2P's phonemiser (Debian package)
+	@command -v espeak-ng >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq espeak-ng >/dev/null; } || { echo "install espeak-ng (apt-get install espeak-ng)" >&2; exit 1; }
 
 $(VENV)/.installed: pyproject.toml functions/requirements.txt infrastructure/local/requirements.txt requirements-dev.txt \
 		inference_container/requirements.txt
@@ -14,7 +18,7 @@ $(VENV)/.installed: pyproject.toml functions/requirements.txt infrastructure/loc
 local: $(VENV)/.installed  ## run the local stack (moto server + API + status dispatcher)
 	$(VENV)/bin/diffrhythm local
 
-test: $(VENV)/.installed .venv-sam/.installed  ## lint the code and the template, then run every test
+test: system-deps $(VENV)/.installed .venv-sam/.installed  ## lint the code and the template, then run every test
 	VENV=$(VENV) bash scripts/test.sh
 
 sam: .venv-sam/.installed  ## SAM CLI in its own virtual environment (its pins differ from the project's)
