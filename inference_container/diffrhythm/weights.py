@@ -12,6 +12,7 @@ Layout::
     style/<text tower>/         the XLM-R model named in that config
     style/negative_prompt.npy   upstream's negative style embedding (infer/example/vocal.npy)
     g2p/vocab.json              upstream's phoneme vocabulary
+    g2p/chinese_lexicon.txt     upstream's Mandarin lexicon (word<TAB>pinyin)
 
 ``fetch_weights`` downloads it through huggingface_hub at image build time; the pipeline then reads only this
 directory (``HF_HUB_OFFLINE=1`` works).
@@ -37,6 +38,7 @@ SPACE_REPO = "ASLP-lab/DiffRhythm"
 SPACE_FILES = {
     "dit/config.json": "config/diffrhythm-1b.json",
     "g2p/vocab.json": "g2p/g2p/vocab.json",
+    "g2p/chinese_lexicon.txt": "g2p/sources/chinese_lexicon.txt",
     "style/negative_prompt.npy": "infer/example/vocal.npy",
 }
 

@@ -60,8 +60,11 @@ class LyricsTokenizer:
 
     @classmethod
     def load(cls, vocab_path: str | Path) -> LyricsTokenizer:
-        """From the bundle's ``vocab.json``."""
-        return cls(json.loads(Path(vocab_path).read_text(encoding="utf-8"))["vocab"])
+        """From the bundle's ``vocab.json`` and, beside it, the Mandarin lexicon ``chinese_lexicon.txt`` if any."""
+        from inference_container.diffrhythm.g2p.mandarin import MandarinG2P
+
+        vocab = json.loads(Path(vocab_path).read_text(encoding="utf-8"))["vocab"]
+        return cls(vocab, MandarinG2P.load(Path(vocab_path).with_name("chinese_lexicon.txt")))
 
     def phonemes(self, text: str) -> str:
         """The phone string of a line (segments joined by ``|``)."""
