@@ -1,12 +1,10 @@
-"""Model tests need torch (the [worker] extra); they use tiny random models and the golden folders."""
+"""Model tests (the [worker] extra: torch, muq, espeak-ng): tiny random models and the golden folders."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-
-torch = pytest.importorskip("torch", reason="the model tests need the [worker] extra (torch); CI installs it")
 
 GOLDEN = Path(__file__).resolve().parents[2].parent / "shared" / "golden"
 
