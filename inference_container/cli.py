@@ -111,8 +111,18 @@ def _fetch_weights(args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker(args: argparse.Namespace) -> int:
+    from inference_container.worker.main import run
+
+    return run(args.max_messages)
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register the model subcommands on the ``diffrhythm`` parser."""
+    worker = commands.add_parser("worker", help="consume the job queue (settings from the environment)")
+    worker.add_argument("--max-messages", type=int, default=None, help="stop after this many messages")
+    worker.set_defaults(run=_worker)
+
     generate = commands.add_parser("generate", help="generate a song from lyrics and a style")
     generate.add_argument("--weights", required=True, help="weights bundle directory")
     generate.add_argument("--lyrics", required=True, help="LRC file")

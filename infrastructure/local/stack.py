@@ -62,6 +62,7 @@ class LocalStack(AbstractContextManager["LocalStack"]):
         self.dispatcher: Dispatcher | None = None
         self.resources: LocalResources | None = None
         self.settings: Settings | None = None
+        self.worker: Any = None
 
     @property
     def api_url(self) -> str:
@@ -101,6 +102,17 @@ class LocalStack(AbstractContextManager["LocalStack"]):
                 raise RuntimeError("the local API did not start within 20 s")
             time.sleep(0.02)
 
+    def start_worker(self, weights_dir: str) -> Any:
+        """A GPU worker on this machine's CPU, in a background thread (models loaded once)."""
+        from inference_container.worker.main import build_worker
+        from inference_container.worker.settings import WorkerSettings
+
+        os.environ["WEIGHTS_DIR"] = weights_dir
+        settings = WorkerSettings(poll_wait_s=1, heartbeat_s=10, visibility_s=60, progress_interval_s=0.5)
+        self.worker = build_worker(settings)
+        threading.Thread(target=self.worker.run, name="worker", daemon=True).start()
+        return self.worker
+
     def __enter__(self) -> LocalStack:
         self.start_aws()
         self.serve_api()
@@ -110,6 +122,8 @@ class LocalStack(AbstractContextManager["LocalStack"]):
         self.stop()
 
     def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.stop(grace_s=0)
         if self.server is not None:
             self.server.should_exit = True
         if self.dispatcher is not None:

@@ -1,0 +1,92 @@
+"""One job: read its request from S3, generate, write the outputs and, last, the manifest (or a failure record)."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import soundfile
+
+from inference_container.diffrhythm.outputs import render
+from inference_container.diffrhythm.pipeline import Pipeline, SongRequest
+from shared import keys
+from shared.contract import OutputFormat
+from shared.records import FailureRecord, JobRequestRecord, ManifestOutput, OutputManifest
+
+Progress = Callable[[str, float], None]
+
+
+class JobFailedError(Exception):
+    """A permanent failure: retrying cannot help. ``reason`` is for the user."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class JobRunner:
+    """Runs jobs through a loaded pipeline against one bucket."""
+
+    pipeline: Pipeline
+    s3: Any
+    bucket: str
+
+    def load_request(self, key: str) -> JobRequestRecord:
+        """The stored request of a job."""
+        body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        return JobRequestRecord.model_validate_json(body)
+
+    def _audio(self, key: str, field: str) -> tuple[Any, int]:
+        try:
+            data = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            audio, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
+        except Exception as error:  # unreadable upload: the user must send another file
+            raise JobFailedError(f"{field}: {key} could not be read as audio ({type(error).__name__})") from error
+        return audio, rate
+
+    def song_request(self, request: JobRequestRecord) -> SongRequest:
+        """The pipeline's request for a stored job request."""
+        sampling = request.sampling()
+        edit = request.edit
+        return SongRequest(
+            lrc=request.lrc, audio_length=request.audio_length, style_prompt=request.style_prompt,
+            style_audio=self._audio(request.reference_audio_key, "reference_audio_key")
+            if request.reference_audio_key else None,
+            seed=request.seed, variations=request.batch_size, steps=sampling.steps,
+            cfg_strength=sampling.cfg_strength,
+            edit_audio=self._audio(edit.reference_audio_key, "edit.reference_audio_key") if edit else None,
+            edit_segments=[list(s) for s in edit.segments] if edit else None,
+            auto_master=request.auto_master, master_preset=request.master_preset.value,
+        )
+
+    def run(self, request: JobRequestRecord, progress: Progress) -> OutputManifest:
+        """Generate and upload; the manifest is written last (its arrival completes the job)."""
+        started = time.perf_counter()
+        try:
+            song = self.pipeline.generate(self.song_request(request), progress)
+        except ValueError as error:  # the pipeline's user-facing errors (lyrics, reference clip, silent audio)
+            raise JobFailedError(str(error)) from error
+        formats = tuple(dict.fromkeys((OutputFormat.WAV.value, request.output_format.value)))
+        outputs = []
+        for item in render(song, formats):
+            key = keys.output_prefix(request.job_id) + item.name
+            self.s3.put_object(Bucket=self.bucket, Key=key, Body=item.data, ContentType=item.content_type)
+            if item.format is not None and item.index is not None and item.duration_s is not None:
+                outputs.append(ManifestOutput(index=item.index, format=item.format, key=key,
+                                              duration_s=item.duration_s, sample_rate=song.rate, channels=2))
+        metadata = {**song.metadata, "warnings": song.warnings, "job_seconds": round(time.perf_counter() - started, 3)}
+        manifest = OutputManifest(job_id=request.job_id, outputs=outputs, duration_s=outputs[0].duration_s,
+                                  metadata=metadata)
+        self.s3.put_object(Bucket=self.bucket, Key=keys.manifest_key(request.job_id),
+                           Body=manifest.model_dump_json().encode(), ContentType="application/json")
+        return manifest
+
+    def fail(self, job_id: str, reason: str, code: str = "generation_failed") -> None:
+        """Write the failure record (its arrival fails the job)."""
+        record = FailureRecord(job_id=job_id, code=code, reason=reason)  # type: ignore[arg-type]
+        self.s3.put_object(Bucket=self.bucket, Key=keys.failure_key(job_id), Body=record.model_dump_json().encode(),
+                           ContentType="application/json")

@@ -1,0 +1,42 @@
+"""Build a worker from the environment (and run it: ``diffrhythm worker``)."""
+
+from __future__ import annotations
+
+from inference_container.diffrhythm.pipeline import Pipeline
+from inference_container.worker.job import JobRunner
+from inference_container.worker.loop import Worker, logger
+from inference_container.worker.settings import WorkerSettings
+from shared.aws import client
+from shared.jobs import JobStore
+
+
+def resolve_device(name: str) -> str:
+    """``auto`` -> ``cuda`` when available, else ``cpu``."""
+    if name != "auto":
+        return name
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def build_worker(settings: WorkerSettings | None = None, pipeline: Pipeline | None = None) -> Worker:
+    """Load the models once and wire the worker to the settings' queue, table and bucket."""
+    settings = settings or WorkerSettings()
+    device = resolve_device(settings.device)
+    if pipeline is None:
+        pipeline = Pipeline.load(settings.weights_dir, device=device, dtype=settings.dtype)
+    if pipeline.model_name != "diffrhythm":
+        logger.warning(f"!!! {pipeline.model_name}: songs from this worker are noise !!!")
+    runner = JobRunner(pipeline, client("s3", settings), settings.bucket_name)
+    store = JobStore(client("dynamodb", settings), settings.table_name)
+    label = device if pipeline.model_name == "diffrhythm" else f"{device} ({pipeline.model_name})"
+    return Worker(settings, runner, store, client("sqs", settings), device=label)
+
+
+def run(max_messages: int | None = None) -> int:
+    """The worker process: signal handlers, then poll until SIGTERM."""
+    worker = build_worker()
+    worker.install_signal_handlers()
+    worker.run(max_messages)
+    logger.info("worker stopped", extra={"stats": worker.stats})
+    return 0

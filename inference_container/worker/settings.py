@@ -1,0 +1,20 @@
+"""Worker settings: the shared resource names plus what only the worker needs (environment variables)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from shared.settings import Settings
+
+
+class WorkerSettings(Settings):
+    """``WEIGHTS_DIR``, ``DEVICE``, ``HEARTBEAT_S`` ... on top of ``shared.settings.Settings``."""
+
+    weights_dir: str = "/opt/diffrhythm/weights"
+    device: str = "auto"
+    dtype: str = "auto"
+    poll_wait_s: int = Field(20, ge=0, le=20, description="SQS long-poll wait")
+    visibility_s: int = Field(300, ge=10, description="Visibility granted at each heartbeat")
+    heartbeat_s: float = Field(60.0, gt=0, description="How often the message's visibility is extended")
+    progress_interval_s: float = Field(2.0, ge=0, description="Least time between two progress writes")
+    grace_s: float = Field(90.0, ge=0, description="On SIGTERM: time to finish the job in hand before handing it back")
