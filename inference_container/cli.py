@@ -112,15 +112,17 @@ def _fetch_weights(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from inference_container.worker.main import run
+    from inference_container.worker.main import run, serve
 
-    return run(args.max_messages)
+    return serve(args.port) if args.sagemaker else run(args.max_messages)
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register the model subcommands on the ``diffrhythm`` parser."""
     worker = commands.add_parser("worker", help="consume the job queue (settings from the environment)")
     worker.add_argument("--max-messages", type=int, default=None, help="stop after this many messages")
+    worker.add_argument("--sagemaker", action="store_true", help="serve GET /ping and POST /invocations instead")
+    worker.add_argument("--port", type=int, default=8080, help="port of the SageMaker endpoints")
     worker.set_defaults(run=_worker)
 
     generate = commands.add_parser("generate", help="generate a song from lyrics and a style")

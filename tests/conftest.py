@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -102,6 +103,21 @@ def other_api(stack: LocalStack) -> Api:
 def aws(settings: Settings) -> Callable[[str], Any]:
     """boto3 clients of the moto server."""
     return lambda service: client(service, settings)
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory) -> Path:
+    """A TINY RANDOM weights bundle (make-test-weights), shared by the session."""
+    from inference_container.diffrhythm.tiny import make_test_weights
+
+    return make_test_weights(tmp_path_factory.mktemp("tiny-bundle"))
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline(tiny_bundle):
+    from inference_container.diffrhythm.pipeline import Pipeline
+
+    return Pipeline.load(str(tiny_bundle), device="cpu", dtype="fp32")
 
 
 def wait_for(probe: Callable[[], T | None], timeout: float = 15.0, interval: float = 0.05) -> T:

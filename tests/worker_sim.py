@@ -6,6 +6,7 @@ import io
 import json
 import math
 import struct
+import time
 import wave
 from typing import Any
 
@@ -26,10 +27,12 @@ def wav_bytes(seconds: float = 0.5, rate: int = 8000) -> bytes:
     return buffer.getvalue()
 
 
-def take_message(sqs: Any, queue_url: str, job_id: str, visibility: int = 30) -> dict[str, Any]:
+def take_message(sqs: Any, queue_url: str, job_id: str, visibility: int = 30, timeout: float = 5.0
+                 ) -> dict[str, Any]:
     """Receive until the message of ``job_id`` arrives (others become visible again at once)."""
-    for _ in range(200):
-        for message in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for message in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
                                            VisibilityTimeout=0, AttributeNames=["All"]).get("Messages", []):
             body = JobMessage.model_validate_json(message["Body"])
             if body.job_id == job_id:

@@ -69,6 +69,7 @@ class Worker:
     retry_delay_s: int = 30
     stats: dict[str, int] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
     _deadline: float | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
@@ -106,12 +107,19 @@ class Worker:
         logger.info("message handled", extra={"outcome": outcome})
         return outcome
 
+    def handle_payload(self, body: str) -> str:
+        """Process a job message that did not come from SQS (SageMaker async invocations): no visibility to keep."""
+        with self._lock:
+            return self.handle({"Body": body, "ReceiptHandle": None})
+
     def _delete(self, message: dict[str, Any]) -> None:
-        self.sqs.delete_message(QueueUrl=self.settings.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        if message["ReceiptHandle"] is not None:
+            self.sqs.delete_message(QueueUrl=self.settings.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     def _visibility(self, message: dict[str, Any], seconds: int) -> None:
-        self.sqs.change_message_visibility(QueueUrl=self.settings.queue_url, ReceiptHandle=message["ReceiptHandle"],
-                                           VisibilityTimeout=seconds)
+        if message["ReceiptHandle"] is not None:
+            self.sqs.change_message_visibility(QueueUrl=self.settings.queue_url,
+                                               ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=seconds)
 
     def _handle(self, message: dict[str, Any]) -> str:
         try:

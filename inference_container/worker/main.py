@@ -33,6 +33,21 @@ def build_worker(settings: WorkerSettings | None = None, pipeline: Pipeline | No
     return Worker(settings, runner, store, client("sqs", settings), device=label)
 
 
+def serve(port: int = 8080) -> int:
+    """SageMaker mode: serve /ping and /invocations until SIGTERM."""
+    import signal
+    import threading
+
+    from inference_container.worker.sagemaker import make_server
+
+    worker = build_worker()
+    server = make_server(worker, port=port)
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    logger.info("serving SageMaker endpoints", extra={"port": port})
+    server.serve_forever()
+    return 0
+
+
 def run(max_messages: int | None = None) -> int:
     """The worker process: signal handlers, then poll until SIGTERM."""
     worker = build_worker()

@@ -14,7 +14,7 @@ class WorkerSettings(Settings):
     device: str = "auto"
     dtype: str = "auto"
     poll_wait_s: int = Field(20, ge=0, le=20, description="SQS long-poll wait")
-    visibility_s: int = Field(300, ge=10, description="Visibility granted at each heartbeat")
+    visibility_s: int = Field(300, ge=1, description="Visibility granted at each heartbeat")
     heartbeat_s: float = Field(60.0, gt=0, description="How often the message's visibility is extended")
     progress_interval_s: float = Field(2.0, ge=0, description="Least time between two progress writes")
     grace_s: float = Field(90.0, ge=0, description="On SIGTERM: time to finish the job in hand before handing it back")

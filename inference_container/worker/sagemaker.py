@@ -1,0 +1,54 @@
+"""SageMaker asynchronous inference: the same image serves ``GET /ping`` and ``POST /invocations`` on port 8080.
+
+The async endpoint reads the invocation's input from S3 and posts it here: a job message (``shared.records.
+JobMessage`` JSON, whose ``request_key`` locates the request in the bucket). The job runs exactly as from SQS (claim,
+progress, outputs and manifest under ``outputs/{job_id}/``, so the status function completes it); the response, which
+SageMaker stores at the endpoint's output location, is the outcome and the manifest key.
+"""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from inference_container.worker.loop import Worker, logger
+from shared import keys
+
+
+def make_server(worker: Worker, host: str = "0.0.0.0", port: int = 8080) -> ThreadingHTTPServer:  # noqa: S104
+    """An HTTP server for the SageMaker container contract, running jobs one at a time through ``worker``."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def _reply(self, status: HTTPStatus, body: dict[str, Any]) -> None:
+            payload = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def do_GET(self) -> None:  # noqa: N802 (http.server's API)
+            if self.path == "/ping":
+                self._reply(HTTPStatus.OK, {"status": "healthy", "device": worker.device})
+            else:
+                self._reply(HTTPStatus.NOT_FOUND, {"detail": "not found"})
+
+        def do_POST(self) -> None:  # noqa: N802
+            if self.path != "/invocations":
+                self._reply(HTTPStatus.NOT_FOUND, {"detail": "not found"})
+                return
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+            outcome = worker.handle_payload(body)
+            if outcome == "unreadable":
+                self._reply(HTTPStatus.BAD_REQUEST, {"detail": "the body must be a job message (JSON)"})
+                return
+            job_id = json.loads(body).get("job_id", "")
+            self._reply(HTTPStatus.OK, {"outcome": outcome, "job_id": job_id,
+                                        "manifest_key": keys.manifest_key(job_id) if outcome == "completed" else None})
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            logger.debug(format % args)
+
+    return ThreadingHTTPServer((host, port), Handler)

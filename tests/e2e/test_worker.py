@@ -1,0 +1,175 @@
+"""The whole path on this CPU with the TINY RANDOM bundle: API -> SQS -> worker -> S3 -> status -> download,
+and the worker's behaviour under faults (duplicates, cancellation, poison messages, SIGTERM, SIGKILL)."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+import soundfile
+
+from inference_container.worker.main import build_worker
+from inference_container.worker.settings import WorkerSettings
+from shared import keys
+from shared.aws import client
+from tests.conftest import SEED_REQUEST, wait_for
+from tests.worker_sim import take_message
+
+FAST = {"preset": "preview"}  # 4 sampling steps: seconds per song with the tiny model
+
+
+@pytest.fixture(scope="module")
+def drained(settings):
+    """Empty the job queue of the control-plane tests' messages (their jobs are not for a worker)."""
+    sqs = client("sqs", settings)
+    while messages := sqs.receive_message(QueueUrl=settings.queue_url, MaxNumberOfMessages=10,
+                                          VisibilityTimeout=0).get("Messages", []):
+        for message in messages:
+            sqs.delete_message(QueueUrl=settings.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+@pytest.fixture(scope="module")
+def worker(stack, tiny_pipeline, drained):
+    settings = WorkerSettings(poll_wait_s=1, heartbeat_s=1, visibility_s=30, progress_interval_s=0.2)
+    return build_worker(settings, pipeline=tiny_pipeline)
+
+
+def _objects(aws, settings, job_id: str) -> dict[str, str]:
+    listed = aws("s3").list_objects_v2(Bucket=settings.bucket_name, Prefix=keys.output_prefix(job_id))
+    return {o["Key"]: o["ETag"] for o in listed.get("Contents", [])}
+
+
+def test_submit_generate_complete_download_with_two_variations(api, worker, aws, settings):
+    job_id = api.submit(**FAST, batch_size=2, output_format="mp3")["job_id"]
+    assert worker.handle(take_message(aws("sqs"), settings.queue_url, job_id)) == "completed"
+    status = wait_for(lambda: (s := api.status(job_id))["status"] == "completed" and s)
+    assert {(o["index"], o["format"]) for o in status["outputs"]} == {(0, "wav"), (0, "mp3"), (1, "wav"), (1, "mp3")}
+    for params in ({}, {"index": 1, "format": "mp3"}):
+        redirect = api.get(f"/api/v1/download/{job_id}", params=params)
+        audio = requests.get(redirect.headers["location"], timeout=30)
+        info = soundfile.info(io.BytesIO(audio.content))
+        assert (info.samplerate, info.channels) == (44100, 2) and abs(info.duration - 95.1) < 0.1
+    metadata = aws("s3").get_object(Bucket=settings.bucket_name, Key=keys.output_prefix(job_id) + "metadata.json")
+    assert b"TINY RANDOM" in metadata["Body"].read()
+
+
+def test_the_same_message_twice_generates_once(api, worker, aws, settings):
+    job_id = api.submit(**FAST)["job_id"]
+    message = take_message(aws("sqs"), settings.queue_url, job_id)
+    assert worker.handle(message) == "completed"
+    wait_for(lambda: api.status(job_id)["status"] == "completed")
+    before = _objects(aws, settings, job_id)
+    aws("sqs").send_message(QueueUrl=settings.queue_url, MessageBody=message["Body"])  # at-least-once delivery
+    assert worker.handle(take_message(aws("sqs"), settings.queue_url, job_id)) == "skipped"
+    assert _objects(aws, settings, job_id) == before
+
+
+def test_a_cancelled_job_is_not_generated(api, worker, aws, settings):
+    job_id = api.submit(**FAST)["job_id"]
+    assert api.delete(f"/api/v1/jobs/{job_id}").status_code == 200
+    assert worker.handle(take_message(aws("sqs"), settings.queue_url, job_id)) == "skipped"
+    assert _objects(aws, settings, job_id) == {}
+    assert api.status(job_id)["status"] == "cancelled"
+
+
+def test_a_permanent_failure_fails_the_job_at_once(api, worker, aws, settings):
+    job_id = api.submit(**FAST, lyrics="[00:01.00]你好 world\n[00:09.00]end")
+    job_id = job_id["job_id"]
+    worker.runner.pipeline.tokenizer.mandarin, saved = None, worker.runner.pipeline.tokenizer.mandarin
+    try:
+        assert worker.handle(take_message(aws("sqs"), settings.queue_url, job_id)) == "failed"
+    finally:
+        worker.runner.pipeline.tokenizer.mandarin = saved
+    status = wait_for(lambda: (s := api.status(job_id))["status"] == "failed" and s)
+    assert "Mandarin" in status["error"]
+
+
+def test_a_poison_message_is_dead_lettered_and_its_job_fails_with_the_reason(api, worker, aws, settings,
+                                                                           monkeypatch):
+    job_id = api.submit(**FAST)["job_id"]
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory (simulated)")
+
+    monkeypatch.setattr(worker.runner.pipeline, "generate", crash)
+    monkeypatch.setattr(worker, "retry_delay_s", 0)
+    for _ in range(3):  # maxReceiveCount
+        assert worker.handle(take_message(aws("sqs"), settings.queue_url, job_id)) == "retry"
+    aws("sqs").receive_message(QueueUrl=settings.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0)
+    status = wait_for(lambda: (s := api.status(job_id))["status"] == "failed" and s, timeout=30)
+    assert "3 attempts" in status["error"] and "CUDA out of memory" in status["error"]
+
+
+def _worker_process(tiny_bundle, **env: str) -> subprocess.Popen:
+    environment = {**os.environ, "WEIGHTS_DIR": str(tiny_bundle), "POLL_WAIT_S": "1", "HEARTBEAT_S": "1",
+                   "VISIBILITY_S": "4", "PROGRESS_INTERVAL_S": "0.2", "DEVICE": "cpu", **env}
+    return subprocess.Popen([sys.executable, "-m", "infrastructure.cli", "worker"], env=environment,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _running(api, job_id: str) -> bool:
+    status = api.status(job_id)
+    return status["status"] == "processing" and (status["progress"] or {}).get("stage") == "sampling"
+
+
+def test_sigterm_mid_job_hands_the_job_back_within_the_grace_period(api, worker, aws, settings, tiny_bundle):
+    job_id = api.submit(steps=40)["job_id"]
+    process = _worker_process(tiny_bundle, GRACE_S="1")
+    try:
+        wait_for(lambda: _running(api, job_id), timeout=120, interval=0.2)
+        process.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        assert process.wait(timeout=30) == 0
+        assert time.monotonic() - started < 15
+    finally:
+        process.kill()
+    message = take_message(aws("sqs"), settings.queue_url, job_id)  # visible again at once: handed back
+    assert api.status(job_id)["status"] == "processing" and _objects(aws, settings, job_id) == {}
+    aws("sqs").change_message_visibility(QueueUrl=settings.queue_url, ReceiptHandle=message["ReceiptHandle"],
+                                         VisibilityTimeout=0)
+
+
+def test_sigkill_mid_job_the_message_returns_and_the_job_completes_once(api, worker, aws, settings, tiny_bundle):
+    job_id = api.submit(steps=12)["job_id"]
+    process = _worker_process(tiny_bundle)
+    try:
+        wait_for(lambda: _running(api, job_id), timeout=120, interval=0.2)
+        process.kill()  # SIGKILL: no clean-up, no hand-back
+        process.wait(timeout=10)
+    finally:
+        process.kill()
+    killed_at = time.monotonic()
+    message = take_message(aws("sqs"), settings.queue_url, job_id, timeout=30)  # once the visibility lapses
+    assert time.monotonic() - killed_at >= 2
+    assert worker.handle(message) == "completed"
+    status = wait_for(lambda: (s := api.status(job_id))["status"] == "completed" and s)
+    assert status["error"] is None and len([o for o in status["outputs"] if o["format"] == "wav"]) == 1
+
+
+def test_sagemaker_ping_and_invocations_with_the_request_in_s3(api, worker, aws, settings):
+    import threading
+
+    from inference_container.worker.sagemaker import make_server
+    from shared.records import JobMessage
+
+    server = make_server(worker, host="127.0.0.1", port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        assert requests.get(f"{base}/ping", timeout=5).status_code == 200
+        job_id = api.submit(**FAST)["job_id"]
+        body = JobMessage.model_validate_json(take_message(aws("sqs"), settings.queue_url, job_id)["Body"])
+        assert body.request_key == keys.request_key(job_id)  # the request's location in S3
+        reply = requests.post(f"{base}/invocations", data=body.model_dump_json(), timeout=120)
+        assert reply.status_code == 200 and reply.json()["outcome"] == "completed"
+        assert reply.json()["manifest_key"] == keys.manifest_key(job_id)
+        wait_for(lambda: api.status(job_id)["status"] == "completed")
+        assert requests.post(f"{base}/invocations", data="not json", timeout=10).status_code == 400
+    finally:
+        server.shutdown()
