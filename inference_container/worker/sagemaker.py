@@ -17,7 +17,7 @@ from inference_container.worker.loop import Worker, logger
 from shared import keys
 
 
-def make_server(worker: Worker, host: str = "0.0.0.0", port: int = 8080) -> ThreadingHTTPServer:  # noqa: S104
+def make_server(worker: Worker, host: str = "0.0.0.0", port: int = 8080) -> ThreadingHTTPServer:
     """An HTTP server for the SageMaker container contract, running jobs one at a time through ``worker``."""
 
     class Handler(BaseHTTPRequestHandler):
@@ -29,13 +29,13 @@ def make_server(worker: Worker, host: str = "0.0.0.0", port: int = 8080) -> Thre
             self.end_headers()
             self.wfile.write(payload)
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server's API)
+        def do_GET(self) -> None:
             if self.path == "/ping":
                 self._reply(HTTPStatus.OK, {"status": "healthy", "device": worker.device})
             else:
                 self._reply(HTTPStatus.NOT_FOUND, {"detail": "not found"})
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             if self.path != "/invocations":
                 self._reply(HTTPStatus.NOT_FOUND, {"detail": "not found"})
                 return
@@ -48,7 +48,7 @@ def make_server(worker: Worker, host: str = "0.0.0.0", port: int = 8080) -> Thre
             self._reply(HTTPStatus.OK, {"outcome": outcome, "job_id": job_id,
                                         "manifest_key": keys.manifest_key(job_id) if outcome == "completed" else None})
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             logger.debug(format % args)
 
     return ThreadingHTTPServer((host, port), Handler)

@@ -18,7 +18,7 @@ from inference_container.worker.main import build_worker
 from inference_container.worker.settings import WorkerSettings
 from shared import keys
 from shared.aws import client
-from tests.conftest import SEED_REQUEST, wait_for
+from tests.conftest import wait_for
 from tests.worker_sim import take_message
 
 FAST = {"preset": "preview"}  # 4 sampling steps: seconds per song with the tiny model
