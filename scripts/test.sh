@@ -10,6 +10,8 @@ echo "== ruff"
 ruff check shared functions infrastructure inference_container tests
 echo "== mypy (strict: shared/ and functions/)"
 mypy
+echo "== hadolint"
+hadolint inference_container/Dockerfile
 echo "== cfn-lint"
 cfn-lint template.yaml
 if [ -x .venv-sam/bin/sam ] || command -v sam >/dev/null; then

@@ -21,6 +21,7 @@ import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -90,8 +91,11 @@ class Worker:
     def run(self, max_messages: int | None = None) -> None:
         """Poll until stopped (or ``max_messages`` handled)."""
         handled = 0
+        from inference_container.worker.health import HEALTH_FILE
+
         while not self.stopping and (max_messages is None or handled < max_messages):
             self.store.heartbeat(self.device)
+            Path(HEALTH_FILE).touch()
             response = self.sqs.receive_message(
                 QueueUrl=self.settings.queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=self.settings.poll_wait_s,
                 VisibilityTimeout=self.settings.visibility_s, AttributeNames=["ApproximateReceiveCount"])

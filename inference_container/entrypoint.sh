@@ -1,0 +1,8 @@
+#!/bin/sh
+# ECS runs the SQS worker ("worker", the default); SageMaker starts the container with "serve".
+set -eu
+case "${1:-worker}" in
+  serve) exec diffrhythm worker --sagemaker --port 8080 ;;
+  worker) exec diffrhythm worker ;;
+  *) exec "$@" ;;
+esac
