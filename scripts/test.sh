@@ -13,7 +13,7 @@ mypy
 echo "== hadolint"
 hadolint inference_container/Dockerfile
 echo "== cfn-lint"
-cfn-lint template.yaml
+cfn-lint template.yaml infrastructure/gpu/compute.yaml
 if [ -x .venv-sam/bin/sam ] || command -v sam >/dev/null; then
   echo "== sam validate --lint"
   SAM="$( [ -x .venv-sam/bin/sam ] && echo .venv-sam/bin/sam || command -v sam )"

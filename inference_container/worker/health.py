@@ -7,7 +7,7 @@ import sys
 import time
 import urllib.request
 
-HEALTH_FILE = os.environ.get("HEALTH_FILE", "/tmp/diffrhythm-worker.alive")  # noqa: S108 (container-local)
+HEALTH_FILE = os.environ.get("HEALTH_FILE", "/tmp/diffrhythm-worker.alive")
 STALE_S = 120.0
 
 

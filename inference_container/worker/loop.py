@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
 
 from inference_container.worker.job import JobFailedError, JobRunner
@@ -34,6 +35,7 @@ from shared.records import JobMessage, utcnow
 from shared.states import JobState
 
 logger = Logger(service="worker")
+metrics = Metrics(namespace="DiffRhythm", service="worker")
 
 
 class _Cancelled(Exception):
@@ -154,7 +156,7 @@ class Worker:
     def _run(self, job_id: str, job_message: JobMessage, message: dict[str, Any]) -> str:
         try:
             request = self.runner.load_request(job_message.request_key)
-            self.runner.run(request, self._progress(job_id))
+            manifest = self.runner.run(request, self._progress(job_id))
         except JobFailedError as failure:
             self.runner.fail(job_id, failure.reason, "invalid_input")
             self._delete(message)
@@ -171,7 +173,16 @@ class Worker:
             self._visibility(message, self.retry_delay_s)
             return "retry"
         self._delete(message)
+        self._record_metrics(manifest.metadata, request.batch_size)
         return "completed"
+
+    def _record_metrics(self, metadata: dict[str, Any], songs: int) -> None:
+        """Job latency and GPU seconds per song, as CloudWatch embedded metrics in the log."""
+        timings = metadata.get("timings", {})
+        gpu_seconds = float(timings.get("sampling_s", 0)) + float(timings.get("decoding_s", 0))
+        metrics.add_metric(name="JobSeconds", unit=MetricUnit.Seconds, value=float(metadata.get("job_seconds", 0)))
+        metrics.add_metric(name="GpuSecondsPerSong", unit=MetricUnit.Seconds, value=gpu_seconds / max(songs, 1))
+        metrics.flush_metrics()
 
     def _heartbeat(self, message: dict[str, Any], done: threading.Event) -> None:
         """Keep the message invisible while the job runs (so no other worker takes it)."""

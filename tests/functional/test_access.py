@@ -16,7 +16,7 @@ def test_public_endpoints_need_no_key(stack):
     anonymous = Api(stack.api_url, None)
     assert anonymous.get("/").json()["status"] == "running"
     health = anonymous.get("/api/v1/health").json()
-    assert health["status"] == "healthy" and health["models_loaded"] is False
+    assert health["status"] == "healthy" and isinstance(health["models_loaded"], bool)
     assert anonymous.get("/docs").status_code == 200
     assert "/api/v1/generate" in anonymous.get("/openapi.json").json()["paths"]
 
@@ -109,3 +109,19 @@ def test_presigned_download_passes_the_browsers_cors_checks(api, aws, settings):
     download = requests.get(url, timeout=10, headers={"Origin": "null", "X-API-Key": "forwarded-by-the-browser"})
     assert download.status_code == 200 and download.headers["access-control-allow-origin"] in {"*", "null"}
     assert download.headers["content-type"] == "audio/wav"
+
+
+def test_health_reports_models_loaded_from_a_recent_worker_heartbeat(stack, aws, settings):
+    from datetime import timedelta
+
+    from shared.jobs import JobStore
+    from shared.records import utcnow
+
+    store = JobStore(aws("dynamodb"), settings.table_name)
+    anonymous = Api(stack.api_url, None)
+    store.heartbeat("cuda (test)", now=utcnow() - timedelta(minutes=10))
+    stale = anonymous.get("/api/v1/health").json()
+    assert stale["models_loaded"] is False and "start on demand" in stale["device"]
+    store.heartbeat("cuda (test)")
+    fresh = anonymous.get("/api/v1/health").json()
+    assert fresh["models_loaded"] is True and fresh["device"] == "cuda (test)"

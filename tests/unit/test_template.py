@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from cfnlint.api import lint_all
+from cfnlint.api import lint, lint_all
 from samtranslator.translator.transform import transform
 
 from infrastructure.local.template import load_template
@@ -28,6 +28,8 @@ def transformed(monkeypatch_module: Any) -> dict[str, Any]:
         for uri in ("CodeUri", "ContentUri"):
             if uri in resource.get("Properties", {}):
                 resource["Properties"][uri] = "s3://artifacts/code.zip"
+        if resource["Type"] == "AWS::Serverless::Application":
+            resource["Properties"]["Location"] = "https://artifacts.s3.amazonaws.com/compute.template"
     return transform(template, PARAMETERS, _PolicyLoader())
 
 
@@ -109,6 +111,23 @@ def test_template_declares_what_the_service_promises(transformed):
     alarms = {r["Properties"]["MetricName"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"}
     assert {"ApproximateNumberOfMessagesVisible", "5XXError"} <= alarms
     assert "WorkerImageUri" in transformed["Parameters"] and "Stage" in transformed["Parameters"]
+    nested = resources["GpuCompute"]
+    assert nested["Type"] == "AWS::CloudFormation::Stack" and nested["Condition"] == "HasWorkerImage"
+
+
+def test_the_nested_compute_template_passes_cfn_lint_and_has_both_modes():
+    from infrastructure.local.template import TEMPLATE, load_template
+
+    path = TEMPLATE.parent / "infrastructure" / "gpu" / "compute.yaml"
+    matches = [m for m in lint(path.read_text(), regions=["us-east-1"]) if m.rule.id[0] in "EW"]
+    assert matches == [], "\n".join(str(m) for m in matches)
+    compute = load_template.__wrapped__(path)
+    types = {r["Type"] for r in compute["Resources"].values()}
+    assert {"AWS::ECS::Service", "AWS::ECS::CapacityProvider", "AWS::SageMaker::Endpoint",
+            "AWS::CloudWatch::Dashboard"} <= types
+    scaling = [r["Properties"] for r in compute["Resources"].values()
+               if r["Type"] == "AWS::ApplicationAutoScaling::ScalableTarget"]
+    assert all(s["MinCapacity"] == 0 for s in scaling) and len(scaling) == 2  # both scale to zero
 
 
 def test_policies_are_scoped_to_the_stack_resources(transformed):
