@@ -4,9 +4,10 @@ VENV ?= .venv
 
 .PHONY: local test sam system-deps
 
-system-deps:  ## espeak-ng, the English G2P's phonemiser (Debian package)
-	@command -v espeak-ng >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y -qq espeak-ng >/dev/null; } || { echo "install espeak-ng (apt-get install espeak-ng)" >&2; exit 1; }
+system-deps:  ## Debian packages: espeak-ng (English G2P), chromium + chromedriver (the demo page's browser test)
+	@{ command -v espeak-ng && command -v chromium && command -v chromedriver; } >/dev/null || { apt-get update -qq \
+		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng chromium chromium-driver >/dev/null; } \
+		|| { echo "install them: apt-get install espeak-ng chromium chromium-driver" >&2; exit 1; }
 
 $(VENV)/.installed: pyproject.toml functions/requirements.txt infrastructure/local/requirements.txt requirements-dev.txt \
 		inference_container/requirements.txt
@@ -15,7 +16,7 @@ $(VENV)/.installed: pyproject.toml functions/requirements.txt infrastructure/loc
 	$(VENV)/bin/pip install --quiet -e ".[dev,worker]"
 	touch $@
 
-local: $(VENV)/.installed  ## run the local stack (moto server + API + status dispatcher)
+local: system-deps $(VENV)/.installed  ## the whole service locally: moto server, API, status dispatcher, CPU worker
 	$(VENV)/bin/diffrhythm local
 
 test: system-deps $(VENV)/.installed .venv-sam/.installed  ## lint the code and the template, then run every test

@@ -7,34 +7,19 @@ import sys
 
 
 def _local(args: argparse.Namespace) -> int:
-    from infrastructure.local.stack import LocalStack
+    from infrastructure.local.demo import run_local
 
-    stack = LocalStack({"API_KEYS": args.api_key, "CORS_ORIGINS": args.cors_origins}, api_port=args.port,
-                       moto_port=args.moto_port)
-    stack.start_aws()
-    print(f"""
-DiffRhythm service, local control plane
-  API        {stack.api_url}        (OpenAPI: {stack.api_url}/docs)
-  API key    X-API-Key: {args.api_key}
-  AWS        moto server at {stack.endpoint_url} (bucket {stack.env['BUCKET_NAME']}, table {stack.env['TABLE_NAME']})
-  Status     S3 events are delivered to the status function by the local dispatcher
-  Worker     none yet: queued jobs wait in SQS (the GPU worker arrives with the worker issue)
-Try:
-  curl -s -X POST {stack.api_url}/api/v1/generate -H 'X-API-Key: {args.api_key}' -H 'Content-Type: application/json' \\
-    -d '{{"lyrics": "[00:00.00]Line 1\\n[00:05.00]Line 2", "style_prompt": "pop, upbeat, energetic"}}'
-""", flush=True)
-    try:
-        stack.serve_api(block=True)
-    finally:
-        stack.stop()
-    return 0
+    return run_local(args)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``diffrhythm`` console script."""
     parser = argparse.ArgumentParser(prog="diffrhythm", description="DiffRhythm as a service")
     commands = parser.add_subparsers(dest="command", required=True)
-    local = commands.add_parser("local", help="run the control plane locally on a moto server")
+    local = commands.add_parser("local", help="run the whole service locally (moto server, API, worker on the CPU)")
+    local.add_argument("--weights", default=None, help="a weights bundle; without one, a TINY RANDOM test bundle")
+    local.add_argument("--output", default="local-output", help="where songs (and the tiny bundle) are written")
+    local.add_argument("--no-demo", action="store_true", help="do not submit the example request at start")
     local.add_argument("--port", type=int, default=8000, help="API port")
     local.add_argument("--moto-port", type=int, default=5000, help="moto server port")
     local.add_argument("--api-key", default="local-dev-key", help="the accepted X-API-Key")

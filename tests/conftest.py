@@ -120,6 +120,16 @@ def tiny_pipeline(tiny_bundle):
     return Pipeline.load(str(tiny_bundle), device="cpu", dtype="fp32")
 
 
+@pytest.fixture
+def drained_queue(settings: Settings) -> None:
+    """Empty the job queue before a real worker runs: control-plane tests leave queued messages for no worker."""
+    sqs = client("sqs", settings)
+    while messages := sqs.receive_message(QueueUrl=settings.queue_url, MaxNumberOfMessages=10,
+                                          VisibilityTimeout=0).get("Messages", []):
+        for message in messages:
+            sqs.delete_message(QueueUrl=settings.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
 def wait_for(probe: Callable[[], T | None], timeout: float = 15.0, interval: float = 0.05) -> T:
     """Poll ``probe`` until it returns something truthy."""
     deadline = time.monotonic() + timeout

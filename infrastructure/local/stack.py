@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from contextlib import AbstractContextManager
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -18,12 +19,17 @@ os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # no CloudWatch he
 
 import uvicorn
 from moto.server import ThreadedMotoServer
+from starlette.applications import Starlette
+from starlette.responses import RedirectResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from functions.api.app import create_app
 from infrastructure.local.dispatcher import Dispatcher
 from infrastructure.local.resources import LocalResources, create_all
 from shared.settings import Settings, get_settings
 
+WEB = Path(__file__).with_name("web")
 LOCAL_ENV = {
     "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
     "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
@@ -87,9 +93,17 @@ class LocalStack(AbstractContextManager["LocalStack"]):
         self.dispatcher.start()
         return self.settings
 
+    def local_app(self) -> Starlette:
+        """The API, plus the local demo page at ``/ui/`` (local only: production serves no pages)."""
+        return Starlette(routes=[
+            Route("/ui", lambda request: RedirectResponse("/ui/")),
+            Mount("/ui", StaticFiles(directory=WEB, html=True)),
+            Mount("/", create_app(self.settings)),
+        ])
+
     def serve_api(self, block: bool = False) -> None:
         """Run the API under uvicorn, in this thread (``block``) or a background one."""
-        config = uvicorn.Config(create_app(self.settings), host="127.0.0.1", port=self.api_port,
+        config = uvicorn.Config(self.local_app(), host="127.0.0.1", port=self.api_port,
                                 log_level="info" if block else "warning", access_log=block)
         self.server = uvicorn.Server(config)
         if block:

@@ -17,25 +17,14 @@ import soundfile
 from inference_container.worker.main import build_worker
 from inference_container.worker.settings import WorkerSettings
 from shared import keys
-from shared.aws import client
 from tests.conftest import wait_for
 from tests.worker_sim import take_message
 
 FAST = {"preset": "preview"}  # 4 sampling steps: seconds per song with the tiny model
 
 
-@pytest.fixture(scope="module")
-def drained(settings):
-    """Empty the job queue of the control-plane tests' messages (their jobs are not for a worker)."""
-    sqs = client("sqs", settings)
-    while messages := sqs.receive_message(QueueUrl=settings.queue_url, MaxNumberOfMessages=10,
-                                          VisibilityTimeout=0).get("Messages", []):
-        for message in messages:
-            sqs.delete_message(QueueUrl=settings.queue_url, ReceiptHandle=message["ReceiptHandle"])
-
-
-@pytest.fixture(scope="module")
-def worker(stack, tiny_pipeline, drained):
+@pytest.fixture
+def worker(stack, tiny_pipeline, drained_queue):
     settings = WorkerSettings(poll_wait_s=1, heartbeat_s=1, visibility_s=30, progress_interval_s=0.2)
     return build_worker(settings, pipeline=tiny_pipeline)
 

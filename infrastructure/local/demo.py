@@ -1,0 +1,91 @@
+"""``diffrhythm local``: the whole service on this machine, one song generated end to end, then the demo page."""
+
+from __future__ import annotations
+
+import argparse
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+from infrastructure.local.stack import LocalStack
+
+SEED_REQUEST = {  # the existing frontend's example request (the seed report, Phase 4)
+    "lyrics": "[00:00.00]Line 1\n[00:05.00]Line 2", "style_prompt": "pop, upbeat, energetic", "audio_length": 95,
+    "batch_size": 1, "preset": "high", "auto_master": False,
+}
+BANNER = "!" * 100
+
+
+def resolve_weights(weights: str | None, output: Path) -> tuple[str, bool]:
+    """The bundle to use: ``weights`` when it holds one, else a TINY RANDOM bundle made under ``output``."""
+    if weights and (Path(weights) / "manifest.json").is_file():
+        return weights, False
+    tiny = output / "tiny-weights"
+    if not (tiny / "manifest.json").is_file():
+        from inference_container.diffrhythm.tiny import make_test_weights
+
+        make_test_weights(tiny)
+    return str(tiny), True
+
+
+def generate_one(api_url: str, api_key: str, output: Path, timeout_s: float = 1800) -> Path:
+    """Submit the seed's example request, follow it to the end, save the WAV; returns its path."""
+    headers = {"X-API-Key": api_key}
+    job = requests.post(f"{api_url}/api/v1/generate", json=SEED_REQUEST, headers=headers, timeout=30)
+    job.raise_for_status()
+    job_id = job.json()["job_id"]
+    print(f"submitted the frontend's example request: job {job_id}", flush=True)
+    deadline, shown = time.monotonic() + timeout_s, ""
+    while time.monotonic() < deadline:
+        status = requests.get(f"{api_url}/api/v1/status/{job_id}", headers=headers, timeout=30).json()
+        progress = status.get("progress") or {}
+        line = f"  {status['status']} {progress.get('stage', '')} {progress.get('percent', '')}"
+        if line != shown:
+            print(line, flush=True)
+            shown = line
+        if status["status"] in ("completed", "failed", "cancelled"):
+            break
+        time.sleep(1)
+    if status["status"] != "completed":
+        raise SystemExit(f"job {job_id} ended {status['status']}: {status.get('error')}")
+    audio = requests.get(f"{api_url}/api/v1/download/{job_id}", headers=headers, timeout=60)
+    audio.raise_for_status()
+    path = output / f"{job_id}.wav"
+    path.write_bytes(audio.content)
+    return path
+
+
+def run_local(args: argparse.Namespace) -> int:
+    """Start everything, generate the example song, then serve until Ctrl-C."""
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    weights, tiny = resolve_weights(args.weights, output)
+    if tiny:
+        print(f"{BANNER}\n!!! No real weights given (--weights DIR): using a TINY RANDOM TEST MODEL from {weights}.\n"
+              f"!!! Everything runs for real, but the songs are NOISE. Fetch real weights with "
+              f"`diffrhythm fetch-weights DIR`.\n{BANNER}", flush=True)
+    stack = LocalStack({"API_KEYS": args.api_key, "CORS_ORIGINS": args.cors_origins}, api_port=args.port,
+                       moto_port=args.moto_port)
+    stack.start_aws()
+    stack.start_worker(weights)
+    stack.serve_api()
+    print(f"""
+DiffRhythm service, running locally
+  API        {stack.api_url}   (OpenAPI {stack.api_url}/docs)   X-API-Key: {args.api_key}
+  Demo page  {stack.api_url}/ui/
+  AWS        moto server at {stack.endpoint_url} (bucket {stack.env['BUCKET_NAME']}, table {stack.env['TABLE_NAME']})
+  Worker     on this CPU, weights {weights}{' (TINY RANDOM TEST MODEL)' if tiny else ''}
+""", flush=True)
+    try:
+        if not args.no_demo:
+            song = generate_one(stack.api_url, args.api_key, output)
+            print(f"saved the finished song: {song}", flush=True)
+        print("serving; Ctrl-C stops", flush=True)
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+    return 0

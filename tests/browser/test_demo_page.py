@@ -1,0 +1,79 @@
+"""The local demo page in headless Chromium (Debian's chromium + chromedriver, driven by selenium): submit lyrics
+and a style, watch progress, and see the player with the finished song. The browser follows the API's 302 to the
+presigned S3 URL, exactly like the existing frontend."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from inference_container.worker.main import build_worker
+from inference_container.worker.settings import WorkerSettings
+from tests.conftest import API_KEYS
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium") or "/usr/bin/chromium", shutil.which("chromedriver")
+
+
+@pytest.fixture
+def browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER or "/usr/bin/chromedriver"),
+                              options=options)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def running_worker(stack, tiny_pipeline, drained_queue):
+    worker = build_worker(WorkerSettings(poll_wait_s=1, heartbeat_s=1, visibility_s=60, progress_interval_s=0.2),
+                          pipeline=tiny_pipeline)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    yield worker
+    worker.stop(grace_s=0)
+    thread.join(timeout=60)
+
+
+def test_submit_from_the_page_and_see_the_player(stack, running_worker, browser):
+    browser.get(f"{stack.api_url}/ui/")
+    browser.find_element(By.ID, "key").clear()
+    browser.find_element(By.ID, "key").send_keys(API_KEYS[-2])
+    Select(browser.find_element(By.ID, "preset")).select_by_visible_text("preview")
+    started = time.monotonic()
+    browser.find_element(By.ID, "submit").click()
+    wait = WebDriverWait(browser, 240)
+    wait.until(expected_conditions.text_to_be_present_in_element((By.ID, "status"), "processing"))
+    wait.until(expected_conditions.visibility_of_element_located((By.ID, "player")))
+    source = browser.find_element(By.ID, "player").get_attribute("src")
+    assert source.startswith("blob:")
+    duration = browser.execute_script(
+        "const p = document.getElementById('player');"
+        "return new Promise(r => p.readyState >= 1 ? r(p.duration) : p.addEventListener('loadedmetadata', "
+        "() => r(p.duration)));")
+    assert abs(duration - 95.1) < 0.2, duration
+    assert browser.find_element(By.ID, "status").text == "completed"
+    assert time.monotonic() - started < 240
+
+
+def test_the_page_shows_the_fields_errors(stack, browser):
+    browser.get(f"{stack.api_url}/ui/")
+    browser.find_element(By.ID, "key").clear()
+    browser.find_element(By.ID, "key").send_keys(API_KEYS[-3])
+    lyrics = browser.find_element(By.ID, "lyrics")
+    lyrics.clear()
+    lyrics.send_keys("[00:10.00]late line\n[00:02.00]early line")
+    browser.find_element(By.ID, "submit").click()
+    error = WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "error").text)
+    assert "lyrics" in error and "out of order" in error
