@@ -90,7 +90,23 @@ class Pipeline:
     def generate(self, request: SongRequest, progress: Progress | None = None) -> Song:
         """Generate ``request.variations`` songs; raises ``ReferenceAudioError``, ``AudioQualityError``,
         ``UnsupportedLyricsError`` or ``BundleError`` with reasons a user can act on."""
+        return self.generate_batch([request], progress)[0]
+
+    @staticmethod
+    def batch_key(request: SongRequest) -> tuple[int, int, float]:
+        """Requests with equal keys can share one sampling batch (same length, steps and guidance)."""
+        return request.audio_length, request.steps, request.cfg_strength
+
+    @torch.inference_mode()
+    def generate_batch(self, requests: Sequence[SongRequest], progress: Progress | None = None) -> list[Song]:
+        """Generate several requests in one sampling batch (one row per variation of each request).
+
+        All requests must share ``batch_key``; each keeps its own lyrics, style, reference, seeds and mastering.
+        """
+        if len({self.batch_key(r) for r in requests}) != 1:
+            raise ValueError("requests in one batch must share audio_length, steps and cfg_strength")
         report = progress or (lambda stage, percent: None)
+        first = requests[0]
         timings: dict[str, float] = {}
         clock = time.perf_counter()
 
@@ -102,75 +118,83 @@ class Pipeline:
 
         # 1. lyrics -> frame-aligned tokens
         report("lyrics", _STAGES["lyrics"])
-        variant = "95s" if max_frames_for(request.audio_length) == 2048 else "full"
+        variant = "95s" if max_frames_for(first.audio_length) == 2048 else "full"
         if variant not in self.dits:
             from inference_container.diffrhythm.weights import BundleError
 
             raise BundleError(f"the {variant} model is not loaded on this worker")
         model = self.dits[variant]
-        lyrics = lyric_tokens(request.lrc, request.audio_length, self.tokenizer)
-        n, b = lyrics.end_frame, request.variations
+        lyrics = [lyric_tokens(r.lrc, r.audio_length, self.tokenizer) for r in requests]
+        n, max_frames = lyrics[0].end_frame, lyrics[0].max_frames
         lap("lyrics_s")
 
-        # 2. style embedding (text or reference clip) and the negative style
+        # 2. style embedding (text or reference clip) per request
         report("style", _STAGES["style"])
-        if request.style_audio is not None:
-            style = self.style.audio(*request.style_audio)
-        else:
-            style = self.style.text(request.style_prompt or "")
+        styles = [self.style.audio(*r.style_audio) if r.style_audio is not None else self.style.text(r.style_prompt
+                  or "") for r in requests]
         lap("style_s")
 
         # 3. reference latent and the frames to regenerate (everything, outside edit mode)
-        cond = torch.zeros(1, n, LATENT_CHANNELS, device=self.device)
-        segments = [(0, lyrics.max_frames)]
-        if request.edit_audio is not None:
-            audio, rate = request.edit_audio
-            cond = self._reference_latent(audio, rate, n)
-            segments = segments_to_frames(request.edit_segments or [[-1, -1]], lyrics.max_frames)
-        mask = regenerate_mask(n, segments, self.device)[None, :, None]
-        step_cond = torch.where(mask, torch.zeros_like(cond), cond)
+        conds, masks = [], []
+        for request in requests:
+            cond = torch.zeros(1, n, LATENT_CHANNELS, device=self.device)
+            segments = [(0, max_frames)]
+            if request.edit_audio is not None:
+                cond = self._reference_latent(*request.edit_audio, n)
+                segments = segments_to_frames(request.edit_segments or [[-1, -1]], max_frames)
+            conds.append(cond)
+            masks.append(regenerate_mask(n, segments, self.device)[None, :, None])
         lap("reference_s")
 
-        # 4. initial noise: variation i uses seed + i, so a variation does not depend on the batch around it
-        y0 = torch.stack([initial_noise(n, request.seed + i, device=self.device) for i in range(b)])
+        # 4. one row per variation; variation i uses seed + i, whatever else shares the batch
+        rows = [(j, i) for j, request in enumerate(requests) for i in range(request.variations)]
+        pick = lambda tensors: torch.cat([tensors[j] for j, _ in rows])  # noqa: E731
+        y0 = torch.stack([initial_noise(n, requests[j].seed + i, device=self.device) for j, i in rows])
+        cond_rows, mask_rows = pick(conds), pick(masks)
+        b = len(rows)
 
         # 5. sampling with classifier-free guidance (conditional + unconditional in one batch)
         velocity = guided(
-            model, text=lyrics.tokens[None].repeat(b, 1).to(self.device), cond=step_cond.repeat(b, 1, 1),
-            style=style.repeat(b, 1), negative_style=self.style.negative.repeat(b, 1),
-            start_time=torch.full((b,), lyrics.start_time, device=self.device),
-            duration=torch.full((b,), lyrics.duration, device=self.device) if variant == "full" else None,
-            cfg_strength=request.cfg_strength)
+            model, text=pick([lt.tokens[None].to(self.device) for lt in lyrics]),
+            cond=torch.where(mask_rows, torch.zeros_like(cond_rows), cond_rows), style=pick(styles),
+            negative_style=self.style.negative.repeat(b, 1),
+            start_time=torch.full((b,), lyrics[0].start_time, device=self.device),
+            duration=torch.full((b,), lyrics[0].duration, device=self.device) if variant == "full" else None,
+            cfg_strength=first.cfg_strength)
         span = _STAGES["decoding"] - _STAGES["sampling"]
-        latents = euler(velocity, y0, request.steps,
+        latents = euler(velocity, y0, first.steps,
                         callback=lambda i, total: report("sampling", _STAGES["sampling"] + span * i / total))
-        latents = torch.where(mask, latents, cond.float())
+        latents = torch.where(mask_rows, latents, cond_rows.float())
         if self.device.startswith("cuda"):
             torch.cuda.synchronize()
         lap("sampling_s")
 
         # 6. decoding
         report("decoding", _STAGES["decoding"])
-        waves = [self.vae.decode(latents[i:i + 1])[0].T.cpu().numpy() for i in range(b)]
+        waves = [self.vae.decode(latents[r:r + 1])[0].T.cpu().numpy() for r in range(b)]
         lap("decoding_s")
 
         # 7. post-processing: refuse broken audio, then normalise (and master)
         report("post-processing", _STAGES["post-processing"])
-        finished = []
-        for wave in waves:
-            check_audio(wave)
-            wave = peak_normalize(wave)
-            finished.append(master(wave, SAMPLE_RATE, request.master_preset) if request.auto_master else wave)
+        songs = []
+        for j, request in enumerate(requests):
+            finished = []
+            for wave in (waves[r] for r, (owner, _) in enumerate(rows) if owner == j):
+                check_audio(wave)
+                wave = peak_normalize(wave)
+                finished.append(master(wave, SAMPLE_RATE, request.master_preset) if request.auto_master else wave)
+            metadata = {
+                "model": self.model_name, "variant": variant, "seed": request.seed,
+                "seeds": [request.seed + i for i in range(request.variations)], "steps": request.steps,
+                "cfg_strength": request.cfg_strength, "audio_length": request.audio_length,
+                "duration_s": round(finished[0].shape[0] / SAMPLE_RATE, 3), "latent_frames": n,
+                "auto_master": request.auto_master,
+                "master_preset": request.master_preset if request.auto_master else None,
+                "batched_with": len(requests) - 1, "timings": timings,
+            }
+            songs.append(Song(finished, SAMPLE_RATE, list(lyrics[j].warnings), metadata))
         lap("post_processing_s")
-        metadata = {
-            "model": self.model_name, "variant": variant, "seed": request.seed,
-            "seeds": [request.seed + i for i in range(b)], "steps": request.steps,
-            "cfg_strength": request.cfg_strength, "audio_length": request.audio_length,
-            "duration_s": round(finished[0].shape[0] / SAMPLE_RATE, 3), "latent_frames": n,
-            "auto_master": request.auto_master, "master_preset": request.master_preset if request.auto_master else None,
-            "timings": timings,
-        }
-        return Song(finished, SAMPLE_RATE, list(lyrics.warnings), metadata)
+        return songs
 
     def _reference_latent(self, audio: np.ndarray, rate: int, frames: int) -> torch.Tensor:
         """Encode the song to edit (stereo 44.1 kHz, peak at -6 dBFS) into a latent of ``frames`` frames."""

@@ -11,7 +11,7 @@ from typing import Any
 import soundfile
 
 from inference_container.diffrhythm.outputs import render
-from inference_container.diffrhythm.pipeline import Pipeline, SongRequest
+from inference_container.diffrhythm.pipeline import Pipeline, Song, SongRequest
 from shared import keys
 from shared.contract import OutputFormat
 from shared.records import FailureRecord, JobRequestRecord, ManifestOutput, OutputManifest
@@ -63,13 +63,15 @@ class JobRunner:
             auto_master=request.auto_master, master_preset=request.master_preset.value,
         )
 
-    def run(self, request: JobRequestRecord, progress: Progress) -> OutputManifest:
-        """Generate and upload; the manifest is written last (its arrival completes the job)."""
-        started = time.perf_counter()
+    def generate(self, requests: list[SongRequest], progress: Progress) -> list[Song]:
+        """Generate one or several (batch-compatible) requests; user-facing errors become ``JobFailedError``."""
         try:
-            song = self.pipeline.generate(self.song_request(request), progress)
+            return self.pipeline.generate_batch(requests, progress)
         except ValueError as error:  # the pipeline's user-facing errors (lyrics, reference clip, silent audio)
             raise JobFailedError(str(error)) from error
+
+    def upload(self, request: JobRequestRecord, song: Song, seconds: float) -> OutputManifest:
+        """Write a job's files, then its manifest last (its arrival completes the job)."""
         formats = tuple(dict.fromkeys((OutputFormat.WAV.value, request.output_format.value)))
         outputs = []
         for item in render(song, formats):
@@ -78,12 +80,18 @@ class JobRunner:
             if item.format is not None and item.index is not None and item.duration_s is not None:
                 outputs.append(ManifestOutput(index=item.index, format=item.format, key=key,
                                               duration_s=item.duration_s, sample_rate=song.rate, channels=2))
-        metadata = {**song.metadata, "warnings": song.warnings, "job_seconds": round(time.perf_counter() - started, 3)}
+        metadata = {**song.metadata, "warnings": song.warnings, "job_seconds": round(seconds, 3)}
         manifest = OutputManifest(job_id=request.job_id, outputs=outputs, duration_s=outputs[0].duration_s,
                                   metadata=metadata)
         self.s3.put_object(Bucket=self.bucket, Key=keys.manifest_key(request.job_id),
                            Body=manifest.model_dump_json().encode(), ContentType="application/json")
         return manifest
+
+    def run(self, request: JobRequestRecord, progress: Progress) -> OutputManifest:
+        """One job start to finish: generate, upload, manifest last."""
+        started = time.perf_counter()
+        song = self.generate([self.song_request(request)], progress)[0]
+        return self.upload(request, song, time.perf_counter() - started)
 
     def fail(self, job_id: str, reason: str, code: str = "generation_failed") -> None:
         """Write the failure record (its arrival fails the job)."""

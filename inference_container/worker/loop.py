@@ -28,10 +28,11 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
 
+from inference_container.diffrhythm.pipeline import SongRequest
 from inference_container.worker.job import JobFailedError, JobRunner
 from inference_container.worker.settings import WorkerSettings
 from shared.jobs import JobStore
-from shared.records import JobMessage, utcnow
+from shared.records import JobMessage, JobRequestRecord, utcnow
 from shared.states import JobState
 
 logger = Logger(service="worker")
@@ -44,6 +45,19 @@ class _Cancelled(Exception):
 
 class _HandBack(Exception):
     pass
+
+
+@dataclass(frozen=True, eq=False)
+class _Claimed:
+    """A job this worker moved to RUNNING, with its message and request."""
+
+    message: dict[str, Any]
+    request: JobRequestRecord
+    song: SongRequest
+
+    @property
+    def job_id(self) -> str:
+        return self.request.job_id
 
 
 def _protect_task(enabled: bool) -> None:
@@ -99,19 +113,36 @@ class Worker:
             self.store.heartbeat(self.device)
             Path(HEALTH_FILE).touch()
             response = self.sqs.receive_message(
-                QueueUrl=self.settings.queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=self.settings.poll_wait_s,
-                VisibilityTimeout=self.settings.visibility_s, AttributeNames=["ApproximateReceiveCount"])
-            for message in response.get("Messages", []):
-                self.handle(message)
-                handled += 1
+                QueueUrl=self.settings.queue_url, MaxNumberOfMessages=self.settings.max_batch,
+                WaitTimeSeconds=self.settings.poll_wait_s, VisibilityTimeout=self.settings.visibility_s,
+                AttributeNames=["ApproximateReceiveCount"])
+            messages = response.get("Messages", [])
+            if messages:
+                self.handle_many(messages)
+                handled += len(messages)
 
-    # -- one message -----------------------------------------------------------------------------------------------
+    # -- messages --------------------------------------------------------------------------------------------------
     def handle(self, message: dict[str, Any]) -> str:
         """Process one SQS message; returns the outcome's name."""
-        outcome = self._handle(message)
-        self.stats[outcome] = self.stats.get(outcome, 0) + 1
-        logger.info("message handled", extra={"outcome": outcome})
-        return outcome
+        return self.handle_many([message])[0]
+
+    def handle_many(self, messages: list[dict[str, Any]]) -> list[str]:
+        """Claim the messages' jobs, then generate those that can share a sampling batch together."""
+        outcomes: dict[int, str] = {}
+        groups: dict[tuple[Any, ...], list[_Claimed]] = {}
+        for message in messages:
+            claimed = self._claim(message)
+            if isinstance(claimed, str):
+                outcomes[id(message)] = claimed
+            else:
+                groups.setdefault(self.runner.pipeline.batch_key(claimed.song), []).append(claimed)
+        for group in groups.values():
+            for claimed, outcome in self._run_group(group).items():
+                outcomes[id(claimed.message)] = outcome
+        for outcome in outcomes.values():
+            self.stats[outcome] = self.stats.get(outcome, 0) + 1
+        logger.info("messages handled", extra={"outcomes": list(outcomes.values())})
+        return [outcomes[id(m)] for m in messages]
 
     def handle_payload(self, body: str) -> str:
         """Process a job message that did not come from SQS (SageMaker async invocations): no visibility to keep."""
@@ -127,7 +158,8 @@ class Worker:
             self.sqs.change_message_visibility(QueueUrl=self.settings.queue_url,
                                                ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=seconds)
 
-    def _handle(self, message: dict[str, Any]) -> str:
+    def _claim(self, message: dict[str, Any]) -> _Claimed | str:
+        """Move the job to RUNNING and read its request; or the outcome when there is nothing to generate."""
         try:
             job_message = JobMessage.model_validate_json(message["Body"])
         except ValidationError:
@@ -142,39 +174,66 @@ class Worker:
         if claimed is None:  # it became final in between (cancelled)
             self._delete(message)
             return "skipped"
+        try:
+            request = self.runner.load_request(job_message.request_key)
+            return _Claimed(message, request, self.runner.song_request(request))
+        except JobFailedError as failure:
+            self.runner.fail(job.job_id, failure.reason, "invalid_input")
+            self._delete(message)
+            return "failed"
+        except Exception as error:
+            return self._retry(job.job_id, message, error)
+
+    def _retry(self, job_id: str, message: dict[str, Any], error: Exception) -> str:
+        logger.exception("transient failure; the message will come back", extra={"job_id": job_id})
+        self.store.set_fields(job_id, only_if=JobState.RUNNING, error=f"{type(error).__name__}: {error}"[:500])
+        self._visibility(message, self.retry_delay_s)
+        return "retry"
+
+    def _run_group(self, group: list[_Claimed]) -> dict[_Claimed, str]:
+        """Generate a batch-compatible group; heartbeats and task protection cover the whole group."""
         beat = threading.Event()
-        heart = threading.Thread(target=self._heartbeat, args=(message, beat), daemon=True)
+        heart = threading.Thread(target=self._heartbeat, args=([c.message for c in group], beat), daemon=True)
         heart.start()
         _protect_task(True)
         try:
-            return self._run(job.job_id, job_message, message)
+            return self._generate(group)
         finally:
             beat.set()
             heart.join()
             _protect_task(False)
 
-    def _run(self, job_id: str, job_message: JobMessage, message: dict[str, Any]) -> str:
+    def _generate(self, group: list[_Claimed]) -> dict[_Claimed, str]:
+        cancelled: set[str] = set()
+        started = time.perf_counter()
         try:
-            request = self.runner.load_request(job_message.request_key)
-            manifest = self.runner.run(request, self._progress(job_id))
+            songs = self.runner.generate([c.song for c in group], self._progress([c.job_id for c in group], cancelled))
         except JobFailedError as failure:
-            self.runner.fail(job_id, failure.reason, "invalid_input")
-            self._delete(message)
-            return "failed"
+            if len(group) > 1:  # find the job at fault: run each alone
+                return {claimed: outcome for c in group for claimed, outcome in self._generate([c]).items()}
+            self.runner.fail(group[0].job_id, failure.reason, "invalid_input")
+            self._delete(group[0].message)
+            return {group[0]: "failed"}
         except _Cancelled:
-            self._delete(message)
-            return "cancelled"
+            for claimed in group:
+                self._delete(claimed.message)
+            return dict.fromkeys(group, "cancelled")
         except _HandBack:
-            self._visibility(message, 0)
-            return "handed_back"
+            for claimed in group:
+                self._visibility(claimed.message, 0)
+            return dict.fromkeys(group, "handed_back")
         except Exception as error:
-            logger.exception("transient failure; the message will come back", extra={"job_id": job_id})
-            self.store.set_fields(job_id, only_if=JobState.RUNNING, error=f"{type(error).__name__}: {error}"[:500])
-            self._visibility(message, self.retry_delay_s)
-            return "retry"
-        self._delete(message)
-        self._record_metrics(manifest.metadata, request.batch_size)
-        return "completed"
+            return {c: self._retry(c.job_id, c.message, error) for c in group}
+        outcomes = {}
+        for claimed, song in zip(group, songs, strict=True):
+            if claimed.job_id in cancelled:
+                outcomes[claimed] = "cancelled"
+            else:
+                manifest = self.runner.upload(claimed.request, song, time.perf_counter() - started)
+                self._record_metrics(manifest.metadata, claimed.request.batch_size)
+                outcomes[claimed] = "completed"
+            self._delete(claimed.message)
+        return outcomes
 
     def _record_metrics(self, metadata: dict[str, Any], songs: int) -> None:
         """Job latency and GPU seconds per song, as CloudWatch embedded metrics in the log."""
@@ -184,16 +243,18 @@ class Worker:
         metrics.add_metric(name="GpuSecondsPerSong", unit=MetricUnit.Seconds, value=gpu_seconds / max(songs, 1))
         metrics.flush_metrics()
 
-    def _heartbeat(self, message: dict[str, Any], done: threading.Event) -> None:
-        """Keep the message invisible while the job runs (so no other worker takes it)."""
+    def _heartbeat(self, messages: list[dict[str, Any]], done: threading.Event) -> None:
+        """Keep the messages invisible while their jobs run (so no other worker takes them)."""
         while not done.wait(self.settings.heartbeat_s):
             try:
-                self._visibility(message, self.settings.visibility_s)
+                for message in messages:
+                    self._visibility(message, self.settings.visibility_s)
                 self.store.heartbeat(self.device)
             except Exception:  # the next beat tries again; the visibility window covers a missed one
                 logger.exception("heartbeat failed")
 
-    def _progress(self, job_id: str) -> Any:
+    def _progress(self, job_ids: list[str], cancelled: set[str]) -> Any:
+        """The pipeline's progress callback for a group: bounded-rate writes, cancel and hand-back checks."""
         last = {"stage": "", "at": 0.0}
 
         def report(stage: str, percent: float) -> None:
@@ -203,8 +264,11 @@ class Worker:
             if stage == last["stage"] and now - last["at"] < self.settings.progress_interval_s:
                 return
             last.update(stage=stage, at=now)
-            if not self.store.set_fields(job_id, only_if=JobState.RUNNING, progress_stage=stage,
-                                         progress_percent=round(percent, 1)):
+            for job_id in job_ids:
+                if job_id not in cancelled and not self.store.set_fields(
+                        job_id, only_if=JobState.RUNNING, progress_stage=stage, progress_percent=round(percent, 1)):
+                    cancelled.add(job_id)  # no longer RUNNING: cancelled while we worked
+            if len(cancelled) == len(job_ids):
                 raise _Cancelled
 
         return report

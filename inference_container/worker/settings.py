@@ -17,4 +17,5 @@ class WorkerSettings(Settings):
     visibility_s: int = Field(300, ge=1, description="Visibility granted at each heartbeat")
     heartbeat_s: float = Field(60.0, gt=0, description="How often the message's visibility is extended")
     progress_interval_s: float = Field(2.0, ge=0, description="Least time between two progress writes")
+    max_batch: int = Field(1, ge=1, le=10, description="Jobs received at once; compatible ones share a batch")
     grace_s: float = Field(90.0, ge=0, description="On SIGTERM: time to finish the job in hand before handing it back")

@@ -86,7 +86,7 @@ def test_a_poison_message_is_dead_lettered_and_its_job_fails_with_the_reason(api
     def crash(*args, **kwargs):
         raise RuntimeError("CUDA out of memory (simulated)")
 
-    monkeypatch.setattr(worker.runner.pipeline, "generate", crash)
+    monkeypatch.setattr(worker.runner.pipeline, "generate_batch", crash)
     monkeypatch.setattr(worker, "retry_delay_s", 0)
     for _ in range(3):  # maxReceiveCount
         assert worker.handle(take_message(aws("sqs"), settings.queue_url, job_id)) == "retry"
@@ -162,3 +162,33 @@ def test_sagemaker_ping_and_invocations_with_the_request_in_s3(api, worker, aws,
         assert requests.post(f"{base}/invocations", data="not json", timeout=10).status_code == 400
     finally:
         server.shutdown()
+
+
+def test_compatible_jobs_share_one_sampling_batch_and_keep_their_own_outputs(api, other_api, worker, aws, settings,
+                                                                            monkeypatch, tiny_pipeline):
+    import numpy as np
+
+    first = api.submit(**FAST, seed=5)["job_id"]
+    second = other_api.submit(**FAST, seed=9, lyrics="[00:02.00]another song\n[00:30.00]entirely",
+                              style_prompt="jazz")["job_id"]
+    messages = [take_message(aws("sqs"), settings.queue_url, job_id) for job_id in (first, second)]
+    batches = []
+    model = tiny_pipeline.dits["95s"]
+    hook = model.register_forward_hook(lambda module, inputs, output: batches.append(inputs[0].shape[0]))
+    try:
+        assert worker.handle_many(messages) == ["completed", "completed"]
+    finally:
+        hook.remove()
+    assert set(batches) == {4}  # 2 jobs x (conditional + unconditional) in every forward
+    for job_id in (first, second):
+        wait_for(lambda job_id=job_id: api.status(job_id)["status"] == "completed"
+                 if job_id == first else other_api.status(job_id)["status"] == "completed")
+    s3 = aws("s3")
+    batched = soundfile.read(io.BytesIO(s3.get_object(Bucket=settings.bucket_name,
+                                                       Key=keys.output_key(first, 0, "wav"))["Body"].read()))[0]
+    from inference_container.diffrhythm.pipeline import SongRequest
+
+    alone = tiny_pipeline.generate(SongRequest(lrc="[00:00.00]Line 1\n[00:05.00]Line 2",
+                                               style_prompt="pop, upbeat, energetic", seed=5, steps=4,
+                                               cfg_strength=2.0)).audio[0]
+    assert np.abs(batched - alone).max() < 1e-3  # a job's song does not depend on its batch neighbours
