@@ -9,11 +9,9 @@ from shared.presets import MasterPreset, Preset
 
 
 def _device(name: str) -> str:
-    if name != "auto":
-        return name
-    import torch
+    from inference_container.diffrhythm.pipeline import resolve_device
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return resolve_device(name)
 
 
 def _verify_checkpoint(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-LATENT_RATE = 44100 / 2048  # latent frames per second
+LATENT_RATE = 44100 / 2048  # latent frames per second (44.1 kHz audio, 2048 samples per latent frame)
 MAX_FRAMES_95S = 2048
 MAX_FRAMES_FULL = 6144
 

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import pytest
 import requests
 
+from infrastructure.local.demo import SEED_REQUEST  # the seed report's Phase 4 example, unchanged
 from infrastructure.local.stack import LocalStack
 from shared.aws import client
 from shared.settings import Settings
@@ -18,14 +19,6 @@ from shared.settings import Settings
 T = TypeVar("T")
 API_KEYS = [f"test-key-{i:03d}-{'x' * 12}" for i in range(200)]
 ORIGIN = "https://app.example.com"
-SEED_REQUEST = {  # the seed report's Phase 4 example, unchanged
-    "lyrics": "[00:00.00]Line 1\n[00:05.00]Line 2",
-    "style_prompt": "pop, upbeat, energetic",
-    "audio_length": 95,
-    "batch_size": 1,
-    "preset": "high",
-    "auto_master": False,
-}
 
 
 @pytest.fixture(scope="session")

@@ -7,12 +7,15 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from shared.lrc import LATENT_RATE, MAX_FRAMES_95S, MAX_FRAMES_FULL
+from shared.lrc import end_frame as frames_for  # latent frames of a song of that many seconds
+
+__all__ = ["HOP", "LATENT_CHANNELS", "LATENT_RATE", "MAX_FRAMES_95S", "MAX_FRAMES_FULL", "SAMPLE_RATE", "STYLE_DIM",
+           "DiTConfig", "frames_for", "max_frames_for"]
+
 SAMPLE_RATE = 44100
-HOP = 2048  # audio samples per latent frame
-LATENT_RATE = SAMPLE_RATE / HOP  # 21.53 frames per second
+HOP = 2048  # audio samples per latent frame (LATENT_RATE = SAMPLE_RATE / HOP, defined with the lyrics timeline)
 LATENT_CHANNELS = 64
-MAX_FRAMES_95S = 2048
-MAX_FRAMES_FULL = 6144
 STYLE_DIM = 512  # MuQ-MuLan embedding width; also the conditioning width of the DiT
 
 
@@ -58,13 +61,6 @@ class DiTConfig:
         model = data.get("model", data)
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in model.items() if k in known}, max_frames=max_frames)
-
-
-def frames_for(seconds: float) -> int:
-    """Latent frames generated for a song of ``seconds`` (95 s -> 2048, the full model up to 6144)."""
-    if seconds <= 95:
-        return MAX_FRAMES_95S
-    return min(int(seconds * LATENT_RATE), MAX_FRAMES_FULL)
 
 
 def max_frames_for(seconds: float) -> int:

@@ -56,6 +56,13 @@ class Song:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+def resolve_device(name: str) -> str:
+    """``auto`` -> ``cuda`` when available, else ``cpu``."""
+    if name != "auto":
+        return name
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def _pick_dtype(device: str, dtype: str) -> str:
     if dtype != "auto":
         return dtype

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from inference_container.diffrhythm.pipeline import Pipeline
+from inference_container.diffrhythm.pipeline import Pipeline, resolve_device
 from inference_container.worker.job import JobRunner
 from inference_container.worker.loop import Worker, logger
 from inference_container.worker.settings import WorkerSettings
 from shared.aws import client
 from shared.jobs import JobStore
-
-
-def resolve_device(name: str) -> str:
-    """``auto`` -> ``cuda`` when available, else ``cpu``."""
-    if name != "auto":
-        return name
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def build_worker(settings: WorkerSettings | None = None, pipeline: Pipeline | None = None) -> Worker:

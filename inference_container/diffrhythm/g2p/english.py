@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 PUNCTUATION = ",.?!;:'…"
-_WIDE_PUNCTUATION = {"，": ",", "。": ".", "！": "!", "？": "?", "；": ";", "：": ":", "、": ",", "‘": "'", "’": "'",
+WIDE_PUNCTUATION = {"，": ",", "。": ".", "！": "!", "？": "?", "；": ";", "：": ":", "、": ",", "‘": "'", "’": "'",
                      "⋯": "…", "···": "…", "・・・": "…", "...": "…"}
 _ABBREVIATIONS = {
     "mrs": "misess", "mr": "mister", "dr": "doctor", "st": "saint", "co": "company", "jr": "junior", "maj": "major",
@@ -92,7 +92,7 @@ def normalize(text: str) -> str:
 
 def clean(text: str) -> str:
     """Unify punctuation, drop symbols espeak should not see (quotes, hyphens, emoji) and tidy spaces."""
-    for wide, narrow in _WIDE_PUNCTUATION.items():
+    for wide, narrow in WIDE_PUNCTUATION.items():
         text = text.replace(wide, narrow)
     text = re.sub(rf"[^\w\s_{re.escape(PUNCTUATION)}]", "", text.strip())
     text = re.sub(rf"\s*([{re.escape(PUNCTUATION)}])\s*", r"\1", text)

@@ -14,9 +14,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-PUNCTUATION = ",.?!;:'…"
-_WIDE = {"，": ",", "。": ".", "！": "!", "？": "?", "；": ";", "：": ":", "、": ",", "‘": "'", "’": "'", "⋯": "…",
-         "···": "…", "・・・": "…", "...": "…"}
+from inference_container.diffrhythm.g2p.english import PUNCTUATION, WIDE_PUNCTUATION
+
 _TONES = {"1": "→", "2": "↑", "3": "↓↑", "4": "↓", "5": "", "0": ""}
 _INITIALS = {  # pinyin initial -> phone
     "zh": "ts`⁼", "ch": "ts`ʰ", "sh": "s`", "r": "ɹ`", "z": "ts⁼", "c": "tsʰ", "s": "s", "b": "p⁼", "p": "pʰ",
@@ -137,7 +136,7 @@ class MandarinG2P:
     def __call__(self, text: str, sentence: str = "") -> str:
         import cn2an
 
-        for wide, narrow in _WIDE.items():
+        for wide, narrow in WIDE_PUNCTUATION.items():
             text = text.replace(wide, narrow)
         text = cn2an.transform(text.strip(), "an2cn")
         text = re.sub(rf"[^\u4e00-\u9fff{re.escape(PUNCTUATION)}]", "", text)
