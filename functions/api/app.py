@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -19,12 +19,12 @@ from functions.api.middleware import (
 )
 from functions.api.routes import generate, jobs, service_info, uploads
 from functions.api.service import JobService
+from functions.observability import lambda_entry
 from shared.aws import client
 from shared.jobs import JobStore
 from shared.settings import Settings, get_settings
 
 logger = Logger(service="api")
-tracer = Tracer(service="api")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -67,12 +67,13 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
-@logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
-@tracer.capture_lambda_handler
-@generate.metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def _handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """API Gateway proxy event -> FastAPI."""
     global _mangum
     _mangum = _mangum or Mangum(__getattr__("app"), lifespan="off")
     response: dict[str, Any] = _mangum(event, cast(Any, context))
     return response
+
+
+handler = lambda_entry(_handle, logger=logger, service="api", metrics=generate.metrics,
+                       correlation_id_path="requestContext.requestId")

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
+from functions.observability import lambda_entry
 from shared import keys
 from shared.aws import client
 from shared.jobs import JobStore
@@ -22,7 +23,6 @@ from shared.records import FailureRecord, JobMessage
 from shared.settings import get_settings
 
 logger = Logger(service="status")
-tracer = Tracer(service="status")
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
@@ -49,9 +49,10 @@ def record_dead_letter(record: SQSRecord) -> str | None:
     return job.job_id
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+def _handle(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     """SQS batch from the dead-letter queue; failed records are reported for redelivery."""
     return process_partial_response(event=event, record_handler=record_dead_letter, processor=processor,
                                     context=context)
+
+
+handler = lambda_entry(_handle, logger=logger, service="status")

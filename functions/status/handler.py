@@ -9,13 +9,14 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote_plus
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
+from functions.observability import lambda_entry
 from functions.status.notify import notify_final
 from shared import keys
 from shared.aws import client
@@ -25,7 +26,6 @@ from shared.settings import Settings, get_settings
 from shared.states import JobState
 
 logger = Logger(service="status")
-tracer = Tracer(service="status")
 metrics = Metrics(namespace="DiffRhythm", service="status")
 
 
@@ -97,13 +97,13 @@ def recorder(settings: Settings | None = None) -> StatusRecorder:
     return StatusRecorder(settings, JobStore(client("dynamodb", settings), settings.table_name), client("s3", settings))
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics
 @event_source(data_class=S3Event)
-def handler(event: S3Event, context: LambdaContext) -> dict[str, int]:
+def _handle(event: S3Event, context: LambdaContext) -> dict[str, int]:
     """S3 notification -> job states. Accepts AWS's event shape and the sparser one moto produces."""
     status = recorder()
     keys_in_event = [unquote_plus(record.s3.get_object.key) for record in event.records]
     changed = sum(status.apply(key) is not None for key in keys_in_event)
     return {"records": len(keys_in_event), "changed": changed}
+
+
+handler = lambda_entry(_handle, logger=logger, service="status", metrics=metrics)
