@@ -134,3 +134,38 @@ def test_config_rejects_a_text_width_the_fusion_layers_cannot_take(tmp_path):
     path = tmp_path / "config.json"
     path.write_text(json.dumps({"model_type": "diffrhythm", "model": TINY}))
     assert DiTConfig.from_json(path, max_frames=6144).has_duration
+
+
+def test_verify_checkpoint_reads_a_full_model_folder_with_partial_edit_segments(tmp_path):
+    """Any folder of the golden format works: here the 285 s variant (duration embedding) and a partial edit, whose
+    kept frames must come back exactly from ``cond``. (Vectors made with this model: the format, not the model.)"""
+    from inference_container.diffrhythm.sampling import euler, regenerate_mask
+
+    model = _random_dit(6144, seed=3)
+    n, segments = 48, [[5, 20], [30, 6144]]
+    torch.manual_seed(1)
+    v = {"x": torch.randn(1, n, 64), "cond": torch.randn(1, 6144, 64), "text": torch.randint(0, 364, (1, n)),
+         "style": torch.randn(1, 512), "negative_style": torch.randn(1, 512), "start_time": torch.zeros(1),
+         "duration": torch.tensor([n / 6144]), "t": torch.tensor([0.25]), "sample_y0": torch.randn(1, n, 64)}
+    mask = regenerate_mask(n, segments)[None, :, None]
+    cond = v["cond"][:, :n]
+    step_cond = torch.where(mask, torch.zeros_like(cond), cond)
+    with torch.no_grad():
+        prepared = model.prepare(v["text"], v["start_time"], v["duration"])
+        v["v_cond"] = model(v["x"], step_cond, v["style"], v["t"], prepared)
+        blank = model.prepare(torch.zeros_like(v["text"]), v["start_time"], v["duration"])
+        v["v_uncond"] = model(v["x"], torch.zeros_like(step_cond), v["negative_style"], v["t"], blank)
+        velocity = guided(model, text=v["text"], cond=step_cond, style=v["style"], negative_style=v["negative_style"],
+                          start_time=v["start_time"], duration=v["duration"], cfg_strength=3.0)
+        v["sample_out"] = torch.where(mask, euler(velocity, v["sample_y0"], 6), cond)
+    torch.save({"model_state_dict": _state(model)}, tmp_path / "cfm_model.pt")
+    save_file({k: t.contiguous() for k, t in v.items()}, str(tmp_path / "vectors.safetensors"))
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "diffrhythm", "model": TINY}))
+    (tmp_path / "meta.json").write_text(json.dumps({"max_frames": 6144, "n_frames": n, "velocity_time": 0.25,
+                                                    "steps": 6, "cfg_strength": 3.0, "edit_segments_frames": segments}))
+    report = verify_folder(tmp_path)
+    assert report.passed, report.errors
+    v["sample_out"][:, 20:30] += 1e-2  # a kept frame that is not the reference latent must be caught
+    save_file({k: t.contiguous() for k, t in v.items()}, str(tmp_path / "vectors.safetensors"))
+    report = verify_folder(tmp_path)
+    assert not report.passed and report.errors["sample_out"] > 5e-3 and report.errors["v_cond"] < 1e-4
