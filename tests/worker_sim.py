@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import math
 import struct
 import time
@@ -11,7 +10,8 @@ import wave
 from typing import Any
 
 from shared import keys
-from shared.records import FailureRecord, JobMessage, ManifestOutput, OutputManifest
+from shared.records import JobMessage, ManifestOutput, OutputManifest
+from shared.storage import put_failure
 
 
 def wav_bytes(seconds: float = 0.5, rate: int = 8000) -> bytes:
@@ -62,5 +62,4 @@ def write_outputs(s3: Any, bucket: str, job_id: str, batch_size: int = 1, format
 
 def write_failure(s3: Any, bucket: str, job_id: str, reason: str) -> None:
     """A worker's permanent failure."""
-    record = FailureRecord(job_id=job_id, code="invalid_input", reason=reason)
-    s3.put_object(Bucket=bucket, Key=keys.failure_key(job_id), Body=json.dumps(record.model_dump(mode="json")))
+    put_failure(s3, bucket, job_id, "invalid_input", reason)

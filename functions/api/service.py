@@ -43,7 +43,6 @@ from shared.jobs import JobStore
 from shared.records import (
     CancellationRecord,
     FailureCode,
-    FailureRecord,
     JobMessage,
     JobRecord,
     JobRequestRecord,
@@ -51,6 +50,7 @@ from shared.records import (
 )
 from shared.settings import Settings
 from shared.states import JobState
+from shared.storage import put_failure, put_json
 
 logger = Logger(service="api")
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0f5a0e-54a4-4f5e-9b7e-3c2f1d7a9e10")
@@ -98,8 +98,7 @@ class JobService:
         seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
         stored = JobRequestRecord(**{**body, "seed": seed}, job_id=job_id, owner=owner, lrc=lyrics.to_lrc()
                                   if not lyrics.timed else request.lyrics, submitted_at=now)
-        self.s3.put_object(Bucket=self.settings.bucket_name, Key=keys.request_key(job_id),
-                           Body=stored.model_dump_json().encode(), ContentType="application/json")
+        put_json(self.s3, self.settings.bucket_name, keys.request_key(job_id), stored)
         record = JobRecord(
             job_id=job_id, owner=owner, created_at=now, updated_at=now,
             expires_at=JobRecord.ttl(now, self.settings.job_ttl_days), request_key=keys.request_key(job_id),
@@ -156,8 +155,7 @@ class JobService:
         """Fail a job from the API side, and leave the failure record the status function notifies from."""
         updated = self.store.transition(record.job_id, JobState.FAILED, error=reason, completed_at=utcnow())
         if updated is not None:
-            self._put_json(keys.failure_key(record.job_id), FailureRecord(job_id=record.job_id, code=code,
-                                                                          reason=reason).model_dump_json())
+            put_failure(self.s3, self.settings.bucket_name, record.job_id, code, reason)
         return updated
 
     # -- read ------------------------------------------------------------------------------------------------------
@@ -205,7 +203,7 @@ class JobService:
         if updated is None:
             current = self.store.get(job_id) or record
             raise ConflictError(f"job {job_id} is already {current.status.wire} and cannot be cancelled")
-        self._put_json(keys.cancellation_key(job_id), CancellationRecord(job_id=job_id).model_dump_json())
+        put_json(self.s3, self.settings.bucket_name, keys.cancellation_key(job_id), CancellationRecord(job_id=job_id))
         return updated
 
     def download_url(self, job_id: str, owner: str, fmt: OutputFormat, index: int) -> str:
@@ -251,8 +249,3 @@ class JobService:
 
     def _read(self, key: str) -> bytes:
         return bytes(self.s3.get_object(Bucket=self.settings.bucket_name, Key=key)["Body"].read())
-
-    def _put_json(self, key: str, body: str) -> None:
-        self.s3.put_object(Bucket=self.settings.bucket_name, Key=key, Body=body.encode(),
-                           ContentType="application/json")
-

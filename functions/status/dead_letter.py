@@ -16,11 +16,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from functions.observability import lambda_entry
-from shared import keys
 from shared.aws import client
 from shared.jobs import JobStore
-from shared.records import FailureRecord, JobMessage
+from shared.records import JobMessage
 from shared.settings import get_settings
+from shared.storage import put_failure
 
 logger = Logger(service="status")
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -42,9 +42,7 @@ def record_dead_letter(record: SQSRecord) -> str | None:
     reason = f"generation did not succeed after {attempts} attempts and was abandoned"
     if job.error:
         reason += f"; the last error was: {job.error}"
-    failure = FailureRecord(job_id=job.job_id, code="dead_letter", reason=reason)
-    client("s3", settings).put_object(Bucket=settings.bucket_name, Key=keys.failure_key(job.job_id),
-                                      Body=failure.model_dump_json().encode(), ContentType="application/json")
+    put_failure(client("s3", settings), settings.bucket_name, job.job_id, "dead_letter", reason)
     logger.warning("job dead-lettered", extra={"job_id": job.job_id, "attempts": attempts})
     return job.job_id
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +13,8 @@ from inference_container.diffrhythm.outputs import render
 from inference_container.diffrhythm.pipeline import Pipeline, Song, SongRequest
 from shared import keys
 from shared.contract import OutputFormat
-from shared.records import FailureRecord, JobRequestRecord, ManifestOutput, OutputManifest
+from shared.records import FailureCode, JobRequestRecord, ManifestOutput, OutputManifest
+from shared.storage import put_failure, put_json
 
 Progress = Callable[[str, float], None]
 
@@ -83,18 +83,9 @@ class JobRunner:
         metadata = {**song.metadata, "warnings": song.warnings, "job_seconds": round(seconds, 3)}
         manifest = OutputManifest(job_id=request.job_id, outputs=outputs, duration_s=outputs[0].duration_s,
                                   metadata=metadata)
-        self.s3.put_object(Bucket=self.bucket, Key=keys.manifest_key(request.job_id),
-                           Body=manifest.model_dump_json().encode(), ContentType="application/json")
+        put_json(self.s3, self.bucket, keys.manifest_key(request.job_id), manifest)
         return manifest
 
-    def run(self, request: JobRequestRecord, progress: Progress) -> OutputManifest:
-        """One job start to finish: generate, upload, manifest last."""
-        started = time.perf_counter()
-        song = self.generate([self.song_request(request)], progress)[0]
-        return self.upload(request, song, time.perf_counter() - started)
-
-    def fail(self, job_id: str, reason: str, code: str = "generation_failed") -> None:
+    def fail(self, job_id: str, reason: str, code: FailureCode = "generation_failed") -> None:
         """Write the failure record (its arrival fails the job)."""
-        record = FailureRecord(job_id=job_id, code=code, reason=reason)  # type: ignore[arg-type]
-        self.s3.put_object(Bucket=self.bucket, Key=keys.failure_key(job_id), Body=record.model_dump_json().encode(),
-                           ContentType="application/json")
+        put_failure(self.s3, self.bucket, job_id, code, reason)

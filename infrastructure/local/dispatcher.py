@@ -74,7 +74,6 @@ class Dispatcher:
         self.sqs = client("sqs", settings)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="local-dispatcher", daemon=True)
-        self._idle = threading.Event()
 
     def start(self) -> None:
         self._thread.start()

@@ -101,14 +101,10 @@ class LocalStack(AbstractContextManager["LocalStack"]):
             Mount("/", create_app(self.settings)),
         ])
 
-    def serve_api(self, block: bool = False) -> None:
-        """Run the API under uvicorn, in this thread (``block``) or a background one."""
-        config = uvicorn.Config(self.local_app(), host="127.0.0.1", port=self.api_port,
-                                log_level="info" if block else "warning", access_log=block)
+    def serve_api(self) -> None:
+        """Run the API (and the demo page) under uvicorn in a background thread."""
+        config = uvicorn.Config(self.local_app(), host="127.0.0.1", port=self.api_port, log_level="warning")
         self.server = uvicorn.Server(config)
-        if block:
-            self.server.run()
-            return
         threading.Thread(target=self.server.run, name="api", daemon=True).start()
         deadline = time.monotonic() + 20
         while not self.server.started:
