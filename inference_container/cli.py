@@ -1,15 +1,19 @@
-"""The model's subcommands of ``diffrhythm``. torch is imported only when one of them runs."""
+"""The worker image's command line (``python -m inference_container``), also the model subcommands of the
+development ``diffrhythm`` command. torch is imported only when a subcommand runs."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from inference_container.diffrhythm.device import PRECISIONS
+from shared.contract import OutputFormat
 from shared.presets import MasterPreset, Preset
+from shared.timeline import MAX_SECONDS, MIN_SECONDS, VARIANTS, variant_for
 
 
 def _device(name: str) -> str:
-    from inference_container.diffrhythm.pipeline import resolve_device
+    from inference_container.diffrhythm.device import resolve_device
 
     return resolve_device(name)
 
@@ -46,11 +50,12 @@ def _generate(args: argparse.Namespace) -> int:
     if bundle.is_tiny:
         print(f"!!! {bundle.kind}: {args.weights} is not DiffRhythm; the song will be noise !!!", flush=True)
     out = Path(args.output)
-    fmt = out.suffix.lstrip(".").lower()
-    if fmt not in ("wav", "flac", "mp3"):
-        raise SystemExit("-o must end in .wav, .flac or .mp3")
+    try:
+        fmt = OutputFormat(out.suffix.lstrip(".").lower())
+    except ValueError:
+        raise SystemExit(f"-o must end in {', '.join('.' + f.value for f in OutputFormat)}") from None
     preset = PRESETS[Preset(args.preset)]
-    variant = "95s" if args.length <= 95 else "full"
+    variant = variant_for(args.length).name
     pipeline = Pipeline.load(args.weights, device=_device(args.device), dtype=args.dtype, variants=[variant])
     request = SongRequest(
         lrc=Path(args.lyrics).read_text(encoding="utf-8"), audio_length=args.length, style_prompt=args.style,
@@ -129,7 +134,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     style = generate.add_mutually_exclusive_group(required=True)
     style.add_argument("--style", help="text style prompt")
     style.add_argument("--style-audio", help="reference clip (>= 10 s)")
-    generate.add_argument("--length", type=int, default=95, help="seconds: 95, or 96..285 (full model)")
+    generate.add_argument("--length", type=int, default=MIN_SECONDS,
+                          help=f"seconds: {MIN_SECONDS}, or {MIN_SECONDS + 1}..{MAX_SECONDS} (full model)")
     generate.add_argument("--seed", type=int, default=0)
     generate.add_argument("--preset", default="high", choices=[p.value for p in Preset])
     generate.add_argument("--steps", type=int, default=None, help="overrides the preset")
@@ -140,22 +146,32 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     generate.add_argument("--auto-master", action="store_true", help="master to the preset's loudness")
     generate.add_argument("--master-preset", default="balanced", choices=[p.value for p in MasterPreset])
     generate.add_argument("--device", default="auto")
-    generate.add_argument("--dtype", default="auto", choices=["auto", "fp32", "fp16", "bf16"])
-    generate.add_argument("-o", "--output", required=True, help="out.wav, out.flac or out.mp3")
+    generate.add_argument("--dtype", default="auto", choices=PRECISIONS)
+    generate.add_argument("-o", "--output", required=True,
+                          help=f"output file: {', '.join('out.' + f.value for f in OutputFormat)}")
     generate.set_defaults(run=_generate)
 
     tiny = commands.add_parser("make-test-weights", help="write a TINY RANDOM bundle (not a real model)")
     tiny.add_argument("directory")
-    tiny.add_argument("--variants", nargs="+", default=["95s", "full"], choices=["95s", "full"])
+    tiny.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     tiny.set_defaults(run=_make_test_weights)
 
     fetch = commands.add_parser("fetch-weights", help="download the real weights bundle (Hugging Face Hub)")
     fetch.add_argument("directory")
-    fetch.add_argument("--variants", nargs="+", default=["95s", "full"], choices=["95s", "full"])
+    fetch.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     fetch.set_defaults(run=_fetch_weights)
 
     verify = commands.add_parser("verify-checkpoint", help="check the model against a folder of golden vectors")
     verify.add_argument("golden_dir", help="folder with config.json, meta.json, cfm_model.pt, vectors.safetensors")
-    verify.add_argument("--dtype", choices=["fp32", "fp16", "bf16"], default="fp32")
+    verify.add_argument("--dtype", choices=PRECISIONS[1:], default="fp32")
     verify.add_argument("--device", default="auto", help="cpu, cuda or auto")
     verify.set_defaults(run=_verify_checkpoint)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the worker image: ``python -m inference_container worker`` (and the model commands)."""
+    parser = argparse.ArgumentParser(prog="python -m inference_container", description="DiffRhythm GPU worker")
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    result: int = args.run(args)
+    return result

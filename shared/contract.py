@@ -13,8 +13,8 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
 
 from shared.lrc import ParsedLyrics, parse_lrc
 from shared.presets import PRESETS, MasterPreset, Preset, SamplingSettings
+from shared.timeline import MAX_SECONDS, MIN_SECONDS, SHORT, Variant, variant_for
 
-MIN_LENGTH_S, MAX_LENGTH_S = 95, 285
 MAX_SEED = 2**32 - 1
 
 
@@ -50,7 +50,7 @@ class GenerateRequest(BaseModel):
         extra="ignore",
         json_schema_extra={"examples": [{
             "lyrics": "[00:00.00]Line 1\n[00:05.00]Line 2", "style_prompt": "pop, upbeat, energetic",
-            "audio_length": 95, "batch_size": 1, "preset": "high", "auto_master": False,
+            "audio_length": MIN_SECONDS, "batch_size": 1, "preset": "high", "auto_master": False,
         }]},
     )
 
@@ -59,7 +59,8 @@ class GenerateRequest(BaseModel):
     reference_audio_key: str | None = Field(
         None, max_length=512, description="Addition: an uploaded clip (>= 10 s) whose style to follow, instead of "
         "style_prompt")
-    audio_length: int = Field(95, ge=MIN_LENGTH_S, le=MAX_LENGTH_S, description="Seconds; 96..285 use the full model")
+    audio_length: int = Field(MIN_SECONDS, ge=MIN_SECONDS, le=MAX_SECONDS,
+                              description=f"Seconds; {SHORT.max_seconds + 1}..{MAX_SECONDS} use the full model")
     batch_size: int = Field(1, ge=1, le=4, description="Number of variations")
     steps: int | None = Field(None, ge=1, le=200, description="Overrides the preset's sampling steps")
     cfg_strength: float | None = Field(None, ge=0.0, le=20.0, description="Overrides the preset's guidance strength")
@@ -86,9 +87,9 @@ class GenerateRequest(BaseModel):
         return self
 
     @property
-    def model_variant(self) -> Literal["95s", "full"]:
+    def variant(self) -> Variant:
         """Which checkpoint serves this request."""
-        return "95s" if self.audio_length <= MIN_LENGTH_S else "full"
+        return variant_for(self.audio_length)
 
     def sampling(self) -> SamplingSettings:
         """The preset's settings with the explicit overrides applied."""

@@ -11,9 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-LATENT_RATE = 44100 / 2048  # latent frames per second (44.1 kHz audio, 2048 samples per latent frame)
-MAX_FRAMES_95S = 2048
-MAX_FRAMES_FULL = 6144
+from shared.timeline import LATENT_RATE, end_frame, frame_at
 
 _TAG = re.compile(r"^\s*\[(?P<tag>[^\]]*)\](?P<rest>.*)$")
 _METADATA = re.compile(r"^[A-Za-z][A-Za-z_ ]*:")
@@ -21,24 +19,6 @@ _TIME = re.compile(r"^(?P<m>\d{1,3}):(?P<s>[0-5]?\d)(?:[.:](?P<f>\d{1,3}))?$")
 _TIME_LIKE = re.compile(r"\[\d+:\d")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 _LATIN = re.compile(r"[^\W\d_]", re.UNICODE)
-
-
-def end_frame(audio_length: float) -> int:
-    """Length in latent frames of the lyric sequence for a song of ``audio_length`` seconds.
-
-    Example
-    -------
-    >>> end_frame(95), end_frame(180)
-    (2048, 3875)
-    """
-    if audio_length <= 95:
-        return MAX_FRAMES_95S
-    return min(int(audio_length * LATENT_RATE), MAX_FRAMES_FULL)
-
-
-def frame_at(seconds: float) -> int:
-    """Latent frame where a line timed at ``seconds`` starts."""
-    return int(seconds * LATENT_RATE)
 
 
 def estimate_tokens(text: str) -> int:
@@ -200,7 +180,7 @@ def parse_lrc(lrc: str, audio_length: float) -> ParsedLyrics:
 
     Example
     -------
-    >>> parse_lrc("[00:01.00]Hello there\\n[00:05.50]General Kenobi", 95).lines[1].time_s
+    >>> parse_lrc("[00:01.00]Hello there\\n[00:05.50]General Kenobi", 120).lines[1].time_s
     5.5
     """
     timed, untimed, issues = _read_lines(lrc)

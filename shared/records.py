@@ -25,7 +25,6 @@ class JobMessage(BaseModel):
     job_id: str
     owner: str
     request_key: str
-    model: Literal["95s", "full"]
     submitted_at: datetime
 
 

@@ -10,6 +10,7 @@ import wave
 from typing import Any
 
 from shared import keys
+from shared.contract import OutputFormat
 from shared.records import JobMessage, ManifestOutput, OutputManifest
 from shared.storage import put_failure
 
@@ -46,12 +47,11 @@ def write_outputs(s3: Any, bucket: str, job_id: str, batch_size: int = 1, format
                   audio: bytes | None = None) -> OutputManifest:
     """Audio files first, then the manifest (the object that completes the job)."""
     audio = audio or wav_bytes()
-    content_types = {"wav": "audio/wav", "mp3": "audio/mpeg", "flac": "audio/flac"}
     outputs = []
     for index in range(batch_size):
         for fmt in formats:
             key = keys.output_key(job_id, index, fmt)
-            s3.put_object(Bucket=bucket, Key=key, Body=audio, ContentType=content_types[fmt])
+            s3.put_object(Bucket=bucket, Key=key, Body=audio, ContentType=OutputFormat(fmt).content_type)
             outputs.append(ManifestOutput(index=index, format=fmt, key=key, duration_s=95.0, sample_rate=44100,
                                           channels=2))
     manifest = OutputManifest(job_id=job_id, outputs=outputs, duration_s=95.0, metadata={"model": "test"})

@@ -2,7 +2,7 @@
 encoding and waveform peaks. Never imports torch."""
 
 from inference_container.audio.checks import AudioQualityError, check_audio
-from inference_container.audio.encode import encode, formats
+from inference_container.audio.encode import encode
 from inference_container.audio.master import MASTER_TARGETS, master, peak_normalize, true_peak_dbtp
 from inference_container.audio.peaks import waveform_peaks
 
@@ -11,7 +11,6 @@ __all__ = [
     "AudioQualityError",
     "check_audio",
     "encode",
-    "formats",
     "master",
     "peak_normalize",
     "true_peak_dbtp",

@@ -1,4 +1,4 @@
-"""Audio -> file bytes with soundfile (libsndfile): WAV, FLAC and MP3."""
+"""Audio -> file bytes with soundfile (libsndfile), in every ``shared.contract.OutputFormat``."""
 
 from __future__ import annotations
 
@@ -7,28 +7,25 @@ import io
 import numpy as np
 import soundfile
 
-_FORMATS = {
-    "wav": ("WAV", "PCM_16", "audio/wav"),
-    "flac": ("FLAC", "PCM_16", "audio/flac"),
-    "mp3": ("MP3", "MPEG_LAYER_III", "audio/mpeg"),
+from shared.contract import OutputFormat
+
+#: libsndfile's container and sample encoding for each output format (its content type lives on the format)
+_SOUNDFILE = {
+    OutputFormat.WAV: ("WAV", "PCM_16"),
+    OutputFormat.FLAC: ("FLAC", "PCM_16"),
+    OutputFormat.MP3: ("MP3", "MPEG_LAYER_III"),
 }
 
 
-def formats() -> tuple[str, ...]:
-    """The formats ``encode`` writes."""
-    return tuple(_FORMATS)
-
-
-def encode(audio: np.ndarray, rate: int, fmt: str) -> tuple[bytes, str]:
-    """``audio`` [samples, channels] in [-1, 1] -> (file bytes, content type).
+def encode(audio: np.ndarray, rate: int, fmt: OutputFormat | str) -> bytes:
+    """``audio`` [samples, channels] in [-1, 1] -> the bytes of a file in ``fmt``.
 
     Example
     -------
-    >>> data, kind = encode(np.zeros((441, 2), dtype=np.float32), 44100, "wav")
-    >>> kind, data[:4]
-    ('audio/wav', b'RIFF')
+    >>> encode(np.zeros((441, 2), dtype=np.float32), 44100, "wav")[:4]
+    b'RIFF'
     """
-    container, subtype, content_type = _FORMATS[fmt]
+    container, subtype = _SOUNDFILE[OutputFormat(fmt)]
     buffer = io.BytesIO()
     soundfile.write(buffer, np.clip(audio, -1.0, 1.0), rate, format=container, subtype=subtype)
-    return buffer.getvalue(), content_type
+    return buffer.getvalue()

@@ -7,10 +7,10 @@ from pathlib import Path
 import torch
 
 from inference_container.diffrhythm.config import DiTConfig
+from inference_container.diffrhythm.device import torch_dtype
 from inference_container.diffrhythm.model import DiT
 
 PREFIX = "transformer."
-DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 class CheckpointError(ValueError):
@@ -38,7 +38,7 @@ def load_dit(path: str | Path, config: DiTConfig, dtype: str | torch.dtype = "fp
 
     Example
     -------
-    >>> model = load_dit("cfm_model.pt", DiTConfig.from_json("config.json", max_frames=2048))  # doctest: +SKIP
+    >>> model = load_dit("cfm_model.pt", DiTConfig.from_json("config.json", SHORT.max_frames))  # doctest: +SKIP
     """
     state = read_state_dict(path)
     foreign = sorted(k for k in state if not k.startswith(PREFIX))
@@ -51,8 +51,7 @@ def load_dit(path: str | Path, config: DiTConfig, dtype: str | torch.dtype = "fp
     except RuntimeError as error:
         raise CheckpointError(f"{path} does not match the configuration: {error}") from error
     model = _materialise_buffers(model, config)
-    target = DTYPES[dtype] if isinstance(dtype, str) else dtype
-    return model.to(device=device, dtype=target).eval().requires_grad_(False)
+    return model.to(device=device, dtype=torch_dtype(dtype)).eval().requires_grad_(False)
 
 
 def _materialise_buffers(model: DiT, config: DiTConfig) -> DiT:

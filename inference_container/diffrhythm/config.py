@@ -1,4 +1,6 @@
-"""Model hyperparameters (frozen dataclasses beside the model, never environment variables) and latent constants."""
+"""Model hyperparameters (frozen dataclasses beside the model, never environment variables) and latent widths.
+
+The time line (sample rate, hop, latent rate, the two variants' windows) lives in ``shared.timeline``."""
 
 from __future__ import annotations
 
@@ -7,14 +9,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from shared.lrc import LATENT_RATE, MAX_FRAMES_95S, MAX_FRAMES_FULL
-from shared.lrc import end_frame as frames_for  # latent frames of a song of that many seconds
+from shared.timeline import SHORT, Variant, variant_of
 
-__all__ = ["HOP", "LATENT_CHANNELS", "LATENT_RATE", "MAX_FRAMES_95S", "MAX_FRAMES_FULL", "SAMPLE_RATE", "STYLE_DIM",
-           "DiTConfig", "frames_for", "max_frames_for"]
-
-SAMPLE_RATE = 44100
-HOP = 2048  # audio samples per latent frame (LATENT_RATE = SAMPLE_RATE / HOP, defined with the lyrics timeline)
 LATENT_CHANNELS = 64
 STYLE_DIM = 512  # MuQ-MuLan embedding width; also the conditioning width of the DiT
 
@@ -34,7 +30,7 @@ class DiTConfig:
     conv_layers: int = 4
     mel_dim: int = LATENT_CHANNELS
     text_num_embeds: int = 363
-    max_frames: int = MAX_FRAMES_95S
+    max_frames: int = SHORT.max_frames
 
     attention_heads: int = 32
     rope_theta: float = 10000.0
@@ -46,13 +42,17 @@ class DiTConfig:
                              f"embedding (got {self.text_dim})")
         if self.dim % self.attention_heads:
             raise ValueError(f"dim ({self.dim}) must be divisible by {self.attention_heads} attention heads")
-        if self.max_frames not in (MAX_FRAMES_95S, MAX_FRAMES_FULL):
-            raise ValueError(f"max_frames must be {MAX_FRAMES_95S} (95 s model) or {MAX_FRAMES_FULL} (full model)")
+        variant_of(self.max_frames)  # raises for a window no published model has
+
+    @property
+    def variant(self) -> Variant:
+        """The published model this configuration describes."""
+        return variant_of(self.max_frames)
 
     @property
     def has_duration(self) -> bool:
-        """The full (285 s) model also embeds the song's duration."""
-        return self.max_frames == MAX_FRAMES_FULL
+        """The full model also embeds the song's duration."""
+        return self.variant.has_duration
 
     @classmethod
     def from_json(cls, path: str | Path, max_frames: int) -> DiTConfig:
@@ -62,7 +62,3 @@ class DiTConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in model.items() if k in known}, max_frames=max_frames)
 
-
-def max_frames_for(seconds: float) -> int:
-    """Which model serves a song of ``seconds``: its ``max_frames``."""
-    return MAX_FRAMES_95S if seconds <= 95 else MAX_FRAMES_FULL

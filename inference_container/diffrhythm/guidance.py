@@ -1,4 +1,5 @@
-"""Classifier-free guidance around the DiT: the conditional and unconditional branches run as ONE batch.
+"""Classifier-free guidance around the DiT (the conditional and unconditional branches run as ONE batch), and
+inpainting (edit mode: the frames to keep come from a reference latent).
 
 Conditional: reference latent, lyrics and the style. Unconditional: no reference latent, no lyrics (all filler) and the
 negative style. ``v = v_cond + (v_cond - v_uncond) * cfg_strength``.
@@ -7,12 +8,40 @@ negative style. ``v = v_cond + (v_cond - v_uncond) * cfg_strength``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
 from inference_container.diffrhythm.model import DiT, Prepared
 
 VelocityFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Inpainting:
+    """Which frames to generate and what to keep elsewhere: ``reference`` [b, n, 64], ``regenerate`` [b, n] bool.
+
+    While sampling, the DiT sees the reference with the regenerated frames zeroed (``cond``); afterwards the kept
+    frames are copied back from the reference (``finish``). Rows that regenerate everything are plain generation.
+    """
+
+    reference: torch.Tensor
+    regenerate: torch.Tensor
+
+    @classmethod
+    def everything(cls, rows: int, frames: int, channels: int, device: torch.device | str = "cpu") -> Inpainting:
+        """No reference: every frame of every row is generated."""
+        return cls(torch.zeros(rows, frames, channels, device=device),
+                   torch.ones(rows, frames, dtype=torch.bool, device=device))
+
+    @property
+    def cond(self) -> torch.Tensor:
+        """The reference latent the DiT is conditioned on while sampling."""
+        return torch.where(self.regenerate[..., None], torch.zeros_like(self.reference), self.reference)
+
+    def finish(self, latent: torch.Tensor) -> torch.Tensor:
+        """The sampled latent with the kept frames taken from the reference (float32)."""
+        return torch.where(self.regenerate[..., None], latent.float(), self.reference.float())
 
 
 def _half(prepared: Prepared, first: bool) -> Prepared:
@@ -26,8 +55,9 @@ def guided(model: DiT, *, text: torch.Tensor, cond: torch.Tensor, style: torch.T
            start_time: torch.Tensor, duration: torch.Tensor | None, cfg_strength: float) -> VelocityFn:
     """A velocity function ``(x [b, n, 64], t) -> v`` with guidance; step-invariant parts are computed here once.
 
-    ``text`` [b, n] lyric tokens, ``cond`` [b, n, 64] reference latent (zeros outside edit mode), ``style`` and
-    ``negative_style`` [b, 512], ``start_time`` and ``duration`` [b] normalised.
+    ``text`` [b, n] lyric tokens, ``cond`` [b, n, 64] reference latent as the DiT sees it (zeros outside edit mode;
+    ``Inpainting.cond`` in edit mode), ``style`` and ``negative_style`` [b, 512], ``start_time`` and ``duration`` [b]
+    normalised.
     """
     dtype = model.dtype
     duration2 = torch.cat((duration, duration)) if duration is not None else None

@@ -1,8 +1,9 @@
 """LRC lyrics -> the frame-aligned token sequence the DiT was trained with (upstream's placement, kept exactly).
 
-Each line's phoneme tokens (G2P ids + 1; 0 is the filler) are written from frame ``int(t * 44100 / 2048)``, never
-before the end of the previous line; periods inside a line become commas and one period closes it. Lines at or after
-the song's end are dropped, and the 95 s model also drops the last remaining line (a quirk it was trained with).
+Each line's phoneme tokens (G2P ids + 1; 0 is the filler) are written from its frame (``shared.timeline.frame_at``),
+never before the end of the previous line; periods inside a line become commas and one period closes it. Lines at or
+after the song's end are dropped, and the short model (the one without a duration embedding) also drops the last
+remaining line (a quirk it was trained with).
 Improvements over upstream that change no other line's tokens: an empty timed line is an instrumental gap (no
 tokens) and a line whose text yields no phonemes is reported instead of crashing.
 """
@@ -14,8 +15,8 @@ from typing import Protocol
 
 import torch
 
-from inference_container.diffrhythm.config import LATENT_RATE, MAX_FRAMES_95S, frames_for, max_frames_for
 from shared.lrc import timed_lines
+from shared.timeline import frame_at, variant_for
 
 FILLER, COMMA, PERIOD = 0, 1, 2
 
@@ -53,9 +54,9 @@ def line_tokens(tokens: list[int]) -> list[int]:
 
 
 def lyric_tokens(lrc: str, audio_length: float, tokenizer: PhonemeTokenizer) -> LyricTokens:
-    """Place the lyrics of a song of ``audio_length`` seconds (95 = the 95 s model, 96..285 the full model)."""
-    max_frames = max_frames_for(audio_length)
-    end_frame = frames_for(audio_length)
+    """Place the lyrics of a song of ``audio_length`` seconds, for the model that serves that length."""
+    variant = variant_for(audio_length)
+    end_frame = variant.end_frame(audio_length)
     warnings: list[str] = []
     lines: list[tuple[float, list[int] | None]] = []  # None = instrumental gap
     for line in timed_lines(lrc):
@@ -70,7 +71,7 @@ def lyric_tokens(lrc: str, audio_length: float, tokenizer: PhonemeTokenizer) -> 
     kept = [(t, tokens) for t, tokens in lines if t < audio_length]
     if len(kept) < len(lines):
         warnings.append(f"{len(lines) - len(kept)} line(s) at or after {audio_length:g} s were dropped")
-    if max_frames == MAX_FRAMES_95S and kept:
+    if not variant.has_duration and kept:
         kept = kept[:-1]
     sequence = torch.zeros(end_frame, dtype=torch.long)
     last_end = 0
@@ -78,8 +79,8 @@ def lyric_tokens(lrc: str, audio_length: float, tokenizer: PhonemeTokenizer) -> 
         if tokens is None:
             continue
         placed = line_tokens(tokens)
-        start = max(int(time_s * LATENT_RATE), last_end)
+        start = max(frame_at(time_s), last_end)
         length = max(0, min(len(placed), end_frame - start))
         sequence[start:start + length] = torch.tensor(placed[:length], dtype=torch.long)
         last_end = start + length
-    return LyricTokens(sequence, 0.0, end_frame / max_frames, max_frames, tuple(warnings))
+    return LyricTokens(sequence, 0.0, end_frame / variant.max_frames, variant.max_frames, tuple(warnings))

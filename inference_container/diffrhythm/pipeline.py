@@ -14,18 +14,22 @@ import torch
 
 from inference_container.audio import check_audio, master, peak_normalize
 from inference_container.diffrhythm.checkpoint import load_dit
-from inference_container.diffrhythm.config import LATENT_CHANNELS, SAMPLE_RATE, DiTConfig, max_frames_for
+from inference_container.diffrhythm.config import LATENT_CHANNELS, DiTConfig
+from inference_container.diffrhythm.device import resolve_precision, synchronize
 from inference_container.diffrhythm.g2p import LyricsTokenizer
-from inference_container.diffrhythm.guidance import guided
+from inference_container.diffrhythm.guidance import Inpainting
 from inference_container.diffrhythm.lyrics import PhonemeTokenizer, lyric_tokens
 from inference_container.diffrhythm.model import DiT
-from inference_container.diffrhythm.sampling import euler, initial_noise, regenerate_mask, segments_to_frames
+from inference_container.diffrhythm.sampling import initial_noise, regenerate_mask, sample, segments_to_frames
 from inference_container.diffrhythm.style import StyleEncoder
 from inference_container.diffrhythm.vae import VAE
-from inference_container.diffrhythm.weights import Bundle
+from inference_container.diffrhythm.weights import Bundle, BundleError
+from shared.timeline import MIN_SECONDS, SAMPLE_RATE, VARIANTS, variant_for
 
 Progress = Callable[[str, float], None]  # (stage, percent of the whole job)
-_STAGES = {"lyrics": 0.0, "style": 2.0, "sampling": 5.0, "decoding": 85.0, "post-processing": 95.0}
+#: each stage's share of a job's time (percent); progress reports where a stage starts
+_SHARES = {"lyrics": 2.0, "style": 3.0, "sampling": 80.0, "decoding": 10.0, "post-processing": 5.0}
+_STAGES = {stage: sum(list(_SHARES.values())[:i]) for i, stage in enumerate(_SHARES)}
 
 
 @dataclass
@@ -33,7 +37,7 @@ class SongRequest:
     """One generation: lyrics (LRC), length, a style (text or reference audio) and sampling settings."""
 
     lrc: str
-    audio_length: int = 95
+    audio_length: int = MIN_SECONDS
     style_prompt: str | None = None
     style_audio: tuple[np.ndarray, int] | None = None  # (samples[, channels], rate)
     seed: int = 0
@@ -56,21 +60,6 @@ class Song:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def resolve_device(name: str) -> str:
-    """``auto`` -> ``cuda`` when available, else ``cpu``."""
-    if name != "auto":
-        return name
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def _pick_dtype(device: str, dtype: str) -> str:
-    if dtype != "auto":
-        return dtype
-    if device.startswith("cuda"):
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "fp32"
-
-
 class Pipeline:
     """DiT(s), VAE, style encoder and lyrics tokenizer, ready to generate songs."""
 
@@ -85,10 +74,10 @@ class Pipeline:
         """Load from a weights bundle (verified against its manifest by size)."""
         bundle = Bundle(Path(weights))
         bundle.verify(checksums=False)
-        precision = _pick_dtype(device, dtype)
+        precision = resolve_precision(device, dtype)
         dits = {}
         for variant in variants or bundle.variants:
-            config = DiTConfig.from_json(bundle.dit_config, max_frames=2048 if variant == "95s" else 6144)
+            config = DiTConfig.from_json(bundle.dit_config, max_frames=VARIANTS[variant].max_frames)
             dits[variant] = load_dit(bundle.dit(variant), config, dtype=precision, device=device)
         return cls(dits, VAE.load(bundle.vae, device), StyleEncoder.load(bundle.style, device),
                    LyricsTokenizer.load(bundle.vocab), device, bundle.kind)
@@ -125,14 +114,12 @@ class Pipeline:
 
         # 1. lyrics -> frame-aligned tokens
         report("lyrics", _STAGES["lyrics"])
-        variant = "95s" if max_frames_for(first.audio_length) == 2048 else "full"
-        if variant not in self.dits:
-            from inference_container.diffrhythm.weights import BundleError
-
-            raise BundleError(f"the {variant} model is not loaded on this worker")
-        model = self.dits[variant]
+        variant = variant_for(first.audio_length)
+        if variant.name not in self.dits:
+            raise BundleError(f"the {variant.name} model is not loaded on this worker")
+        model = self.dits[variant.name]
         lyrics = [lyric_tokens(r.lrc, r.audio_length, self.tokenizer) for r in requests]
-        n, max_frames = lyrics[0].end_frame, lyrics[0].max_frames
+        n = lyrics[0].end_frame
         lap("lyrics_s")
 
         # 2. style embedding (text or reference clip) per request
@@ -141,39 +128,27 @@ class Pipeline:
                   or "") for r in requests]
         lap("style_s")
 
-        # 3. reference latent and the frames to regenerate (everything, outside edit mode)
-        conds, masks = [], []
-        for request in requests:
-            cond = torch.zeros(1, n, LATENT_CHANNELS, device=self.device)
-            segments = [(0, max_frames)]
-            if request.edit_audio is not None:
-                cond = self._reference_latent(*request.edit_audio, n)
-                segments = segments_to_frames(request.edit_segments or [[-1, -1]], max_frames)
-            conds.append(cond)
-            masks.append(regenerate_mask(n, segments, self.device)[None, :, None])
+        # 3. what to keep: the song to edit and the frames to regenerate (everything, outside edit mode)
+        edits = [self._edit(request, n, variant.max_frames) for request in requests]
         lap("reference_s")
 
         # 4. one row per variation; variation i uses seed + i, whatever else shares the batch
         rows = [(j, i) for j, request in enumerate(requests) for i in range(request.variations)]
         pick = lambda tensors: torch.cat([tensors[j] for j, _ in rows])  # noqa: E731
         y0 = torch.stack([initial_noise(n, requests[j].seed + i, device=self.device) for j, i in rows])
-        cond_rows, mask_rows = pick(conds), pick(masks)
         b = len(rows)
 
         # 5. sampling with classifier-free guidance (conditional + unconditional in one batch)
-        velocity = guided(
-            model, text=pick([lt.tokens[None].to(self.device) for lt in lyrics]),
-            cond=torch.where(mask_rows, torch.zeros_like(cond_rows), cond_rows), style=pick(styles),
+        span = _STAGES["decoding"] - _STAGES["sampling"]
+        latents = sample(
+            model, Inpainting(pick([e.reference for e in edits]), pick([e.regenerate for e in edits])), y0,
+            text=pick([lt.tokens[None].to(self.device) for lt in lyrics]), style=pick(styles),
             negative_style=self.style.negative.repeat(b, 1),
             start_time=torch.full((b,), lyrics[0].start_time, device=self.device),
-            duration=torch.full((b,), lyrics[0].duration, device=self.device) if variant == "full" else None,
-            cfg_strength=first.cfg_strength)
-        span = _STAGES["decoding"] - _STAGES["sampling"]
-        latents = euler(velocity, y0, first.steps,
-                        callback=lambda i, total: report("sampling", _STAGES["sampling"] + span * i / total))
-        latents = torch.where(mask_rows, latents, cond_rows.float())
-        if self.device.startswith("cuda"):
-            torch.cuda.synchronize()
+            duration=torch.full((b,), lyrics[0].duration, device=self.device) if variant.has_duration else None,
+            steps=first.steps, cfg_strength=first.cfg_strength,
+            callback=lambda i, total: report("sampling", _STAGES["sampling"] + span * i / total))
+        synchronize(self.device)
         lap("sampling_s")
 
         # 6. decoding
@@ -191,7 +166,7 @@ class Pipeline:
                 wave = peak_normalize(wave)
                 finished.append(master(wave, SAMPLE_RATE, request.master_preset) if request.auto_master else wave)
             metadata = {
-                "model": self.model_name, "variant": variant, "seed": request.seed,
+                "model": self.model_name, "variant": variant.name, "seed": request.seed,
                 "seeds": [request.seed + i for i in range(request.variations)], "steps": request.steps,
                 "cfg_strength": request.cfg_strength, "audio_length": request.audio_length,
                 "duration_s": round(finished[0].shape[0] / SAMPLE_RATE, 3), "latent_frames": n,
@@ -202,6 +177,14 @@ class Pipeline:
             songs.append(Song(finished, SAMPLE_RATE, list(lyrics[j].warnings), metadata))
         lap("post_processing_s")
         return songs
+
+    def _edit(self, request: SongRequest, frames: int, max_frames: int) -> Inpainting:
+        """One request's reference latent and frames to regenerate (one row; all frames outside edit mode)."""
+        if request.edit_audio is None:
+            return Inpainting.everything(1, frames, LATENT_CHANNELS, self.device)
+        segments = segments_to_frames(request.edit_segments or [[-1, -1]], max_frames)
+        return Inpainting(self._reference_latent(*request.edit_audio, frames),
+                          regenerate_mask(frames, segments, self.device)[None])
 
     def _reference_latent(self, audio: np.ndarray, rate: int, frames: int) -> torch.Tensor:
         """Encode the song to edit (stereo 44.1 kHz, peak at -6 dBFS) into a latent of ``frames`` frames."""

@@ -1,4 +1,5 @@
-"""Euler sampling of the flow ODE from noise (t = 0) to a latent song (t = 1), and the edit-mode frame masks."""
+"""Euler sampling of the flow ODE from noise (t = 0) to a latent song (t = 1), edit segments as frame masks, and
+``sample``: guidance, inpainting and Euler together (what the pipeline and the golden check run)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from inference_container.diffrhythm.config import LATENT_RATE
-from inference_container.diffrhythm.guidance import VelocityFn
+from inference_container.diffrhythm.guidance import Inpainting, VelocityFn, guided
+from inference_container.diffrhythm.model import DiT
+from shared.timeline import frame_at
 
 StepCallback = Callable[[int, int], None]  # (steps done, steps in all)
 
@@ -31,26 +33,37 @@ def euler(velocity: VelocityFn, y0: torch.Tensor, steps: int, callback: StepCall
     return x
 
 
+def sample(model: DiT, inpainting: Inpainting, noise: torch.Tensor, *, text: torch.Tensor, style: torch.Tensor,
+           negative_style: torch.Tensor, start_time: torch.Tensor, duration: torch.Tensor | None, steps: int,
+           cfg_strength: float, callback: StepCallback | None = None) -> torch.Tensor:
+    """Sample latents [b, n, 64] from ``noise`` with guidance; frames ``inpainting`` keeps come from its reference."""
+    velocity = guided(model, text=text, cond=inpainting.cond, style=style, negative_style=negative_style,
+                      start_time=start_time, duration=duration, cfg_strength=cfg_strength)
+    return inpainting.finish(euler(velocity, noise, steps, callback))
+
+
 def segments_to_frames(segments: Sequence[Sequence[float]], max_frames: int) -> list[tuple[int, int]]:
     """Edit segments in seconds (``-1`` = song start or end) -> latent frame ranges, as upstream converts them.
 
     Example
     -------
-    >>> segments_to_frames([[-1, 10], [20, -1]], 2048)
-    [(0, 215), (430, 2048)]
+    >>> segments_to_frames([[-1, 10], [20, -1]], max_frames=1000)
+    [(0, 215), (430, 1000)]
     """
-    frames = []
-    for start, end in segments:
-        first = 0 if start == -1 else int(start * LATENT_RATE)
-        last = max_frames if end == -1 else int(end * LATENT_RATE)
-        frames.append((first, last))
-    return frames
+    return [(0 if start == -1 else frame_at(start), max_frames if end == -1 else frame_at(end))
+            for start, end in segments]
 
 
 def regenerate_mask(
     n: int, frame_segments: Sequence[Sequence[int]], device: torch.device | str = "cpu"
 ) -> torch.Tensor:
-    """[n] bool: True on frames to generate, False on frames kept from the reference latent."""
+    """[n] bool: True on frames to generate, False on frames kept from the reference latent.
+
+    Example
+    -------
+    >>> regenerate_mask(5, [(1, 3)]).tolist()
+    [False, True, True, False, False]
+    """
     index = torch.arange(n, device=device)
     mask = torch.zeros(n, dtype=torch.bool, device=device)
     for start, end in frame_segments:

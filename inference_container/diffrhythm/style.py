@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
-MULAN_DIR = "muq-mulan"
+from inference_container.diffrhythm.weights import MULAN_DIR
+
 CLIP_SECONDS = 10.0
 MULAN_RATE = 24000
 

@@ -13,8 +13,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from inference_container.diffrhythm.config import HOP, LATENT_CHANNELS, DiTConfig
+from inference_container.diffrhythm.config import LATENT_CHANNELS, DiTConfig
 from inference_container.diffrhythm.model import DiT
+from shared.timeline import HOP, VARIANTS
 
 TINY_LABEL = "TINY RANDOM TEST MODEL (not DiffRhythm: output is noise)"
 TINY_DIT = {"dim": 64, "depth": 2, "heads": 8, "ff_mult": 2, "text_dim": 512, "conv_layers": 1, "mel_dim": 64,
@@ -74,7 +75,7 @@ def _mandarin_phones() -> list[str]:
     return phones
 
 
-def make_test_weights(root: str | Path, variants: tuple[str, ...] = ("95s", "full"), seed: int = 0) -> Path:
+def make_test_weights(root: str | Path, variants: tuple[str, ...] = tuple(VARIANTS), seed: int = 0) -> Path:
     """Write a complete TINY RANDOM bundle (the layout of ``weights.py``) and its manifest; returns ``root``."""
     from inference_container.diffrhythm.tiny_mulan import save_tiny_mulan
     from inference_container.diffrhythm.weights import write_manifest
@@ -84,7 +85,7 @@ def make_test_weights(root: str | Path, variants: tuple[str, ...] = ("95s", "ful
     (root / "dit" / "config.json").write_text(json.dumps({"model_type": "diffrhythm", "model": TINY_DIT,
                                                           "note": TINY_LABEL}, indent=1))
     for variant in variants:
-        save_tiny_dit(root / "dit" / variant / "cfm_model.pt", 2048 if variant == "95s" else 6144, seed)
+        save_tiny_dit(root / "dit" / variant / "cfm_model.pt", VARIANTS[variant].max_frames, seed)
     save_tiny_vae(root / "vae" / "vae_model.pt", seed)
     save_tiny_mulan(root / "style", seed)
     negative = np.random.default_rng(seed).normal(size=(1, 512)).astype(np.float32)

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import torch
 
+from inference_container.diffrhythm.weights import MULAN_DIR
+
 TINY_MULAN_LABEL = "TINY RANDOM TEST MODEL (not MuQ-MuLan)"
-MULAN_DIR = "muq-mulan"
 AUDIO_DIR = "tiny-muq"  # must contain "muq"
 TEXT_DIR = "tiny-xlm-roberta"  # must contain "xlm-roberta"
 _WIDTH = 32  # hidden width of every tiny tower and head

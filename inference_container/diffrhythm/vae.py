@@ -1,7 +1,8 @@
-"""The VAE (Stable-Audio "Oobleck" style, 64-channel latents at 44100 / 2048 Hz), behind a small interface.
+"""The VAE (Stable-Audio "Oobleck" style, 64-channel latents at ``shared.timeline.LATENT_RATE``), behind a small
+interface.
 
 The published ``vae_model.pt`` is a TorchScript archive with ``decode_export(latent [b, 64, n]) -> audio
-[b, 2, n * 2048]`` and ``encode_export(audio [b, 2, s]) -> [b, 128, s / 2048]`` (mean and scale). Long songs are
+[b, 2, n * HOP]`` and ``encode_export(audio [b, 2, s]) -> [b, 128, s / HOP]`` (mean and scale). Long songs are
 decoded in overlapping chunks (128 frames, 32 overlap) so peak memory stays bounded; seams are cut mid-overlap.
 """
 
@@ -14,7 +15,7 @@ from typing import Protocol
 import torch
 import torch.nn.functional as F
 
-from inference_container.diffrhythm.config import HOP
+from shared.timeline import HOP
 
 
 class LatentCodec(Protocol):
@@ -31,7 +32,7 @@ def _chunked(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, frames
 
     Window ``i`` supplies frames from ``keep[i]`` (its start, plus half the overlap after the first window) up to
     ``keep[i + 1]``; the last window is flush with the end. ``step_in`` / ``step_out`` are samples per frame on
-    the input / output side (1 for latents, 2048 for audio).
+    the input / output side (1 for latents, ``HOP`` for audio).
     """
     if frames <= chunk:
         return fn(x)
@@ -61,7 +62,7 @@ class VAE:
 
     @torch.inference_mode()
     def decode(self, latent: torch.Tensor, chunked: bool = True) -> torch.Tensor:
-        """Latent [b, n, 64] -> audio [b, 2, n * 2048], float32."""
+        """Latent [b, n, 64] -> audio [b, 2, n * HOP], float32."""
         x = latent.float().transpose(1, 2).contiguous()
         if not chunked:
             return self.codec.decode_export(x).float()
@@ -69,7 +70,7 @@ class VAE:
 
     @torch.inference_mode()
     def encode(self, audio: torch.Tensor, seed: int = 0, chunked: bool = True) -> torch.Tensor:
-        """Audio [b, 2, s] at 44.1 kHz -> a latent [b, s // 2048, 64] sampled from the posterior (edit mode)."""
+        """Audio [b, 2, s] at 44.1 kHz -> a latent [b, s // HOP, 64] sampled from the posterior (edit mode)."""
         frames = audio.shape[-1] // HOP
         x = audio[..., : frames * HOP].float()
         if chunked:

@@ -27,10 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shared.timeline import FULL, SHORT, VARIANTS
+
 MANIFEST = "manifest.json"
+MULAN_DIR = "muq-mulan"  # under style/: MuQ-MuLan itself, beside the two towers its config names
 REAL_KIND = "diffrhythm"
-VARIANTS = ("95s", "full")
-DIT_REPOS = {"95s": "ASLP-lab/DiffRhythm-1_2", "full": "ASLP-lab/DiffRhythm-1_2-full"}
+DIT_REPOS = {SHORT.name: "ASLP-lab/DiffRhythm-1_2", FULL.name: "ASLP-lab/DiffRhythm-1_2-full"}
 VAE_REPO = "ASLP-lab/DiffRhythm-vae"
 MULAN_REPO = "OpenMuQ/MuQ-MuLan-large"
 #: upstream's data files, from its Hugging Face Space (repo_type "space"): bundle path -> file in the Space
@@ -135,7 +137,7 @@ def write_manifest(root: Path, kind: str, variants: tuple[str, ...], sources: di
     return Bundle(root)
 
 
-def fetch_weights(root: str | Path, variants: tuple[str, ...] = VARIANTS, hub: Any = None) -> Bundle:
+def fetch_weights(root: str | Path, variants: tuple[str, ...] = tuple(VARIANTS), hub: Any = None) -> Bundle:
     """Download every file the pipeline needs into ``root`` and write its manifest (huggingface_hub shows progress).
 
     ``hub`` defaults to the ``huggingface_hub`` module (tests pass a stand-in with the same two functions).
@@ -163,7 +165,7 @@ def fetch_weights(root: str | Path, variants: tuple[str, ...] = VARIANTS, hub: A
 
 def _fetch_mulan(hub: Any, style: Path, sources: dict[str, str]) -> None:
     """MuQ-MuLan and the two towers its config names, with the config rewritten to name them by folder."""
-    mulan = style / "muq-mulan"
+    mulan = style / MULAN_DIR
     hub.snapshot_download(repo_id=MULAN_REPO, local_dir=str(mulan), allow_patterns=["config.json", "*.safetensors"])
     config = json.loads((mulan / "config.json").read_text())
     for part in ("audio_model", "text_model"):
@@ -173,4 +175,4 @@ def _fetch_mulan(hub: Any, style: Path, sources: dict[str, str]) -> None:
         config[part]["name"] = folder
         sources[f"style/{folder}"] = f"model:{repo}"
     (mulan / "config.json").write_text(json.dumps(config, indent=1))
-    sources["style/muq-mulan"] = f"model:{MULAN_REPO}"
+    sources[f"style/{MULAN_DIR}"] = f"model:{MULAN_REPO}"

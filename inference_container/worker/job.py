@@ -72,7 +72,7 @@ class JobRunner:
 
     def upload(self, request: JobRequestRecord, song: Song, seconds: float) -> OutputManifest:
         """Write a job's files, then its manifest last (its arrival completes the job)."""
-        formats = tuple(dict.fromkeys((OutputFormat.WAV.value, request.output_format.value)))
+        formats = tuple(dict.fromkeys((OutputFormat.WAV, request.output_format)))
         outputs = []
         for item in render(song, formats):
             key = keys.output_prefix(request.job_id) + item.name

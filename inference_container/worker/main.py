@@ -1,8 +1,9 @@
-"""Build a worker from the environment (and run it: ``diffrhythm worker``)."""
+"""Build a worker from the environment (and run it: ``python -m inference_container worker``)."""
 
 from __future__ import annotations
 
-from inference_container.diffrhythm.pipeline import Pipeline, resolve_device
+from inference_container.diffrhythm.device import resolve_device
+from inference_container.diffrhythm.pipeline import Pipeline
 from inference_container.worker.job import JobRunner
 from inference_container.worker.loop import Worker, logger
 from inference_container.worker.settings import WorkerSettings

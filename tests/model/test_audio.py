@@ -19,6 +19,7 @@ from inference_container.audio import (
     true_peak_dbtp,
     waveform_peaks,
 )
+from shared.contract import OutputFormat
 
 RATE = 44100
 
@@ -62,14 +63,14 @@ def test_peak_normalize_matches_upstream():
     assert abs(float(np.max(np.abs(out))) - 1.0) < 1e-6
 
 
-@pytest.mark.parametrize("fmt", ["wav", "flac", "mp3"])
-def test_encoded_files_read_back_with_the_right_duration_rate_and_channels(fmt):
+@pytest.mark.parametrize("fmt", list(OutputFormat))
+def test_every_output_format_encodes_a_file_that_reads_back_with_the_right_duration_rate_and_channels(fmt):
     audio = peak_normalize(_music(5.0))
-    data, content_type = encode(audio, RATE, fmt)
+    data = encode(audio, RATE, fmt)
     back, rate = soundfile.read(io.BytesIO(data))
     assert rate == RATE and back.shape[1] == 2
     assert abs(back.shape[0] / RATE - 5.0) < 0.06  # MP3 frames pad a little
-    assert content_type == {"wav": "audio/wav", "flac": "audio/flac", "mp3": "audio/mpeg"}[fmt]
+    assert soundfile.info(io.BytesIO(data)).format == {"wav": "WAV", "flac": "FLAC", "mp3": "MP3"}[fmt.value]
 
 
 def test_waveform_peaks_are_small_json():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from inference_container.diffrhythm.config import LATENT_RATE
 from inference_container.diffrhythm.lyrics import lyric_tokens
+from shared.timeline import LATENT_RATE
 
 
 class Letters:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ast
+import importlib.metadata
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,16 +23,61 @@ def test_dockerfile_passes_hadolint():
 
 
 def test_entrypoint_runs_the_worker_or_the_sagemaker_server(tmp_path):
-    fake = tmp_path / "diffrhythm"
-    fake.write_text('#!/bin/sh\necho "diffrhythm $*"\n')
+    fake = tmp_path / "python"
+    fake.write_text('#!/bin/sh\necho "python $*"\n')
     fake.chmod(0o755)
     env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
     entrypoint = str(ROOT / "inference_container" / "entrypoint.sh")
     run = lambda *args: subprocess.run([entrypoint, *args], env=env, capture_output=True, text=True).stdout.strip()  # noqa: E731
-    assert run() == "diffrhythm worker"
-    assert run("worker") == "diffrhythm worker"
-    assert run("serve") == "diffrhythm worker --sagemaker --port 8080"  # SageMaker starts images with "serve"
+    assert run() == "python -m inference_container worker"
+    assert run("worker") == "python -m inference_container worker"
+    # SageMaker starts images with "serve"
+    assert run("serve") == "python -m inference_container worker --sagemaker --port 8080"
     assert run("echo", "other") == "other"
+
+
+def test_the_image_copies_and_installs_only_what_the_worker_needs():
+    dockerfile = (ROOT / "inference_container" / "Dockerfile").read_text()
+    copied = {line.split()[1] for line in dockerfile.splitlines() if line.startswith("COPY ")}
+    assert copied == {"inference_container/requirements.txt", "shared", "inference_container"}
+    assert "pip install --requirement requirements.txt" in dockerfile and "functions/" not in dockerfile
+
+
+_WORKER_IMPORTS = """
+import json, sys
+import inference_container.cli, inference_container.worker.main, inference_container.worker.sagemaker
+import inference_container.diffrhythm.pipeline, inference_container.diffrhythm.weights
+print(json.dumps(sorted({m.split(".")[0] for m in sys.modules})))
+"""
+
+
+def _imported_top_levels(*folders: str) -> set[str]:
+    """Top-level names of every absolute import in the Python files of ``folders``."""
+    names = set()
+    for folder in folders:
+        for path in (ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    names |= {alias.name.split(".")[0] for alias in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names.add(node.module.split(".")[0])
+    return names
+
+
+def test_the_worker_imports_nothing_outside_the_image_and_its_requirements():
+    loaded = set(json.loads(subprocess.run([sys.executable, "-c", _WORKER_IMPORTS], cwd=ROOT, check=True,
+                                           capture_output=True, text=True).stdout))
+    assert not loaded & {"functions", "infrastructure", "fastapi", "mangum", "moto", "uvicorn"}
+    required = {re.split(r"[<>=\[ ]", line)[0].lower().replace("-", "_")
+                for line in (ROOT / "inference_container" / "requirements.txt").read_text().splitlines()
+                if line and not line.startswith("#")}
+    distributions = importlib.metadata.packages_distributions()
+    third_party = _imported_top_levels("shared", "inference_container") - set(sys.stdlib_module_names) - {
+        "shared", "inference_container"}
+    assert {"torch", "boto3", "pydantic", "aws_lambda_powertools", "muq"} <= third_party  # the scan sees them
+    missing = {m for m in third_party if not {d.lower().replace("-", "_") for d in distributions.get(m, [m])}
+               & required}
+    assert not missing, f"imported by shared/ or inference_container/ but not in its requirements: {missing}"
 
 
 def test_health_check_follows_the_workers_poll_file(tmp_path):

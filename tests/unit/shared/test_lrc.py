@@ -4,7 +4,8 @@ import itertools
 
 import pytest
 
-from shared.lrc import LATENT_RATE, LyricsError, end_frame, estimate_tokens, parse_lrc
+from shared.lrc import LyricsError, estimate_tokens, parse_lrc
+from shared.timeline import LATENT_RATE, end_frame
 
 
 def _issues(lrc: str, length: float = 95) -> list[tuple[int | None, str]]:
