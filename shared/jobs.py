@@ -7,8 +7,8 @@ Item schema (single table, hash key ``pk``)::
     stats                   counters of jobs reaching each state, for /metrics
     worker#heartbeat        last time a GPU worker reported itself (``last_seen``, ``device``)
 
-Indexes: ``owner-created`` (owner, created_at) lists a caller's jobs; ``queued-created`` (queue_state, created_at)
-gives queue positions. ``expires_at`` is the TTL attribute.
+Indexes: ``owner-created`` (owner, created_at) lists a caller's jobs; ``queued-created`` (queue_state, created_at,
+keys only) gives queue positions and the reconciler's candidates. ``expires_at`` is the TTL attribute.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
@@ -115,10 +116,13 @@ class JobStore:
         response = self._db.get_item(TableName=self._table, Key=serialize({"pk": job_pk(job_id)}), ConsistentRead=True)
         return _record(response["Item"]) if "Item" in response else None
 
-    def transition(self, job_id: str, target: JobState, **fields: Any) -> JobRecord | None:
-        """Move a job to ``target`` and set ``fields``, only if ``shared.states`` allows it from its current state.
+    def transition(
+        self, job_id: str, target: JobState, *, only_if_absent: str | None = None, **fields: Any
+    ) -> JobRecord | None:
+        """Move a job to ``target`` and set ``fields``, only if ``shared.states`` allows it from its current state
+        (and, with ``only_if_absent``, only while that attribute is unset).
 
-        Returns the updated job, or None when the job is missing or its state forbids the move (a duplicate or
+        Returns the updated job, or None when the job is missing or a condition forbids the move (a duplicate or
         late event), so callers can treat repeats as no-ops.
         """
         removed = [] if target is JobState.QUEUED else ["queue_state"]
@@ -127,6 +131,9 @@ class JobStore:
         values |= {f":from{i}": state for i, state in enumerate(allowed)}
         names["#status"] = "status"
         condition = f"attribute_exists(pk) AND #status IN ({', '.join(f':from{i}' for i in range(len(allowed)))})"
+        if only_if_absent is not None:
+            condition += " AND attribute_not_exists(#absent)"
+            names["#absent"] = only_if_absent
         try:
             response = self._db.update_item(
                 TableName=self._table, Key=serialize({"pk": job_pk(job_id)}), UpdateExpression=expression,
@@ -191,21 +198,33 @@ class JobStore:
         """Jobs waiting for a worker."""
         return self._count_queued("", {})
 
+    def queued_before(self, cutoff: datetime) -> list[str]:
+        """Ids of the queued jobs created before ``cutoff``, oldest first (the reconciler's candidates)."""
+        ids = []
+        for page in self._query_queued("AND created_at < :created", {":created": cutoff}):
+            ids += [deserialize(item)["pk"].removeprefix(job_pk("")) for item in page["Items"]]
+        return ids
+
     def _count_queued(self, extra: str, values: dict[str, Any]) -> int:
-        total, start = 0, None
+        return sum(int(page["Count"]) for page in self._query_queued(extra, values, select="COUNT"))
+
+    def _query_queued(self, extra: str, values: dict[str, Any], select: str = "ALL_PROJECTED_ATTRIBUTES"
+                      ) -> Iterator[dict[str, Any]]:
+        """Every page of a query of the sparse queue index, ``created_at`` narrowed by ``extra``."""
+        start = None
         while True:
             query: dict[str, Any] = {
-                "TableName": self._table, "IndexName": QUEUE_INDEX, "Select": "COUNT",
+                "TableName": self._table, "IndexName": QUEUE_INDEX, "Select": select,
                 "KeyConditionExpression": f"queue_state = :queued {extra}",
                 "ExpressionAttributeValues": serialize({":queued": JobState.QUEUED, **values}),
             }
             if start:
                 query["ExclusiveStartKey"] = start
-            response = self._db.query(**query)
-            total += int(response["Count"])
+            response: dict[str, Any] = self._db.query(**query)
+            yield response
             start = response.get("LastEvaluatedKey")
             if not start:
-                return total
+                return
 
     # -- rate limit ------------------------------------------------------------------------------------------------
     def take_rate_token(self, owner: str, limit: int, now: datetime | None = None) -> int | None:

@@ -1,0 +1,21 @@
+"""Failing a job from the control plane (API or reconciler): one path, so the status function notifies the webhook."""
+
+from __future__ import annotations
+
+from shared.ports import JobTable, ObjectStore
+from shared.records import FailureCode, JobRecord, utcnow
+from shared.states import JobState
+from shared.storage import put_failure
+
+
+def fail_job(store: JobTable, s3: ObjectStore, bucket: str, job_id: str, code: FailureCode, reason: str, *,
+             only_if_absent: str | None = None) -> JobRecord | None:
+    """Move the job to FAILED with ``reason`` and write its failure record; None when its state forbade the move.
+
+    ``only_if_absent`` fails it only while that attribute is unset (the reconciler: ``enqueued_at``).
+    """
+    failed = store.transition(job_id, JobState.FAILED, only_if_absent=only_if_absent, error=reason,
+                              completed_at=utcnow())
+    if failed is not None:
+        put_failure(s3, bucket, job_id, code, reason)
+    return failed

@@ -1,0 +1,70 @@
+"""What the functions need from the job table, the bucket and the queue, as small structural types.
+
+The product passes ``shared.jobs.JobStore`` and boto3 clients (``shared.aws.client``); unit tests pass the in-memory
+fakes of ``tests/unit/fakes.py``. The object store and queue protocols name only the boto3 client methods in use,
+with boto3's own keyword arguments, so a boto3 client satisfies them as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol
+
+from shared.records import JobRecord
+from shared.states import JobState
+
+Clock = Callable[[], datetime]
+"""Timezone-aware now (``shared.records.utcnow``); tests pass a fixed one."""
+
+
+class JobTable(Protocol):
+    """The job table (``shared.jobs.JobStore``): conditional writes of job items, index queries, rate and stats."""
+
+    def create(self, record: JobRecord) -> bool: ...
+
+    def get(self, job_id: str) -> JobRecord | None: ...
+
+    def transition(
+        self, job_id: str, target: JobState, *, only_if_absent: str | None = None, **fields: Any
+    ) -> JobRecord | None: ...
+
+    def set_fields(
+        self, job_id: str, *, only_if: JobState | None = None, only_if_absent: str | None = None, **fields: Any
+    ) -> bool: ...
+
+    def list_for_owner(
+        self, owner: str, limit: int, cursor: str | None = None
+    ) -> tuple[list[JobRecord], str | None]: ...
+
+    def queue_position(self, record: JobRecord) -> int: ...
+
+    def queued_count(self) -> int: ...
+
+    def queued_before(self, cutoff: datetime) -> list[str]: ...
+
+    def take_rate_token(self, owner: str, limit: int, now: datetime | None = None) -> int | None: ...
+
+    def counters(self) -> dict[str, int]: ...
+
+    def last_heartbeat(self) -> tuple[datetime, str] | None: ...
+
+
+class ObjectStore(Protocol):
+    """The S3 client methods the functions call."""
+
+    def put_object(self, *, Bucket: str, Key: str, Body: bytes, ContentType: str) -> Any: ...
+
+    def get_object(self, *, Bucket: str, Key: str) -> Any: ...
+
+    def head_object(self, *, Bucket: str, Key: str) -> Any: ...
+
+    def generate_presigned_url(self, ClientMethod: str, Params: dict[str, Any], ExpiresIn: int) -> str: ...
+
+
+class MessageQueue(Protocol):
+    """The SQS client methods the API calls."""
+
+    def send_message(self, *, QueueUrl: str, MessageBody: str) -> Any: ...
+
+    def get_queue_attributes(self, *, QueueUrl: str, AttributeNames: list[str]) -> Any: ...
