@@ -18,25 +18,21 @@ from functions.api.middleware import (
     SecurityHeadersMiddleware,
 )
 from functions.api.routes import generate, jobs, service_info, uploads
-from functions.api.service import JobService
+from functions.api.services import Services
 from functions.observability import lambda_entry
-from shared.aws import client
-from shared.jobs import JobStore
 from shared.settings import Settings, get_settings
 
 logger = Logger(service="api")
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the API for ``settings`` (the environment's when omitted)."""
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    """Build the API for ``settings`` (the environment's when omitted) over ``services`` (by default, the AWS
+    resources the settings name)."""
     settings = settings or get_settings()
     app = FastAPI(title="DiffRhythm song generation API", version=settings.service_version,
                   description="Queue songs from lyrics and a style; poll their status; download the audio.")
     app.state.settings = settings
-    app.state.service = JobService(
-        settings=settings, store=JobStore(client("dynamodb", settings), settings.table_name),
-        s3=client("s3", settings), sqs=client("sqs", settings),
-    )
+    app.state.services = services or Services.from_settings(settings)
     for module in (service_info, generate, jobs, uploads):
         app.include_router(module.router)
     errors.install(app)

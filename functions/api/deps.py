@@ -1,4 +1,4 @@
-"""Dependencies of the routes, as ``Annotated`` aliases: settings, the job service and the caller's identity."""
+"""Dependencies of the routes, as ``Annotated`` aliases: settings, the API's components and the caller's identity."""
 
 from __future__ import annotations
 
@@ -9,8 +9,13 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
+from functions.api.cancellation import Cancellations
 from functions.api.errors import AuthError
-from functions.api.service import JobService
+from functions.api.queue_stats import QueueStats
+from functions.api.reads import JobReads
+from functions.api.services import Services
+from functions.api.submission import Submissions
+from functions.api.uploads import Uploads
 from shared.settings import Settings
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Required when the service has keys")
@@ -22,10 +27,34 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-def get_service(request: Request) -> JobService:
-    """The job service the app was built with."""
-    service: JobService = request.app.state.service
-    return service
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def get_submissions(request: Request) -> Submissions:
+    """Submitting jobs."""
+    return _services(request).submissions
+
+
+def get_reads(request: Request) -> JobReads:
+    """Reading jobs."""
+    return _services(request).reads
+
+
+def get_cancellations(request: Request) -> Cancellations:
+    """Cancelling jobs."""
+    return _services(request).cancellations
+
+
+def get_uploads(request: Request) -> Uploads:
+    """Granting uploads."""
+    return _services(request).uploads
+
+
+def get_stats(request: Request) -> QueueStats:
+    """Queue statistics."""
+    return _services(request).stats
 
 
 def owner_of(api_key: str) -> str:
@@ -52,5 +81,9 @@ def get_caller(
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-ServiceDep = Annotated[JobService, Depends(get_service)]
+SubmissionsDep = Annotated[Submissions, Depends(get_submissions)]
+ReadsDep = Annotated[JobReads, Depends(get_reads)]
+CancellationsDep = Annotated[Cancellations, Depends(get_cancellations)]
+UploadsDep = Annotated[Uploads, Depends(get_uploads)]
+StatsDep = Annotated[QueueStats, Depends(get_stats)]
 CallerDep = Annotated[str, Depends(get_caller)]

@@ -6,7 +6,6 @@ leaving a final state), so jobs never move backwards. Every final state is annou
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger, Metrics
@@ -21,6 +20,7 @@ from functions.status.notify import notify_final
 from shared import keys
 from shared.aws import client
 from shared.jobs import JobStore
+from shared.ports import JobTable, ObjectStore
 from shared.records import FailureRecord, JobRecord, OutputFile, OutputManifest, utcnow
 from shared.settings import Settings, get_settings
 from shared.states import JobState
@@ -32,7 +32,7 @@ metrics = Metrics(namespace="DiffRhythm", service="status")
 class StatusRecorder:
     """Applies one S3 object to its job. Clients are injected."""
 
-    def __init__(self, settings: Settings, store: JobStore, s3: Any) -> None:
+    def __init__(self, settings: Settings, store: JobTable, s3: ObjectStore) -> None:
         self.settings, self.store, self.s3 = settings, store, s3
 
     def apply(self, key: str) -> JobRecord | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger
 
-from shared.jobs import JobStore
+from shared.ports import JobTable
 from shared.records import JobRecord, WebhookEvent, utcnow
 from shared.settings import Settings
 from shared.webhooks import deliver
@@ -12,7 +12,7 @@ from shared.webhooks import deliver
 logger = Logger(service="status")
 
 
-def notify_final(job: JobRecord, store: JobStore, settings: Settings) -> bool:
+def notify_final(job: JobRecord, store: JobTable, settings: Settings) -> bool:
     """POST the signed final-state event to the job's webhook once; True if this call delivered it."""
     if not (job.status.is_final and job.webhook_url):
         return False

@@ -8,7 +8,7 @@ from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from fastapi import APIRouter, Header, Response
 
-from functions.api.deps import CallerDep, ServiceDep
+from functions.api.deps import CallerDep, ReadsDep, SubmissionsDep
 from shared.contract import GenerateRequest, GenerateResponse
 
 router = APIRouter(tags=["jobs"])
@@ -27,19 +27,20 @@ _RESPONSES: dict[int | str, dict[str, str]] = {
 def generate(
     request: GenerateRequest,
     response: Response,
-    service: ServiceDep,
+    submissions: SubmissionsDep,
+    reads: ReadsDep,
     owner: CallerDep,
     idempotency_key: Annotated[str | None, Header(max_length=255, description="Makes retries safe")] = None,
 ) -> GenerateResponse:
     """Queue a song. The job runs on a GPU worker; poll ``status_url`` until ``completed`` or ``failed``."""
-    submission = service.submit(request, owner, idempotency_key)
+    submission = submissions.submit(request, owner, idempotency_key)
     record = submission.record
     if submission.replayed:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
     else:
         metrics.add_metric(name="JobsSubmitted", unit=MetricUnit.Count, value=1)
-    view = service.view(record)
+    view = reads.view(record)
     message = ("Job queued successfully. Poll the status URL for progress." if view.status == "queued"
                else f"Job already exists and is {view.status}.")
     return GenerateResponse(

@@ -9,10 +9,9 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from functions.api.deps import CallerDep, ServiceDep, SettingsDep
+from functions.api.deps import CallerDep, SettingsDep, StatsDep
 from shared.contract import HealthResponse, QueueResponse, RootResponse
 from shared.records import utcnow
-from shared.states import JobState
 
 router = APIRouter(tags=["service"])
 HEARTBEAT_FRESH = timedelta(minutes=2)
@@ -29,13 +28,13 @@ def root(request: Request, settings: SettingsDep) -> RootResponse:
 
 
 @router.get("/api/v1/health", response_model=HealthResponse)
-def health(service: ServiceDep, settings: SettingsDep) -> HealthResponse:
+def health(stats: StatsDep, settings: SettingsDep) -> HealthResponse:
     """``healthy`` when the queue and the job table answer. ``models_loaded``: a GPU worker reported in the last
     two minutes (workers scale to zero, so false is normal when idle); ``device``: that worker's device."""
     try:
-        queued = service.store.queued_count()
-        in_flight = service.queue_attributes()["in_flight"]
-        beat = service.store.last_heartbeat()
+        queued = stats.queued()
+        in_flight = stats.messages()["in_flight"]
+        beat = stats.last_heartbeat()
     except Exception:  # any dependency failure degrades health rather than failing it
         return HealthResponse(status="degraded", models_loaded=False, device="unknown", queue_length=0,
                               active_jobs=0, version=settings.service_version)
@@ -46,27 +45,25 @@ def health(service: ServiceDep, settings: SettingsDep) -> HealthResponse:
 
 
 @router.get("/api/v1/queue", response_model=QueueResponse)
-def queue(service: ServiceDep, owner: CallerDep) -> QueueResponse:
+def queue(stats: StatsDep, owner: CallerDep) -> QueueResponse:
     """Jobs waiting, the caller's job being generated (if any) and the wait for a new job."""
-    queued = service.store.queued_count()
-    records, _ = service.store.list_for_owner(owner, 25)
-    current = next((r.job_id for r in records if r.status is JobState.RUNNING), None)
-    return QueueResponse(queue_length=queued, current_job=current, estimated_wait_minutes=service.wait_minutes(queued),
-                         in_flight=service.queue_attributes()["in_flight"])
+    queued = stats.queued()
+    return QueueResponse(queue_length=queued, current_job=stats.current_job(owner),
+                         estimated_wait_minutes=stats.wait_minutes(queued), in_flight=stats.messages()["in_flight"])
 
 
 @router.get("/api/v1/metrics", response_class=PlainTextResponse,
             responses={200: {"content": {"text/plain": {}}}, 404: {"description": "Metrics are disabled"}})
-def prometheus_metrics(service: ServiceDep, settings: SettingsDep, _owner: CallerDep) -> PlainTextResponse:
+def prometheus_metrics(stats: StatsDep, settings: SettingsDep, _owner: CallerDep) -> PlainTextResponse:
     """Prometheus text exposition of queue depth and job counters."""
     if not settings.metrics_enabled:
         raise HTTPException(404, "metrics are disabled (METRICS_ENABLED=false)")
     registry = CollectorRegistry()
     messages = Gauge("diffrhythm_queue_messages", "Messages in the job queue", ["state"], registry=registry)
-    for state, count in service.queue_attributes().items():
+    for state, count in stats.messages().items():
         messages.labels(state=state).set(count)
-    Gauge("diffrhythm_jobs_queued", "Jobs waiting for a worker", registry=registry).set(service.store.queued_count())
+    Gauge("diffrhythm_jobs_queued", "Jobs waiting for a worker", registry=registry).set(stats.queued())
     jobs = Gauge("diffrhythm_jobs_reached_total", "Jobs that reached each state", ["state"], registry=registry)
-    for state, count in service.store.counters().items():
+    for state, count in stats.reached().items():
         jobs.labels(state=state).set(count)
     return PlainTextResponse(generate_latest(registry).decode(), media_type=CONTENT_TYPE_LATEST)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from functions.api.deps import CallerDep, ServiceDep
+from functions.api.deps import CallerDep, UploadsDep
 from shared.contract import UploadRequest, UploadResponse
 
 router = APIRouter(tags=["uploads"])
 
 
 @router.post("/api/v1/uploads", status_code=201, response_model=UploadResponse)
-def create_upload(request: UploadRequest, service: ServiceDep, owner: CallerDep) -> UploadResponse:
+def create_upload(request: UploadRequest, uploads: UploadsDep, owner: CallerDep) -> UploadResponse:
     """Get a URL to PUT one audio file to; pass the returned ``key`` as ``reference_audio_key`` (or in ``edit``)."""
-    return service.create_upload(request, owner)
+    return uploads.create(request, owner)

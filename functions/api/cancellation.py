@@ -1,0 +1,33 @@
+"""Cancelling a job that is not finished yet."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from functions.api.errors import ConflictError
+from functions.api.reads import JobReads
+from shared import keys
+from shared.ports import JobTable, ObjectStore
+from shared.records import CancellationRecord, JobRecord, utcnow
+from shared.states import JobState
+from shared.storage import put_json
+
+
+@dataclass(frozen=True)
+class Cancellations:
+    """Cancels the caller's jobs and leaves the marker the status function notifies the webhook from."""
+
+    reads: JobReads
+    store: JobTable
+    s3: ObjectStore
+    bucket: str
+
+    def cancel(self, job_id: str, owner: str) -> JobRecord:
+        """Cancel a queued or running job (404 if not the caller's, 409 once final)."""
+        record = self.reads.get_owned(job_id, owner)
+        updated = self.store.transition(job_id, JobState.CANCELLED, completed_at=utcnow(), error=None)
+        if updated is None:
+            current = self.store.get(job_id) or record
+            raise ConflictError(f"job {job_id} is already {current.status.wire} and cannot be cancelled")
+        put_json(self.s3, self.bucket, keys.cancellation_key(job_id), CancellationRecord(job_id=job_id))
+        return updated

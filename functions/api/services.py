@@ -1,0 +1,48 @@
+"""The API's components, built once per app from the settings and three clients."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from functions.api.cancellation import Cancellations
+from functions.api.presign import Presigner
+from functions.api.queue_stats import QueueStats
+from functions.api.reads import JobReads
+from functions.api.submission import Submissions
+from functions.api.uploads import Uploads
+from shared.aws import client
+from shared.jobs import JobStore
+from shared.ports import Clock, JobTable, MessageQueue, ObjectStore
+from shared.records import utcnow
+from shared.settings import Settings
+
+
+@dataclass(frozen=True)
+class Services:
+    """One component per job: submitting, reading, cancelling, uploading, queue statistics."""
+
+    submissions: Submissions
+    reads: JobReads
+    cancellations: Cancellations
+    uploads: Uploads
+    stats: QueueStats
+
+    @classmethod
+    def build(cls, settings: Settings, store: JobTable, s3: ObjectStore, sqs: MessageQueue,
+              clock: Clock = utcnow) -> Services:
+        """The components over the given table, bucket client and queue client."""
+        presigner = Presigner(s3, settings.bucket_name, settings.presign_ttl_s)
+        reads = JobReads(settings, store, presigner)
+        return cls(
+            submissions=Submissions(settings, store, s3, sqs, clock),
+            reads=reads,
+            cancellations=Cancellations(reads, store, s3, settings.bucket_name),
+            uploads=Uploads(presigner, settings.max_upload_bytes),
+            stats=QueueStats(settings, store, sqs),
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Services:
+        """The components over the AWS resources the settings name (``shared.aws.client``)."""
+        return cls.build(settings, JobStore(client("dynamodb", settings), settings.table_name),
+                         client("s3", settings), client("sqs", settings))

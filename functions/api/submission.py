@@ -1,0 +1,131 @@
+"""Submitting a job: validate, idempotency, rate limit, store, enqueue.
+
+Order: request to S3, then the job item (conditional put), then the SQS message, then ``enqueued_at``. A message
+therefore never exists without its job. A job whose message could not be sent is failed at once (503); one left
+behind by a crash between the put and the send is re-sent when its Idempotency-Key is replayed, and otherwise failed
+by the reconciler (``functions/status/reconcile.py``) after ``orphan_after_s``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from aws_lambda_powertools import Logger
+from botocore.exceptions import BotoCoreError, ClientError
+
+from functions.api.errors import ConflictError, InputError, RateLimitError, UnavailableError
+from functions.failures import fail_job
+from shared import keys
+from shared.contract import MAX_SEED, GenerateRequest
+from shared.ports import Clock, JobTable, MessageQueue, ObjectStore
+from shared.records import JobMessage, JobRecord, JobRequestRecord, utcnow
+from shared.settings import Settings
+from shared.states import JobState
+from shared.storage import put_json
+
+logger = Logger(service="api")
+_IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0f5a0e-54a4-4f5e-9b7e-3c2f1d7a9e10")
+_MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
+
+
+@dataclass
+class Submission:
+    """The outcome of a submit: the job, lyric warnings, and whether it replays an earlier submit."""
+
+    record: JobRecord
+    warnings: list[str]
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class Submissions:
+    """Accepts jobs. ``clock`` is the time of a submission (its rate-limit window, ``created_at``)."""
+
+    settings: Settings
+    store: JobTable
+    s3: ObjectStore
+    sqs: MessageQueue
+    clock: Clock = field(default=utcnow)
+
+    def submit(self, request: GenerateRequest, owner: str, idempotency_key: str | None) -> Submission:
+        """Validate, store and enqueue one job (or replay the job an earlier submit with this key made)."""
+        lyrics = request.parsed_lyrics()
+        self._check_references(request, owner)
+        body = request.model_dump(mode="json")
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        if idempotency_key:
+            job_id = str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{owner}\n{idempotency_key}"))
+            existing = self.store.get(job_id)
+            if existing is not None:
+                return Submission(self._replay(existing, digest), list(lyrics.warnings), replayed=True)
+        else:
+            job_id = str(uuid.uuid4())
+        now = self.clock()
+        self._take_rate_token(owner, now)
+        seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
+        stored = JobRequestRecord(**{**body, "seed": seed}, job_id=job_id, owner=owner, lrc=lyrics.to_lrc()
+                                  if not lyrics.timed else request.lyrics, submitted_at=now)
+        put_json(self.s3, self.settings.bucket_name, keys.request_key(job_id), stored)
+        record = JobRecord(
+            job_id=job_id, owner=owner, created_at=now, updated_at=now,
+            expires_at=JobRecord.ttl(now, self.settings.job_ttl_days), request_key=keys.request_key(job_id),
+            request_sha256=digest, idempotency_key=idempotency_key, audio_length=request.audio_length,
+            batch_size=request.batch_size, output_format=request.output_format, seed=seed,
+            webhook_url=str(request.webhook_url) if request.webhook_url else None,
+        )
+        if not self.store.create(record):  # a concurrent submit with the same Idempotency-Key won
+            existing = self.store.get(job_id)
+            assert existing is not None
+            return Submission(self._replay(existing, digest), list(lyrics.warnings), replayed=True)
+        self._enqueue(record)
+        return Submission(record, list(lyrics.warnings), replayed=False)
+
+    def _take_rate_token(self, owner: str, now: datetime) -> None:
+        limit = self.settings.rate_limit_per_hour
+        retry_after = self.store.take_rate_token(owner, limit, now) if limit else None
+        if retry_after is not None:
+            raise RateLimitError(f"rate limit: {limit} jobs per hour per API key; retry in {retry_after} s",
+                                 headers={"Retry-After": str(retry_after)})
+
+    def _check_references(self, request: GenerateRequest, owner: str) -> None:
+        if request.webhook_url is not None and request.webhook_url.scheme != "https" \
+                and not self.settings.allow_insecure_webhooks:
+            raise InputError(["webhook_url"], "webhook_url must use https")
+        refs: list[tuple[list[str | int], str]] = []
+        if request.reference_audio_key is not None:
+            refs.append((["reference_audio_key"], request.reference_audio_key))
+        if request.edit is not None:
+            refs.append((["edit", "reference_audio_key"], request.edit.reference_audio_key))
+        for loc, key in refs:
+            if not key.startswith(keys.input_prefix(owner)):
+                raise InputError(loc, "must be a key returned by POST /api/v1/uploads for this API key")
+            try:
+                self.s3.head_object(Bucket=self.settings.bucket_name, Key=key)
+            except ClientError as error:
+                if error.response["Error"]["Code"] in _MISSING:
+                    raise InputError(loc, f"no uploaded file at {key}; PUT the file to its upload_url first") from None
+                raise
+
+    def _replay(self, existing: JobRecord, digest: str) -> JobRecord:
+        if existing.request_sha256 != digest:
+            raise ConflictError("Idempotency-Key was already used with a different request body; use a new key")
+        if existing.status is JobState.QUEUED and existing.enqueued_at is None:
+            self._enqueue(existing)  # left unqueued by a crash: send it now
+        return existing
+
+    def _enqueue(self, record: JobRecord) -> None:
+        message = JobMessage(job_id=record.job_id, owner=record.owner, request_key=record.request_key,
+                             submitted_at=record.created_at)
+        try:
+            self.sqs.send_message(QueueUrl=self.settings.queue_url, MessageBody=message.model_dump_json())
+        except (BotoCoreError, ClientError) as error:
+            logger.exception("enqueue failed", extra={"job_id": record.job_id})
+            fail_job(self.store, self.s3, self.settings.bucket_name, record.job_id, "enqueue_failed",
+                     "the job could not be queued; please submit it again")
+            raise UnavailableError("the job could not be queued; please retry") from error
+        self.store.set_fields(record.job_id, enqueued_at=self.clock())
