@@ -33,7 +33,7 @@ build-DependenciesLayer:
 	pip install --quiet --target "$(ARTIFACTS_DIR)/python" --platform manylinux2014_aarch64 \
 		--implementation cp --python-version 3.11 --only-binary=:all: -r functions/requirements.txt
 
-build-ApiFunction build-StatusFunction build-DeadLetterFunction:
+build-ApiFunction build-StatusFunction build-DeadLetterFunction build-ReconcileFunction:
 	mkdir -p "$(ARTIFACTS_DIR)"
 	cp -r shared functions "$(ARTIFACTS_DIR)/"
 	find "$(ARTIFACTS_DIR)" -name __pycache__ -prune -exec rm -rf {} +

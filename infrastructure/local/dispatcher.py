@@ -1,18 +1,24 @@
 """The local stand-in for Lambda's event sources: delivers the bucket's object-created events to the status
-function and dead-lettered messages to the dead-letter consumer, with AWS's event shapes."""
+function and dead-lettered messages to the dead-letter consumer, and runs the reconciler on a schedule, with AWS's
+event shapes."""
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger
 
-from functions.status import dead_letter
+from functions.status import dead_letter, reconcile
 from functions.status import handler as status
 from shared.aws import client
 from shared.settings import Settings
@@ -56,6 +62,15 @@ def s3_put_event(record: dict[str, Any], region: str) -> dict[str, Any]:
     }]}
 
 
+def scheduled_event(rule: str, region: str) -> dict[str, Any]:
+    """An EventBridge scheduled event, as a ``Schedule`` event source delivers it."""
+    return {
+        "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "123456789012", "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "region": region,
+        "resources": [f"arn:aws:events:{region}:123456789012:rule/{rule}"], "detail": {},
+    }
+
+
 def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
     """An SQS event as Lambda's event source mapping delivers it."""
     return {"Records": [{
@@ -67,11 +82,19 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> di
 
 
 class Dispatcher:
-    """Polls the local events queue and the DLQ in a background thread and invokes the handlers."""
+    """Polls the local events queue and the DLQ in a background thread and invokes the handlers; runs the
+    reconciler every ``reconcile_every_s`` seconds (the template's schedule, shortened for a local stack).
 
-    def __init__(self, settings: Settings, events_queue_url: str) -> None:
+    ``processed`` counts the object keys whose event the status function has handled (tests wait on it).
+    """
+
+    def __init__(self, settings: Settings, events_queue_url: str, reconcile_every_s: float = 60.0) -> None:
         self.settings, self.events_queue_url = settings, events_queue_url
+        self.reconcile_every_s = reconcile_every_s
         self.sqs = client("sqs", settings)
+        self.processed: Counter[str] = Counter()
+        self._reconciling = threading.Lock()
+        self._last_reconcile = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="local-dispatcher", daemon=True)
 
@@ -93,8 +116,29 @@ class Dispatcher:
                 self._stop.wait(0.05)
 
     def pump(self) -> bool:
-        """Deliver what is waiting now; True if anything was delivered."""
-        return self._pump_events() | self._pump_dead_letters()
+        """Deliver what is waiting now, and reconcile when due; True if anything was delivered."""
+        busy = self._pump_events() | self._pump_dead_letters()
+        if time.monotonic() - self._last_reconcile >= self.reconcile_every_s:
+            self.run_reconciler()
+        return busy
+
+    def run_reconciler(self) -> dict[str, int] | None:
+        """Invoke the reconciler now; None (nothing run) while paused."""
+        if not self._reconciling.acquire(blocking=False):
+            return None
+        try:
+            self._last_reconcile = time.monotonic()
+            result: dict[str, int] = reconcile.handler(scheduled_event("ReconcileSchedule", self.settings.aws_region),
+                                                       LambdaContext("ReconcileFunction"))
+            return result
+        finally:
+            self._reconciling.release()
+
+    @contextmanager
+    def reconciler_paused(self) -> Iterator[None]:
+        """No reconciler pass runs inside (one in progress is waited for), e.g. while a test stages an orphan."""
+        with self._reconciling:
+            yield
 
     def _pump_events(self) -> bool:
         messages = self.sqs.receive_message(QueueUrl=self.events_queue_url, MaxNumberOfMessages=10,
@@ -105,6 +149,7 @@ class Dispatcher:
                 if record.get("eventName", "").startswith("ObjectCreated"):
                     event = s3_put_event(record, self.settings.aws_region)
                     status.handler(event, LambdaContext("StatusFunction"))
+                    self.processed[unquote_plus(event["Records"][0]["s3"]["object"]["key"])] += 1
             self.sqs.delete_message(QueueUrl=self.events_queue_url, ReceiptHandle=message["ReceiptHandle"])
         return bool(messages)
 

@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 
 from functions.api.errors import UnavailableError
-from functions.api.service import JobService
+from functions.api.services import Services
+from functions.status import reconcile
 from functions.status.handler import recorder
+from infrastructure.local.dispatcher import LambdaContext, scheduled_event
 from infrastructure.local.stack import free_port
 from shared import keys
 from shared.contract import GenerateRequest
@@ -24,7 +26,7 @@ from tests.conftest import SEED_REQUEST, wait_for
 from tests.worker_sim import take_message, write_failure, write_outputs
 
 
-def test_cancel_a_queued_job_then_cancel_again_is_409(api, aws, settings):
+def test_cancel_a_queued_job_then_cancel_again_is_409(stack, api, aws, settings):
     job_id = api.submit()["job_id"]
     response = api.delete(f"/api/v1/jobs/{job_id}")
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
@@ -32,8 +34,7 @@ def test_cancel_a_queued_job_then_cancel_again_is_409(api, aws, settings):
     assert again.status_code == 409 and "cancelled" in again.json()["detail"]
     # a worker finishing anyway does not resurrect the job
     write_outputs(aws("s3"), settings.bucket_name, job_id)
-    marker = keys.manifest_key(job_id)
-    wait_for(lambda: recorder().apply(marker) is None)
+    wait_for(lambda: stack.dispatcher.processed[keys.manifest_key(job_id)])  # the status function handled it
     assert api.status(job_id)["status"] == "cancelled"
 
 
@@ -69,14 +70,13 @@ def test_idempotency_keys_are_scoped_per_api_key(api, other_api):
     assert mine != theirs
 
 
-def test_duplicate_and_out_of_order_events_never_move_a_job_backwards(api, aws, settings):
+def test_duplicate_and_out_of_order_events_never_move_a_job_backwards(stack, api, aws, settings):
     job_id = api.submit()["job_id"]
     write_outputs(aws("s3"), settings.bucket_name, job_id)
     done = wait_for(lambda: (s := api.status(job_id))["status"] == "completed" and s)
-    status = recorder()
-    assert status.apply(keys.manifest_key(job_id)) is None  # duplicate delivery: no change
+    assert recorder().apply(keys.manifest_key(job_id)) is None  # duplicate delivery: no change
     write_failure(aws("s3"), settings.bucket_name, job_id, "late failure")  # out of order: after completion
-    wait_for(lambda: status.store.get(job_id) and status.apply(keys.failure_key(job_id)) is None)
+    wait_for(lambda: stack.dispatcher.processed[keys.failure_key(job_id)])
     after = api.status(job_id)
     assert after["status"] == "completed" and after["error"] is None and after["completed_at"] == done["completed_at"]
 
@@ -145,22 +145,36 @@ def test_cancel_notifies_the_webhook(api, receiver):
 
 def test_job_whose_message_could_not_be_sent_fails_at_once(settings, aws):
     broken = settings.model_copy(update={"queue_url": settings.queue_url + "-missing"})
-    service = JobService(broken, JobStore(aws("dynamodb"), settings.table_name), aws("s3"), aws("sqs"))
+    store = JobStore(aws("dynamodb"), settings.table_name)
+    services = Services.build(broken, store, aws("s3"), aws("sqs"))
     request = GenerateRequest.model_validate(SEED_REQUEST)
     with pytest.raises(UnavailableError):
-        service.submit(request, "owner-enqueue-test", None)
-    jobs, _ = service.store.list_for_owner("owner-enqueue-test", 5)
+        services.submissions.submit(request, "owner-enqueue-test", None)
+    jobs, _ = store.list_for_owner("owner-enqueue-test", 5)
     assert [j.status for j in jobs] == [JobState.FAILED] and "could not be queued" in jobs[0].error
+    assert aws("s3").get_object(Bucket=settings.bucket_name, Key=keys.failure_key(jobs[0].job_id))
 
 
-def test_job_left_unqueued_by_a_crash_is_failed_when_read(api, settings, aws):
+def test_job_left_unqueued_by_a_crash_is_failed_by_the_reconciler_not_by_reads(stack, api, settings, aws, receiver):
     from functions.api.deps import owner_of
 
+    url, handler = receiver
+    handler.fail_first = 0
     store = JobStore(aws("dynamodb"), settings.table_name)
     created = utcnow() - timedelta(seconds=settings.orphan_after_s + 5)
     job_id = "0f0f0f0f-0000-4000-8000-000000000001"
-    store.create(JobRecord(job_id=job_id, owner=owner_of(api.session.headers["X-API-Key"]), created_at=created,
-                           updated_at=created, expires_at=JobRecord.ttl(created, 30), request_key="requests/x.json",
-                           request_sha256="0", audio_length=95, batch_size=1, output_format="wav", seed=1))
+    with stack.dispatcher.reconciler_paused():  # only this test's pass may run
+        store.create(JobRecord(job_id=job_id, owner=owner_of(api.session.headers["X-API-Key"]), created_at=created,
+                               updated_at=created, expires_at=JobRecord.ttl(created, 30), webhook_url=url,
+                               request_key="requests/x.json", request_sha256="0", audio_length=95, batch_size=1,
+                               output_format="wav", seed=1))
+        before = store.get(job_id)
+        assert api.status(job_id)["status"] == "queued" and api.get(f"/api/v1/jobs/{job_id}").status_code == 200
+        assert store.get(job_id) == before  # reads never write
+        result = reconcile.handler(scheduled_event("ReconcileSchedule", settings.aws_region),
+                                   LambdaContext("ReconcileFunction"))
+    assert result["failed"] >= 1
     status = api.status(job_id)
     assert status["status"] == "failed" and "never queued" in status["error"]
+    wait_for(lambda: handler.calls)  # the failure record reached the status function, which notified
+    assert json.loads(handler.calls[0][1])["event"] == "job.failed"

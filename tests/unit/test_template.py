@@ -106,8 +106,11 @@ def test_template_declares_what_the_service_promises(transformed):
     assert resources["JobQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"] == 3
 
     functions = {n: r["Properties"] for n, r in resources.items() if r["Type"] == "AWS::Lambda::Function"}
-    assert set(functions) == {"ApiFunction", "StatusFunction", "DeadLetterFunction"}
+    assert set(functions) == {"ApiFunction", "StatusFunction", "DeadLetterFunction", "ReconcileFunction"}
     assert all(f["Architectures"] == ["arm64"] and f["Runtime"] == "python3.11" for f in functions.values())
+    schedules = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Events::Rule"]
+    assert [s["ScheduleExpression"] for s in schedules] == ["rate(5 minutes)"]
+    assert schedules[0]["Targets"][0]["Arn"] == {"Fn::GetAtt": ["ReconcileFunction", "Arn"]}
     alarms = {r["Properties"]["MetricName"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"}
     assert {"ApproximateNumberOfMessagesVisible", "5XXError"} <= alarms
     assert "WorkerImageUri" in transformed["Parameters"] and "Stage" in transformed["Parameters"]
