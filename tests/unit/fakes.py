@@ -1,0 +1,204 @@
+"""In-memory stand-ins for the job table, the bucket and the queue (``shared.ports``), and a settable clock.
+
+They keep the behaviour the functions rely on (conditional transitions from ``shared.states``, S3's 404s, SQS
+send errors) and record what was called, so tests can assert that a read wrote nothing or a page was one query.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from shared.jobs import CursorError
+from shared.records import JobRecord
+from shared.states import ALLOWED_FROM, JobState
+
+WRITES = frozenset({"create", "transition", "set_fields", "take_rate_token"})
+
+
+def client_error(code: str, operation: str) -> ClientError:
+    """A botocore error as the real clients raise it."""
+    return ClientError({"Error": {"Code": code, "Message": code}}, operation)
+
+
+class FakeClock:
+    """A clock that stands still until moved."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+class FakeJobTable:
+    """``shared.ports.JobTable`` in a dict. ``calls`` lists every method called, in order."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, JobRecord] = {}
+        self.calls: list[str] = []
+        self.rate_counts: Counter[tuple[str, int]] = Counter()
+        self.reached: Counter[str] = Counter()
+        self.heartbeat: tuple[datetime, str] | None = None
+
+    def writes(self) -> list[str]:
+        """The write calls made so far."""
+        return [c for c in self.calls if c in WRITES]
+
+    def create(self, record: JobRecord) -> bool:
+        self.calls.append("create")
+        if record.job_id in self.jobs:
+            return False
+        self.jobs[record.job_id] = record
+        self.reached[JobState.QUEUED.value.lower()] += 1
+        return True
+
+    def get(self, job_id: str) -> JobRecord | None:
+        self.calls.append("get")
+        return self.jobs.get(job_id)
+
+    def transition(self, job_id: str, target: JobState, *, only_if_absent: str | None = None,
+                   **fields: Any) -> JobRecord | None:
+        self.calls.append("transition")
+        job = self.jobs.get(job_id)
+        if job is None or job.status not in ALLOWED_FROM[target]:
+            return None
+        if only_if_absent is not None and getattr(job, only_if_absent) is not None:
+            return None
+        self.jobs[job_id] = self._updated(job, status=target, **fields)
+        if target is not JobState.RUNNING:
+            self.reached[target.value.lower()] += 1
+        return self.jobs[job_id]
+
+    def set_fields(self, job_id: str, *, only_if: JobState | None = None, only_if_absent: str | None = None,
+                   **fields: Any) -> bool:
+        self.calls.append("set_fields")
+        job = self.jobs.get(job_id)
+        if job is None or (only_if is not None and job.status is not only_if):
+            return False
+        if only_if_absent is not None and getattr(job, only_if_absent) is not None:
+            return False
+        self.jobs[job_id] = job.model_validate({**job.model_dump(), **fields})
+        return True
+
+    def list_for_owner(self, owner: str, limit: int, cursor: str | None = None
+                       ) -> tuple[list[JobRecord], str | None]:
+        self.calls.append("list_for_owner")
+        mine = sorted((j for j in self.jobs.values() if j.owner == owner), key=lambda j: j.created_at, reverse=True)
+        start = 0
+        if cursor:
+            cursor_owner, _, offset = cursor.partition(":")
+            if cursor_owner != owner or not offset.isdigit():
+                raise CursorError("cursor is not one this API returned for this API key")
+            start = int(offset)
+        page = mine[start:start + limit]
+        more = start + limit < len(mine)
+        return page, f"{owner}:{start + limit}" if more else None
+
+    def queue_position(self, record: JobRecord) -> int:
+        self.calls.append("queue_position")
+        return sum(1 for j in self._queued() if j.created_at < record.created_at)
+
+    def queued_count(self) -> int:
+        self.calls.append("queued_count")
+        return len(self._queued())
+
+    def queued_before(self, cutoff: datetime) -> list[str]:
+        self.calls.append("queued_before")
+        return [j.job_id for j in sorted(self._queued(), key=lambda j: j.created_at) if j.created_at < cutoff]
+
+    def take_rate_token(self, owner: str, limit: int, now: datetime | None = None) -> int | None:
+        self.calls.append("take_rate_token")
+        stamp = int((now or datetime.now(UTC)).timestamp())
+        window = stamp // 3600 * 3600
+        if self.rate_counts[owner, window] >= limit:
+            return max(1, window + 3600 - stamp)
+        self.rate_counts[owner, window] += 1
+        return None
+
+    def counters(self) -> dict[str, int]:
+        self.calls.append("counters")
+        return {state.value.lower(): self.reached[state.value.lower()] for state in JobState}
+
+    def last_heartbeat(self) -> tuple[datetime, str] | None:
+        self.calls.append("last_heartbeat")
+        return self.heartbeat
+
+    def _queued(self) -> list[JobRecord]:
+        return [j for j in self.jobs.values() if j.status is JobState.QUEUED]
+
+    @staticmethod
+    def _updated(job: JobRecord, **fields: Any) -> JobRecord:
+        return JobRecord.model_validate({**job.model_dump(), "updated_at": datetime.now(UTC), **fields})
+
+
+class FakeObjectStore:
+    """The S3 client methods of ``shared.ports.ObjectStore`` over one bucket in a dict."""
+
+    def __init__(self, bucket: str) -> None:
+        self.bucket = bucket
+        self.objects: dict[str, tuple[bytes, str]] = {}
+        self.presigned: list[tuple[str, dict[str, Any], int]] = []
+
+    def put_object(self, *, Bucket: str, Key: str, Body: bytes, ContentType: str) -> dict[str, Any]:
+        self._check(Bucket, "PutObject")
+        self.objects[Key] = (bytes(Body), ContentType)
+        return {}
+
+    def get_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
+        self._check(Bucket, "GetObject")
+        if Key not in self.objects:
+            raise client_error("NoSuchKey", "GetObject")
+        body, content_type = self.objects[Key]
+        return {"Body": io.BytesIO(body), "ContentType": content_type, "ContentLength": len(body)}
+
+    def head_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
+        self._check(Bucket, "HeadObject")
+        if Key not in self.objects:
+            raise client_error("404", "HeadObject")
+        body, content_type = self.objects[Key]
+        return {"ContentType": content_type, "ContentLength": len(body)}
+
+    def generate_presigned_url(self, ClientMethod: str, Params: dict[str, Any], ExpiresIn: int) -> str:
+        self._check(Params["Bucket"], ClientMethod)
+        self.presigned.append((ClientMethod, Params, ExpiresIn))
+        return f"https://{Params['Bucket']}.s3.example/{Params['Key']}?op={ClientMethod}&expires={ExpiresIn}"
+
+    def body(self, key: str) -> bytes:
+        """The bytes stored at ``key`` (KeyError when absent)."""
+        return self.objects[key][0]
+
+    def _check(self, bucket: str, operation: str) -> None:
+        if bucket != self.bucket:
+            raise client_error("NoSuchBucket", operation)
+
+
+class FakeQueue:
+    """The SQS client methods of ``shared.ports.MessageQueue`` for one queue; ``failing`` makes sends fail."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.bodies: list[str] = []
+        self.in_flight = 0
+        self.failing: Exception | None = None
+
+    def send_message(self, *, QueueUrl: str, MessageBody: str) -> dict[str, Any]:
+        if QueueUrl != self.url:
+            raise client_error("AWS.SimpleQueueService.NonExistentQueue", "SendMessage")
+        if self.failing is not None:
+            raise self.failing
+        self.bodies.append(MessageBody)
+        return {"MessageId": str(len(self.bodies))}
+
+    def get_queue_attributes(self, *, QueueUrl: str, AttributeNames: list[str]) -> dict[str, Any]:
+        if QueueUrl != self.url:
+            raise client_error("AWS.SimpleQueueService.NonExistentQueue", "GetQueueAttributes")
+        return {"Attributes": {"ApproximateNumberOfMessages": str(len(self.bodies)),
+                               "ApproximateNumberOfMessagesNotVisible": str(self.in_flight)}}

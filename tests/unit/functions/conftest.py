@@ -1,0 +1,76 @@
+"""The API's components over in-memory fakes, with a clock that stands still."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from functions.api.services import Services
+from shared.records import JobRecord, OutputFile
+from shared.settings import Settings
+from shared.states import JobState
+from tests.unit.fakes import FakeClock, FakeJobTable, FakeObjectStore, FakeQueue
+
+BUCKET, QUEUE_URL = "unit-bucket", "https://sqs.example/unit-jobs"
+NOW = datetime(2030, 5, 17, 10, 59, 0, tzinfo=UTC)  # one minute before a rate-limit window ends
+OWNER, OTHER = "owner-a", "owner-b"
+LYRICS_REQUEST = {"lyrics": "[00:00.00]Line 1\n[00:05.00]Line 2", "style_prompt": "pop, upbeat", "auto_master": False}
+
+
+def make_settings(**overrides: Any) -> Settings:
+    """Settings from the defaults and ``overrides`` only: an env prefix nobody sets keeps the environment out."""
+    values = {"bucket_name": BUCKET, "queue_url": QUEUE_URL, "rate_limit_per_hour": 3, "orphan_after_s": 300,
+              "api_keys": "", "allow_insecure_webhooks": False, "estimated_job_minutes": 2.0, "worker_capacity": 1,
+              "webhook_secret": "unit-secret", **overrides}
+    return Settings(_env_prefix="DIFFRHYTHM_UNIT_TEST_", **values)
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(NOW)
+
+
+@pytest.fixture
+def table() -> FakeJobTable:
+    return FakeJobTable()
+
+
+@pytest.fixture
+def s3() -> FakeObjectStore:
+    return FakeObjectStore(BUCKET)
+
+
+@pytest.fixture
+def sqs() -> FakeQueue:
+    return FakeQueue(QUEUE_URL)
+
+
+@pytest.fixture
+def services(settings: Settings, table: FakeJobTable, s3: FakeObjectStore, sqs: FakeQueue,
+             clock: FakeClock) -> Services:
+    return Services.build(settings, table, s3, sqs, clock)
+
+
+def put_job(table: FakeJobTable, *, owner: str = OWNER, status: JobState = JobState.QUEUED, age_s: float = 0,
+            enqueued: bool = True, outputs: tuple[str, ...] = (), **fields: Any) -> JobRecord:
+    """Store a job created ``age_s`` before ``NOW``; ``outputs`` names formats of variation 0 (e.g. "wav")."""
+    job_id = str(uuid.uuid4())
+    created = NOW - timedelta(seconds=age_s)
+    record = JobRecord(
+        job_id=job_id, owner=owner, status=status, created_at=created, updated_at=created,
+        enqueued_at=created if enqueued else None, expires_at=JobRecord.ttl(created, 30),
+        request_key=f"requests/{job_id}.json", request_sha256="0" * 64, audio_length=95, batch_size=1,
+        output_format="wav", seed=1,
+        outputs=[OutputFile(index=0, format=f, key=f"outputs/{job_id}/0.{f}", size_bytes=10) for f in outputs],
+        **fields,
+    )
+    table.jobs[job_id] = record
+    return record

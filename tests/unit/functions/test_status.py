@@ -1,0 +1,121 @@
+"""The status function's outcome logic over fakes: S3 objects -> final states, and one webhook per job."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from functions.status import notify
+from functions.status.handler import StatusRecorder
+from shared import keys
+from shared.records import ManifestOutput, OutputManifest, WebhookEvent
+from shared.states import JobState
+from shared.storage import put_failure
+from tests.unit.functions.conftest import BUCKET, put_job
+
+
+@pytest.fixture
+def webhooks(monkeypatch):
+    """Deliveries the recorder makes, answered with ``answer`` (None = delivered)."""
+    sent: list[tuple[str, dict]] = []
+
+    def deliver(url: str, body: bytes, secret: str, **_: object) -> str | None:
+        sent.append((url, json.loads(body)))
+        return deliver.answer  # type: ignore[attr-defined]
+
+    deliver.answer = None  # type: ignore[attr-defined]
+    monkeypatch.setattr(notify, "deliver", deliver)
+    return sent, deliver
+
+
+@pytest.fixture
+def recorder(settings, table, s3) -> StatusRecorder:
+    return StatusRecorder(settings, table, s3)
+
+
+def write_outputs(s3, job_id: str, formats: tuple[str, ...] = ("wav",), sizes: int = 5) -> None:
+    outputs = []
+    for fmt in formats:
+        key = keys.output_key(job_id, 0, fmt)
+        s3.objects[key] = (b"x" * sizes, "audio/wav")
+        outputs.append(ManifestOutput(index=0, format=fmt, key=key, duration_s=95.0, sample_rate=44100, channels=2))
+    manifest = OutputManifest(job_id=job_id, outputs=outputs, duration_s=95.0)
+    s3.objects[keys.manifest_key(job_id)] = (manifest.model_dump_json().encode(), "application/json")
+
+
+def test_the_manifest_completes_the_job_with_sizes_read_from_the_bucket(recorder, table, s3):
+    job = put_job(table, status=JobState.RUNNING)
+    write_outputs(s3, job.job_id, ("wav", "mp3"), sizes=7)
+    done = recorder.apply(keys.manifest_key(job.job_id))
+    assert done is not None and done.status is JobState.COMPLETED and done.completed_at and done.duration_s == 95.0
+    assert [(o.format, o.size_bytes) for o in done.outputs] == [("wav", 7), ("mp3", 7)]
+    assert (done.progress_stage, done.progress_percent) == ("done", 100.0)
+
+
+def test_a_manifest_naming_a_missing_file_fails_the_job(recorder, table, s3):
+    job = put_job(table)
+    write_outputs(s3, job.job_id)
+    del s3.objects[keys.output_key(job.job_id, 0, "wav")]
+    failed = recorder.apply(keys.manifest_key(job.job_id))
+    assert failed is not None and failed.status is JobState.FAILED and "incomplete" in (failed.error or "")
+
+
+def test_a_failure_record_fails_the_job_with_its_reason(recorder, table, s3):
+    job = put_job(table, status=JobState.RUNNING)
+    put_failure(s3, BUCKET, job.job_id, "invalid_input", "reference clip is 4.2 s long")
+    failed = recorder.apply(keys.failure_key(job.job_id))
+    assert failed is not None and failed.status is JobState.FAILED and failed.error == "reference clip is 4.2 s long"
+
+
+def test_an_unreadable_failure_record_still_fails_the_job(recorder, table, s3):
+    job = put_job(table)
+    s3.objects[keys.failure_key(job.job_id)] = (b"not json", "application/json")
+    failed = recorder.apply(keys.failure_key(job.job_id))
+    assert failed is not None and failed.error == "generation failed for an unknown reason"
+
+
+def test_duplicate_and_late_objects_never_move_a_final_job(recorder, table, s3):
+    job = put_job(table, status=JobState.RUNNING)
+    write_outputs(s3, job.job_id)
+    done = recorder.apply(keys.manifest_key(job.job_id))
+    assert recorder.apply(keys.manifest_key(job.job_id)) is None
+    put_failure(s3, BUCKET, job.job_id, "generation_failed", "late")
+    assert recorder.apply(keys.failure_key(job.job_id)) is None
+    assert table.jobs[job.job_id] == done
+
+
+def test_other_keys_and_unknown_jobs_change_nothing(recorder, table):
+    assert recorder.apply("outputs/not-a-job/0.wav") is None
+    assert table.calls == []  # not a key the status function acts on
+    assert recorder.apply(keys.manifest_key("00000000-0000-4000-8000-000000000000")) is None
+    assert table.jobs == {}
+
+
+def test_each_final_state_is_announced_once(recorder, table, s3, webhooks):
+    sent, _ = webhooks
+    job = put_job(table, status=JobState.RUNNING, webhook_url="https://example.com/hook")
+    write_outputs(s3, job.job_id)
+    recorder.apply(keys.manifest_key(job.job_id))
+    recorder.apply(keys.manifest_key(job.job_id))  # a duplicate event
+    assert [(url, body["event"], body["job_id"]) for url, body in sent] == [
+        ("https://example.com/hook", "job.completed", job.job_id)]
+    WebhookEvent.model_validate(sent[0][1])
+    assert table.jobs[job.job_id].webhook_delivered_at is not None
+
+
+def test_a_cancellation_marker_announces_the_cancelled_job(recorder, table, webhooks):
+    sent, _ = webhooks
+    job = put_job(table, status=JobState.CANCELLED, webhook_url="https://example.com/hook")
+    assert recorder.apply(keys.cancellation_key(job.job_id)) is None  # no state change: the API cancelled it
+    assert [body["event"] for _, body in sent] == ["job.cancelled"]
+
+
+def test_a_webhook_that_keeps_failing_is_recorded_on_the_job(recorder, table, s3, webhooks):
+    sent, deliver = webhooks
+    deliver.answer = "HTTP 503 after 3 attempts"
+    job = put_job(table, webhook_url="https://example.com/hook")
+    put_failure(s3, BUCKET, job.job_id, "dead_letter", "abandoned")
+    recorder.apply(keys.failure_key(job.job_id))
+    saved = table.jobs[job.job_id]
+    assert len(sent) == 1 and saved.webhook_error == "HTTP 503 after 3 attempts" and saved.webhook_delivered_at is None

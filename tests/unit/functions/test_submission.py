@@ -1,0 +1,134 @@
+"""Submitting over fakes: what is stored and sent, idempotent replays, the rate limit and a failed send."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from functions.api.errors import ConflictError, InputError, RateLimitError, UnavailableError
+from shared import keys
+from shared.contract import GenerateRequest
+from shared.records import FailureRecord, JobMessage, JobRequestRecord
+from shared.states import JobState
+from tests.unit.fakes import client_error
+from tests.unit.functions.conftest import LYRICS_REQUEST, NOW, OTHER, OWNER, make_settings
+
+
+def request(**overrides: object) -> GenerateRequest:
+    return GenerateRequest.model_validate({**LYRICS_REQUEST, **overrides})
+
+
+def test_submit_stores_the_request_then_the_job_then_sends_the_message(services, table, s3, sqs):
+    submission = services.submissions.submit(request(seed=7, batch_size=2), OWNER, None)
+    job = submission.record
+    assert not submission.replayed and job.owner == OWNER and job.seed == 7 and job.batch_size == 2
+    stored = JobRequestRecord.model_validate_json(s3.body(keys.request_key(job.job_id)))
+    assert stored.job_id == job.job_id and stored.seed == 7 and stored.lyrics == LYRICS_REQUEST["lyrics"]
+    assert [JobMessage.model_validate_json(b).job_id for b in sqs.bodies] == [job.job_id]
+    saved = table.jobs[job.job_id]
+    assert saved.status is JobState.QUEUED and saved.created_at == NOW and saved.enqueued_at == NOW
+    assert table.writes() == ["take_rate_token", "create", "set_fields"]
+
+
+def test_a_seed_is_drawn_when_none_is_given_and_plain_lyrics_warn(services, s3):
+    submission = services.submissions.submit(request(lyrics="first line of the song\nsecond line"), OWNER, None)
+    stored = JobRequestRecord.model_validate_json(s3.body(keys.request_key(submission.record.job_id)))
+    assert stored.seed == submission.record.seed and stored.lrc.startswith("[")
+    assert any("no timestamps" in warning for warning in submission.warnings)
+
+
+def test_replay_with_the_same_key_and_body_returns_the_job_and_sends_nothing(services, sqs):
+    first = services.submissions.submit(request(), OWNER, "order-1")
+    again = services.submissions.submit(request(), OWNER, "order-1")
+    assert again.replayed and again.record.job_id == first.record.job_id and again.record.seed == first.record.seed
+    assert len(sqs.bodies) == 1
+
+
+def test_replay_with_another_body_is_a_conflict(services, table):
+    services.submissions.submit(request(), OWNER, "order-2")
+    with pytest.raises(ConflictError, match="different request body"):
+        services.submissions.submit(request(batch_size=2), OWNER, "order-2")
+    assert len(table.jobs) == 1
+
+
+def test_idempotency_keys_are_per_owner(services):
+    mine = services.submissions.submit(request(), OWNER, "same").record.job_id
+    theirs = services.submissions.submit(request(), OTHER, "same").record.job_id
+    assert mine != theirs
+
+
+def test_replay_resends_a_job_a_crash_left_unqueued(services, table, sqs):
+    sqs.failing = RuntimeError("the function died between the put and the send")
+    with pytest.raises(RuntimeError):
+        services.submissions.submit(request(), OWNER, "order-3")
+    (job,) = table.jobs.values()
+    assert job.status is JobState.QUEUED and job.enqueued_at is None and sqs.bodies == []
+    sqs.failing = None
+    replay = services.submissions.submit(request(), OWNER, "order-3")
+    assert replay.replayed and [JobMessage.model_validate_json(b).job_id for b in sqs.bodies] == [job.job_id]
+    assert table.jobs[job.job_id].enqueued_at is not None
+
+
+def test_rate_limit_counts_per_owner_per_clock_hour(services, clock):
+    for _ in range(3):
+        services.submissions.submit(request(), OWNER, None)
+    with pytest.raises(RateLimitError) as refused:
+        services.submissions.submit(request(), OWNER, None)
+    assert refused.value.status == 429 and refused.value.headers == {"Retry-After": "60"}  # NOW is hh:59:00
+    assert "3 jobs per hour" in refused.value.detail
+    services.submissions.submit(request(), OTHER, None)  # another key has its own count
+    clock.advance(60)  # the next clock hour
+    services.submissions.submit(request(), OWNER, None)
+
+
+def test_rate_limit_zero_means_no_limit(table, s3, sqs, clock):
+    from functions.api.services import Services
+
+    services = Services.build(make_settings(rate_limit_per_hour=0), table, s3, sqs, clock)
+    for _ in range(5):
+        services.submissions.submit(request(), OWNER, None)
+    assert "take_rate_token" not in table.calls and len(sqs.bodies) == 5
+
+
+def test_a_failed_send_fails_the_job_with_a_record_and_answers_503(services, table, s3, sqs):
+    sqs.failing = client_error("ServiceUnavailable", "SendMessage")
+    with pytest.raises(UnavailableError) as error:
+        services.submissions.submit(request(), OWNER, None)
+    assert error.value.status == 503
+    (job,) = table.jobs.values()
+    assert job.status is JobState.FAILED and "could not be queued" in (job.error or "") and job.completed_at
+    failure = FailureRecord.model_validate_json(s3.body(keys.failure_key(job.job_id)))
+    assert failure.code == "enqueue_failed" and failure.reason == job.error
+
+
+def test_webhooks_must_be_https_unless_insecure_ones_are_allowed(services, table, s3, sqs, clock):
+    from functions.api.services import Services
+
+    with pytest.raises(InputError) as error:
+        services.submissions.submit(request(webhook_url="http://example.com/hook"), OWNER, None)
+    assert error.value.errors[0]["loc"] == ["body", "webhook_url"] and table.jobs == {}
+    local = Services.build(make_settings(allow_insecure_webhooks=True), table, s3, sqs, clock)
+    job = local.submissions.submit(request(webhook_url="http://example.com/hook"), OWNER, None).record
+    assert job.webhook_url == "http://example.com/hook"
+
+
+def test_reference_clips_must_be_the_callers_existing_uploads(services, s3):
+    others = keys.input_key(OTHER, "abc", "wav")
+    s3.objects[others] = (b"RIFF", "audio/wav")
+    no_style = {k: v for k, v in LYRICS_REQUEST.items() if k != "style_prompt"}
+    with pytest.raises(InputError) as stolen:
+        services.submissions.submit(GenerateRequest.model_validate({**no_style, "reference_audio_key": others}),
+                                    OWNER, None)
+    assert stolen.value.errors[0]["loc"] == ["body", "reference_audio_key"]
+    missing = keys.input_key(OWNER, "never-uploaded", "wav")
+    edit = {"reference_audio_key": missing, "segments": [[10, 20]]}
+    with pytest.raises(InputError) as absent:
+        services.submissions.submit(request(edit=edit), OWNER, None)
+    assert absent.value.errors[0]["loc"] == ["body", "edit", "reference_audio_key"]
+    assert "upload" in absent.value.errors[0]["msg"]
+    mine = keys.input_key(OWNER, "mine", "wav")
+    s3.objects[mine] = (b"RIFF", "audio/wav")
+    job = services.submissions.submit(GenerateRequest.model_validate({**no_style, "reference_audio_key": mine}),
+                                      OWNER, None).record
+    assert json.loads(s3.body(keys.request_key(job.job_id)))["reference_audio_key"] == mine
