@@ -38,13 +38,14 @@ def test_submit_stores_request_in_s3_and_message_in_sqs(api, aws, settings):
 
     message = take_message(aws("sqs"), settings.queue_url, job["job_id"])
     body = JobMessage.model_validate_json(message["Body"])
-    assert body.request_key == keys.request_key(job["job_id"]) and body.model == "95s"
+    assert body.request_key == keys.request_key(job["job_id"]) and request.variant.name == "95s"
 
 
 def test_full_length_request_is_routed_to_the_full_model(api, aws, settings):
     job = api.submit(audio_length=180, lyrics="[00:10.00]Hello\n[02:30.00]Goodbye")
     body = JobMessage.model_validate_json(take_message(aws("sqs"), settings.queue_url, job["job_id"])["Body"])
-    assert body.model == "full"
+    stored = aws("s3").get_object(Bucket=settings.bucket_name, Key=body.request_key)["Body"].read()
+    assert JobRequestRecord.model_validate_json(stored).variant.name == "full"
 
 
 def test_worker_outputs_complete_the_job_and_download_redirects_to_the_bytes(api, aws, settings):
@@ -58,6 +59,10 @@ def test_worker_outputs_complete_the_job_and_download_redirects_to_the_bytes(api
     assert {(o["index"], o["format"]) for o in status["outputs"]} == {(0, "wav"), (0, "mp3"), (1, "wav"), (1, "mp3")}
     assert all(o["size_bytes"] == len(audio) for o in status["outputs"])
     assert requests.get(status["s3_url"], timeout=10).content == audio
+    listed = api.get("/api/v1/jobs").json()["jobs"][0]
+    assert listed["job_id"] == job_id and listed["s3_url"] is None and listed["output_file"] == status["output_file"]
+    with_urls = api.get("/api/v1/jobs", params={"include_urls": "true"}).json()["jobs"][0]
+    assert requests.get(with_urls["s3_url"], timeout=10).content == audio
 
     redirect = api.get(f"/api/v1/download/{job_id}")
     assert redirect.status_code == 302
