@@ -2,7 +2,7 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 
-.PHONY: local test sam system-deps
+.PHONY: local test test-fast sam system-deps
 
 system-deps:  ## Debian packages: espeak-ng (English G2P), chromium + chromedriver (the demo page's browser test)
 	@{ command -v espeak-ng && command -v chromium && command -v chromedriver; } >/dev/null || { apt-get update -qq \
@@ -21,6 +21,9 @@ local: system-deps $(VENV)/.installed  ## the whole service locally: moto server
 
 test: system-deps $(VENV)/.installed .venv-sam/.installed  ## lint the code and the template, then run every test
 	VENV=$(VENV) bash scripts/test.sh
+
+test-fast: system-deps $(VENV)/.installed  ## ruff, mypy and the fast tier: no server, no subprocess, no browser
+	VENV=$(VENV) TIER=fast bash scripts/test.sh
 
 sam: .venv-sam/.installed  ## SAM CLI in its own virtual environment (its pins differ from the project's)
 .venv-sam/.installed:

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The project's checks, in order: code lint, template lint (before and after the SAM transform), tests.
+# The project's checks, in order: code lint, types, SAM's own template lint, then the tests (which also run hadolint on
+# the Dockerfile and cfn-lint on both templates, before and after the SAM transform).
 # Expects the project installed in ./.venv (make test does that) and SAM CLI in ./.venv-sam when present.
+# TIER=fast runs the fast tier only (no local stack, no subprocesses, no whole songs) and skips the template tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
@@ -10,10 +12,12 @@ echo "== ruff"
 ruff check shared functions infrastructure inference_container tests
 echo "== mypy (strict: shared/ and functions/)"
 mypy
-echo "== hadolint"
-hadolint inference_container/Dockerfile
-echo "== cfn-lint"
-cfn-lint template.yaml infrastructure/gpu/compute.yaml
+if [ "${TIER:-all}" = fast ]; then
+  echo "== pytest (fast tier: tests/unit, tests/model and the doctests, without the tests marked slow)"
+  # only the plugins the fast tier uses: hypothesis and schemathesis (the fuzz tests) cost seconds to load
+  PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 exec python -m pytest -p pytest_timeout -m "not stack and not slow" --timeout 60 \
+    tests/unit tests/model shared functions inference_container "$@"
+fi
 if [ -x .venv-sam/bin/sam ] || command -v sam >/dev/null; then
   echo "== sam validate --lint"
   SAM="$( [ -x .venv-sam/bin/sam ] && echo .venv-sam/bin/sam || command -v sam )"

@@ -9,13 +9,18 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal, Self
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from shared.lrc import ParsedLyrics, parse_lrc
 from shared.presets import PRESETS, MasterPreset, Preset, SamplingSettings
 from shared.timeline import MAX_SECONDS, MIN_SECONDS, SHORT, Variant, variant_for
 
 MAX_SEED = 2**32 - 1
+#: the existing frontend's example request (the seed report, Phase 4): the schema's example and the demo's first song
+FRONTEND_EXAMPLE: dict[str, JsonValue] = {
+    "lyrics": "[00:00.00]Line 1\n[00:05.00]Line 2", "style_prompt": "pop, upbeat, energetic",
+    "audio_length": MIN_SECONDS, "batch_size": 1, "preset": "high", "auto_master": False,
+}
 
 
 class OutputFormat(StrEnum):
@@ -48,10 +53,7 @@ class GenerateRequest(BaseModel):
 
     model_config = ConfigDict(
         extra="ignore",
-        json_schema_extra={"examples": [{
-            "lyrics": "[00:00.00]Line 1\n[00:05.00]Line 2", "style_prompt": "pop, upbeat, energetic",
-            "audio_length": MIN_SECONDS, "batch_size": 1, "preset": "high", "auto_master": False,
-        }]},
+        json_schema_extra={"examples": [FRONTEND_EXAMPLE]},
     )
 
     lyrics: str = Field(min_length=10, max_length=20_000, description="LRC text ([mm:ss.xx]line), or plain lines")

@@ -127,7 +127,7 @@ def timed_lines(lrc: str) -> list[LyricLine]:
 
     Example
     -------
-    >>> [line.text for line in timed_lines("[ti:x]\n[00:01.00]a\nb\n[00:02.00]")]
+    >>> [line.text for line in timed_lines("[ti:x]\\n[00:01.00]a\\nb\\n[00:02.00]")]
     ['a', '']
     """
     return _read_lines(lrc)[0]

@@ -1,4 +1,10 @@
-"""Test fixtures: the local stack (moto server + API + dispatcher), started once per test session."""
+"""Fixtures every tier shares. Light at import: the local stack (moto server, API, dispatcher) and the model bundle
+are built only when a test asks for them, so the fast tier never starts a server.
+
+Tiers (``make test-fast`` runs the first): tests under ``tests/functional``, ``tests/e2e`` and ``tests/browser`` are
+marked ``stack`` (they drive the local stack over HTTP); tests marked ``slow`` start subprocesses or run whole songs.
+Everything else is the fast tier: in-process, with in-memory fakes or tiny models.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +12,38 @@ import itertools
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
-import requests
 
-from infrastructure.local.demo import SEED_REQUEST  # the seed report's Phase 4 example, unchanged
-from infrastructure.local.stack import LocalStack
-from shared.aws import client
+from shared.contract import FRONTEND_EXAMPLE
 from shared.settings import Settings
 
+if TYPE_CHECKING:
+    import requests
+
+    from infrastructure.local.stack import LocalStack
+
 T = TypeVar("T")
+SEED_REQUEST = FRONTEND_EXAMPLE  # the seed report's Phase 4 example, unchanged
 API_KEYS = [f"test-key-{i:03d}-{'x' * 12}" for i in range(200)]
 ORIGIN = "https://app.example.com"
+_STACK_DIRS = ("functional", "e2e", "browser")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests that need the local stack, by folder."""
+    tests = Path(__file__).parent
+    for item in items:
+        parts = item.path.relative_to(tests).parts if item.path.is_relative_to(tests) else ()
+        if parts and parts[0] in _STACK_DIRS:
+            item.add_marker(pytest.mark.stack)
 
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[LocalStack]:
+    from infrastructure.local.stack import LocalStack
+
     env = {
         "API_KEYS": ",".join(API_KEYS), "CORS_ORIGINS": ORIGIN, "RATE_LIMIT_PER_HOUR": "10",
         "WEBHOOK_SECRET": "test-webhook-secret", "WEBHOOK_BACKOFF_S": "0.05", "WEBHOOK_TIMEOUT_S": "2",
@@ -51,6 +72,8 @@ class Api:
     """A tiny HTTP client of the local API for one API key."""
 
     def __init__(self, base: str, key: str | None) -> None:
+        import requests
+
         self.base, self.session = base, requests.Session()
         if key:
             self.session.headers["X-API-Key"] = key
@@ -95,11 +118,13 @@ def other_api(stack: LocalStack) -> Api:
 @pytest.fixture
 def aws(settings: Settings) -> Callable[[str], Any]:
     """boto3 clients of the moto server."""
+    from shared.aws import client
+
     return lambda service: client(service, settings)
 
 
 @pytest.fixture(scope="session")
-def tiny_bundle(tmp_path_factory) -> Path:
+def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A TINY RANDOM weights bundle (make-test-weights), shared by the session."""
     from inference_container.diffrhythm.tiny import make_test_weights
 
@@ -107,7 +132,7 @@ def tiny_bundle(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_pipeline(tiny_bundle):
+def tiny_pipeline(tiny_bundle: Path) -> Any:
     from inference_container.diffrhythm.pipeline import Pipeline
 
     return Pipeline.load(str(tiny_bundle), device="cpu", dtype="fp32")
@@ -116,6 +141,8 @@ def tiny_pipeline(tiny_bundle):
 @pytest.fixture
 def drained_queue(settings: Settings) -> None:
     """Empty the job queue before a real worker runs: control-plane tests leave queued messages for no worker."""
+    from shared.aws import client
+
     sqs = client("sqs", settings)
     while messages := sqs.receive_message(QueueUrl=settings.queue_url, MaxNumberOfMessages=10,
                                           VisibilityTimeout=0).get("Messages", []):
@@ -124,7 +151,7 @@ def drained_queue(settings: Settings) -> None:
 
 
 def wait_for(probe: Callable[[], T | None], timeout: float = 15.0, interval: float = 0.05) -> T:
-    """Poll ``probe`` until it returns something truthy."""
+    """Poll ``probe`` until it returns something truthy (``timeout`` only guards against a hang)."""
     deadline = time.monotonic() + timeout
     while True:
         value = probe()

@@ -10,11 +10,9 @@ from pathlib import Path
 import requests
 
 from infrastructure.local.stack import LocalStack
+from shared.contract import FRONTEND_EXAMPLE
 
-SEED_REQUEST = {  # the existing frontend's example request (the seed report, Phase 4)
-    "lyrics": "[00:00.00]Line 1\n[00:05.00]Line 2", "style_prompt": "pop, upbeat, energetic", "audio_length": 95,
-    "batch_size": 1, "preset": "high", "auto_master": False,
-}
+SEED_REQUEST = FRONTEND_EXAMPLE  # the existing frontend's example request, unchanged
 BANNER = "!" * 100
 
 

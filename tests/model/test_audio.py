@@ -44,7 +44,8 @@ def test_silence_and_non_finite_audio_are_refused_with_a_reason():
     check_audio(_music(1))
 
 
-@pytest.mark.parametrize("level", [0.01, 0.5, 3.0])
+@pytest.mark.parametrize("level", [pytest.param(0.01, marks=pytest.mark.slow), 0.5,
+                                   pytest.param(3.0, marks=pytest.mark.slow)])
 def test_mastering_reaches_minus_14_lufs_within_half_a_lu_under_minus_1_dbtp(level):
     mastered = master(_music() * level, RATE, "balanced")
     loudness = pyloudnorm.Meter(RATE).integrated_loudness(mastered)
@@ -52,6 +53,7 @@ def test_mastering_reaches_minus_14_lufs_within_half_a_lu_under_minus_1_dbtp(lev
     assert true_peak_dbtp(mastered) <= -1.0
 
 
+@pytest.mark.slow
 def test_other_presets_have_their_own_targets():
     for preset, lufs in (("broadcast", -23.0), ("loud", -11.0), ("subtle", -16.0)):
         loudness = pyloudnorm.Meter(RATE).integrated_loudness(master(_music(), RATE, preset))

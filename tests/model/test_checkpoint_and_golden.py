@@ -41,12 +41,14 @@ def test_golden_95s_fp32_within_the_readme_tolerance(golden_95s):
     assert report.errors["v_cond"] < 1e-4 and report.errors["sample_out"] < 1e-3
 
 
+@pytest.mark.slow  # half precision on a CPU is slow
 @pytest.mark.parametrize("dtype", ["bf16", "fp16"])
 def test_golden_95s_in_half_precision_within_the_stated_tolerance(golden_95s, dtype):
     report = verify_folder(golden_95s, dtype)
     assert report.passed, (report.errors, report.tolerances)
 
 
+@pytest.mark.slow
 def test_verify_checkpoint_command_passes_and_fails_on_tampered_vectors(golden_95s, tmp_path):
     command = [sys.executable, "-m", "infrastructure.cli", "verify-checkpoint"]
     ok = subprocess.run([*command, str(golden_95s)], capture_output=True, text=True)

@@ -17,6 +17,7 @@ from inference_container.diffrhythm.weights import MULAN_REPO, SPACE_FILES, Bund
 CLI = [sys.executable, "-m", "infrastructure.cli"]
 
 
+@pytest.mark.slow
 def test_generate_writes_a_95_s_stereo_44k_mp3_with_metadata(tiny_bundle, tmp_path):
     lyrics = tmp_path / "song.lrc"
     lyrics.write_text("[00:01.00]Hello world\n[00:08.00]Sing along\n[00:20.00]The end\n", encoding="utf-8")
@@ -33,6 +34,7 @@ def test_generate_writes_a_95_s_stereo_44k_mp3_with_metadata(tiny_bundle, tmp_pa
     assert json.loads((tmp_path / "song.peaks.json").read_text())["duration_s"] == pytest.approx(95.1, abs=0.1)
 
 
+@pytest.mark.slow
 def test_generate_rejects_a_short_reference_clip_with_a_clear_error(tiny_bundle, tmp_path):
     import numpy as np
 
@@ -62,6 +64,7 @@ class FakeHub:
         return local_dir
 
 
+@pytest.mark.slow  # a whole bundle, MuQ-MuLan loaded
 def test_fetch_weights_lays_out_and_verifies_the_bundle(tmp_path):
     tiny = make_test_weights(tmp_path / "source", ("95s",))
     hub_root = tmp_path / "hub"

@@ -13,15 +13,19 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_dockerfile_passes_hadolint():
     hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
     result = subprocess.run([hadolint, "inference_container/Dockerfile"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_entrypoint_runs_the_worker_or_the_sagemaker_server(tmp_path):
     fake = tmp_path / "python"
     fake.write_text('#!/bin/sh\necho "python $*"\n')
@@ -64,6 +68,7 @@ def _imported_top_levels(*folders: str) -> set[str]:
     return names
 
 
+@pytest.mark.slow
 def test_the_worker_imports_nothing_outside_the_image_and_its_requirements():
     loaded = set(json.loads(subprocess.run([sys.executable, "-c", _WORKER_IMPORTS], cwd=ROOT, check=True,
                                            capture_output=True, text=True).stdout))
@@ -80,6 +85,7 @@ def test_the_worker_imports_nothing_outside_the_image_and_its_requirements():
     assert not missing, f"imported by shared/ or inference_container/ but not in its requirements: {missing}"
 
 
+@pytest.mark.slow
 def test_health_check_follows_the_workers_poll_file(tmp_path):
     alive = tmp_path / "alive"
     env = {**os.environ, "HEALTH_FILE": str(alive)}

@@ -85,6 +85,7 @@ def test_transformed_template_has_no_dependency_cycle(transformed):
         visit(name, [])
 
 
+@pytest.mark.slow  # a full lint
 def test_transformed_template_passes_cfn_lint(transformed):
     matches = [m for m in lint_all(json.dumps(transformed)) if m.rule.id[0] in "EW"]
     assert matches == [], "\n".join(str(m) for m in matches)
@@ -118,6 +119,7 @@ def test_template_declares_what_the_service_promises(transformed):
     assert nested["Type"] == "AWS::CloudFormation::Stack" and nested["Condition"] == "HasWorkerImage"
 
 
+@pytest.mark.slow  # a full lint
 def test_the_nested_compute_template_passes_cfn_lint_and_has_both_modes():
     from infrastructure.local.template import TEMPLATE, load_template
 
