@@ -49,6 +49,8 @@ class JobTable(Protocol):
 
     def last_heartbeat(self) -> tuple[datetime, str] | None: ...
 
+    def heartbeat(self, device: str, now: datetime | None = None) -> None: ...
+
 
 class ObjectStore(Protocol):
     """The S3 client methods the functions call."""

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import soundfile
 
 from inference_container.diffrhythm.outputs import render
-from inference_container.diffrhythm.pipeline import Pipeline, Song, SongRequest
+from inference_container.diffrhythm.pipeline import Progress, Song, SongRequest
 from shared import keys
 from shared.contract import OutputFormat
 from shared.records import FailureCode, JobRequestRecord, ManifestOutput, OutputManifest
 from shared.storage import put_failure, put_json
 
-Progress = Callable[[str, float], None]
+
+class SongGenerator(Protocol):
+    """What the worker needs of ``inference_container.diffrhythm.pipeline.Pipeline`` (tests pass a stand-in)."""
+
+    def batch_key(self, request: SongRequest) -> tuple[int, int, float]: ...
+
+    def generate_batch(self, requests: Sequence[SongRequest], progress: Progress | None = None) -> list[Song]: ...
 
 
 class JobFailedError(Exception):
@@ -31,7 +37,7 @@ class JobFailedError(Exception):
 class JobRunner:
     """Runs jobs through a loaded pipeline against one bucket."""
 
-    pipeline: Pipeline
+    pipeline: SongGenerator
     s3: Any
     bucket: str
 

@@ -31,7 +31,7 @@ from pydantic import ValidationError
 from inference_container.diffrhythm.pipeline import SongRequest
 from inference_container.worker.job import JobFailedError, JobRunner
 from inference_container.worker.settings import WorkerSettings
-from shared.jobs import JobStore
+from shared.ports import JobTable
 from shared.records import JobMessage, JobRequestRecord, utcnow
 from shared.states import JobState
 
@@ -80,7 +80,7 @@ class Worker:
 
     settings: WorkerSettings
     runner: JobRunner
-    store: JobStore
+    store: JobTable
     sqs: Any
     device: str = "cpu"
     retry_delay_s: int = 30

@@ -46,7 +46,7 @@ class FakeJobTable:
         self.calls: list[str] = []
         self.rate_counts: Counter[tuple[str, int]] = Counter()
         self.reached: Counter[str] = Counter()
-        self.heartbeat: tuple[datetime, str] | None = None
+        self.last_seen: tuple[datetime, str] | None = None
 
     def writes(self) -> list[str]:
         """The write calls made so far."""
@@ -129,7 +129,11 @@ class FakeJobTable:
 
     def last_heartbeat(self) -> tuple[datetime, str] | None:
         self.calls.append("last_heartbeat")
-        return self.heartbeat
+        return self.last_seen
+
+    def heartbeat(self, device: str, now: datetime | None = None) -> None:
+        self.calls.append("heartbeat")
+        self.last_seen = (now or datetime.now(UTC), device)
 
     def _queued(self) -> list[JobRecord]:
         return [j for j in self.jobs.values() if j.status is JobState.QUEUED]
@@ -181,13 +185,27 @@ class FakeObjectStore:
 
 
 class FakeQueue:
-    """The SQS client methods of ``shared.ports.MessageQueue`` for one queue; ``failing`` makes sends fail."""
+    """The SQS client methods of ``shared.ports.MessageQueue`` (and the worker's delete and visibility calls) for one
+    queue; ``failing`` makes sends fail. ``deleted`` and ``visibility`` record the worker's calls by receipt handle."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.bodies: list[str] = []
         self.in_flight = 0
         self.failing: Exception | None = None
+        self.deleted: list[str] = []
+        self.visibility: list[tuple[str, int]] = []
+
+    def delete_message(self, *, QueueUrl: str, ReceiptHandle: str) -> dict[str, Any]:
+        assert QueueUrl == self.url
+        self.deleted.append(ReceiptHandle)
+        return {}
+
+    def change_message_visibility(self, *, QueueUrl: str, ReceiptHandle: str, VisibilityTimeout: int
+                                  ) -> dict[str, Any]:
+        assert QueueUrl == self.url
+        self.visibility.append((ReceiptHandle, VisibilityTimeout))
+        return {}
 
     def send_message(self, *, QueueUrl: str, MessageBody: str) -> dict[str, Any]:
         if QueueUrl != self.url:
