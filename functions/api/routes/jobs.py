@@ -38,7 +38,7 @@ def list_jobs(
     reads: ReadsDep,
     owner: CallerDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    cursor: Annotated[str | None, Query(max_length=1024)] = None,
     include_urls: Annotated[bool, Query(description="Add each completed job's presigned s3_url")] = False,
     include_positions: Annotated[bool, Query(
         description="Add queue_position and estimated_wait_minutes to queued jobs (one count per job)")] = False,
