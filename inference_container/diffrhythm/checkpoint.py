@@ -34,11 +34,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 def load_dit(path: str | Path, config: DiTConfig, dtype: str | torch.dtype = "fp32",
              device: str | torch.device = "cpu") -> DiT:
-    """Build the DiT for ``config`` and load ``path`` into it strictly (every key present, none extra).
-
-    Example
-    -------
-    >>> model = load_dit("cfm_model.pt", DiTConfig.from_json("config.json", SHORT.max_frames))  # doctest: +SKIP
+    """Build the DiT for ``config`` and load ``path`` into it strictly (every key present, none extra), e.g.
+    ``load_dit(bundle.dit("95s"), DiTConfig.from_json(bundle.dit_config, SHORT.max_frames), dtype="bf16")``.
     """
     state = read_state_dict(path)
     foreign = sorted(k for k in state if not k.startswith(PREFIX))

@@ -89,14 +89,8 @@ def _mulan_config(audio_name: str, text_name: str) -> dict[str, object]:
 
 
 def save_tiny_mulan(directory: str | Path, seed: int = 0) -> Path:
-    """Write a tiny random MuQ-MuLan bundle into `directory` and return `directory`.
-
-    Example
-    -------
-    >>> root = save_tiny_mulan(tmp_path / "mulan")  # doctest: +SKIP
-    >>> sorted(p.name for p in root.iterdir())  # doctest: +SKIP
-    ['muq-mulan', 'tiny-muq', 'tiny-xlm-roberta']
-    """
+    """Write a tiny random MuQ-MuLan bundle into `directory` and return `directory`: its folders are ``muq-mulan``,
+    ``tiny-muq`` and ``tiny-xlm-roberta`` (``tests/model`` loads it with ``StyleEncoder``)."""
     # muq and transformers are imported here, not at module level, so that importing this module does not fix
     # huggingface_hub's HF_HUB_OFFLINE setting before the caller has set it.
     from muq import MuQMuLan
