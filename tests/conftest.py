@@ -3,12 +3,17 @@ are built only when a test asks for them, so the fast tier never starts a server
 
 Tiers (``make test-fast`` runs the first): tests under ``tests/functional``, ``tests/e2e`` and ``tests/browser`` are
 marked ``stack`` (they drive the local stack over HTTP); tests marked ``slow`` start subprocesses or run whole songs.
-Everything else is the fast tier: in-process, with in-memory fakes or tiny models.
+Everything else is the fast tier: in-process, with in-memory fakes or tiny models; a guard fails any of its tests that
+opens a network connection or starts a Python process (a library probing the system, as ctypes' ``find_library`` does
+with ``ldconfig``, is not refused).
 """
 
 from __future__ import annotations
 
 import itertools
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -38,6 +43,28 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         parts = item.path.relative_to(tests).parts if item.path.is_relative_to(tests) else ()
         if parts and parts[0] in _STACK_DIRS:
             item.add_marker(pytest.mark.stack)
+
+
+@pytest.fixture(autouse=True)
+def _fast_tier_guard(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests outside the ``slow`` and ``stack`` tiers may not connect anywhere or start Python processes."""
+    if request.node.get_closest_marker("slow") or request.node.get_closest_marker("stack"):
+        return
+    popen, connect = subprocess.Popen.__init__, socket.socket.connect
+
+    def guarded_popen(self: subprocess.Popen[Any], args: Any, *rest: Any, **kwargs: Any) -> None:
+        program = str(args[0] if isinstance(args, list | tuple) else args).split()[0]
+        if Path(program).name.startswith("python") or program == sys.executable:
+            raise AssertionError(f"a fast-tier test started {program}: mark it slow")
+        popen(self, args, *rest, **kwargs)
+
+    def guarded_connect(self: socket.socket, address: Any) -> None:
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            raise AssertionError(f"a fast-tier test connected to {address}: use the fakes of tests/unit/fakes.py")
+        connect(self, address)
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", guarded_popen)
+    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
 
 
 @pytest.fixture(scope="session")
