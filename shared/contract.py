@@ -13,7 +13,7 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, JsonValue, model_
 
 from shared.lrc import ParsedLyrics, parse_lrc
 from shared.presets import PRESETS, MasterPreset, Preset, SamplingSettings
-from shared.timeline import MAX_SECONDS, MIN_SECONDS, SHORT, Variant, variant_for
+from shared.timeline import MAX_SECONDS, MIN_SECONDS, SHORT
 
 MAX_SEED = 2**32 - 1
 #: the existing frontend's example request (the seed report, Phase 4): the schema's example and the demo's first song
@@ -87,11 +87,6 @@ class GenerateRequest(BaseModel):
                     raise ValueError(f"edit.segments: [{start:g}, {end:g}] must satisfy 0 <= start < end <= "
                                      f"audio_length ({self.audio_length}), with -1 for the song's start or end")
         return self
-
-    @property
-    def variant(self) -> Variant:
-        """Which checkpoint serves this request."""
-        return variant_for(self.audio_length)
 
     def sampling(self) -> SamplingSettings:
         """The preset's settings with the explicit overrides applied."""

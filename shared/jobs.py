@@ -198,18 +198,21 @@ class JobStore:
         """Jobs waiting for a worker."""
         return self._count_queued("", {})
 
-    def queued_before(self, cutoff: datetime) -> list[str]:
-        """Ids of the queued jobs created before ``cutoff``, oldest first (the reconciler's candidates)."""
+    def unqueued_before(self, cutoff: datetime) -> list[str]:
+        """Ids of the queued jobs created before ``cutoff`` whose message was never sent (no ``enqueued_at``), oldest
+        first: the reconciler's candidates. The queue index projects ``enqueued_at``, so jobs waiting normally are
+        filtered out in the index, not read one by one."""
         ids = []
-        for page in self._query_queued("AND created_at < :created", {":created": cutoff}):
+        for page in self._query_queued("AND created_at < :created", {":created": cutoff},
+                                       filter_expression="attribute_not_exists(enqueued_at)"):
             ids += [deserialize(item)["pk"].removeprefix(job_pk("")) for item in page["Items"]]
         return ids
 
     def _count_queued(self, extra: str, values: dict[str, Any]) -> int:
         return sum(int(page["Count"]) for page in self._query_queued(extra, values, select="COUNT"))
 
-    def _query_queued(self, extra: str, values: dict[str, Any], select: str = "ALL_PROJECTED_ATTRIBUTES"
-                      ) -> Iterator[dict[str, Any]]:
+    def _query_queued(self, extra: str, values: dict[str, Any], select: str = "ALL_PROJECTED_ATTRIBUTES",
+                      filter_expression: str | None = None) -> Iterator[dict[str, Any]]:
         """Every page of a query of the sparse queue index, ``created_at`` narrowed by ``extra``."""
         start = None
         while True:
@@ -218,6 +221,8 @@ class JobStore:
                 "KeyConditionExpression": f"queue_state = :queued {extra}",
                 "ExpressionAttributeValues": serialize({":queued": JobState.QUEUED, **values}),
             }
+            if filter_expression:
+                query["FilterExpression"] = filter_expression
             if start:
                 query["ExclusiveStartKey"] = start
             response: dict[str, Any] = self._db.query(**query)

@@ -41,7 +41,7 @@ class Reconciler:
     def run(self) -> dict[str, int]:
         """One pass; returns how many queued jobs old enough were checked and how many of them were failed."""
         cutoff = self.clock() - timedelta(seconds=self.settings.orphan_after_s)
-        candidates = self.store.queued_before(cutoff)
+        candidates = self.store.unqueued_before(cutoff)
         failed = 0
         for job_id in candidates:
             job = self.store.get(job_id)

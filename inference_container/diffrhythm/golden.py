@@ -11,7 +11,7 @@ import torch
 from inference_container.diffrhythm.checkpoint import load_dit
 from inference_container.diffrhythm.config import DiTConfig
 from inference_container.diffrhythm.guidance import Inpainting
-from inference_container.diffrhythm.sampling import regenerate_mask, sample
+from inference_container.diffrhythm.sampling import sample
 
 #: fp32: the largest absolute error the golden README accepts. Half precisions: a fraction of the reference's
 #: largest magnitude (measured on the dit-95s folder: fp16 0.1 % / 0.07 %, bf16 0.8 % / 0.6 % for velocities / sample).
@@ -49,7 +49,7 @@ def verify_folder(folder: str | Path, dtype: str = "fp32", device: str = "cpu") 
         prepared = model.prepare(text, v["start_time"], duration)
         return model(v["x"].to(model.dtype), latent.to(model.dtype), style.to(model.dtype), v["t"], prepared).float()
 
-    edit = Inpainting(cond, regenerate_mask(n, meta["edit_segments_frames"], device)[None])
+    edit = Inpainting.segments(cond, meta["edit_segments_frames"])
     outputs = {
         "v_cond": call(v["text"], cond, v["style"]),
         "v_uncond": call(torch.zeros_like(v["text"]), torch.zeros_like(cond), v["negative_style"]),

@@ -7,7 +7,7 @@ negative style. ``v = v_cond + (v_cond - v_uncond) * cfg_strength``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -33,6 +33,22 @@ class Inpainting:
         """No reference: every frame of every row is generated."""
         return cls(torch.zeros(rows, frames, channels, device=device),
                    torch.ones(rows, frames, dtype=torch.bool, device=device))
+
+    @classmethod
+    def segments(cls, reference: torch.Tensor, frame_segments: Sequence[Sequence[int]]) -> Inpainting:
+        """Regenerate ``frame_segments`` (``[(start, end), ...]``, end excluded) of ``reference`` [b, n, 64], keep
+        the rest.
+
+        Example
+        -------
+        >>> Inpainting.segments(torch.zeros(1, 5, 2), [(1, 3)]).regenerate.tolist()
+        [[False, True, True, False, False]]
+        """
+        index = torch.arange(reference.shape[1], device=reference.device)
+        regenerate = torch.zeros(reference.shape[1], dtype=torch.bool, device=reference.device)
+        for start, end in frame_segments:
+            regenerate |= (index >= start) & (index < end)
+        return cls(reference, regenerate.expand(reference.shape[0], -1))
 
     @property
     def cond(self) -> torch.Tensor:

@@ -20,7 +20,7 @@ from inference_container.diffrhythm.g2p import LyricsTokenizer
 from inference_container.diffrhythm.guidance import Inpainting
 from inference_container.diffrhythm.lyrics import PhonemeTokenizer, lyric_tokens
 from inference_container.diffrhythm.model import DiT
-from inference_container.diffrhythm.sampling import initial_noise, regenerate_mask, sample, segments_to_frames
+from inference_container.diffrhythm.sampling import initial_noise, sample, segments_to_frames
 from inference_container.diffrhythm.style import StyleEncoder
 from inference_container.diffrhythm.vae import VAE
 from inference_container.diffrhythm.weights import Bundle, BundleError
@@ -79,8 +79,8 @@ class Pipeline:
         for variant in variants or bundle.variants:
             config = DiTConfig.from_json(bundle.dit_config, max_frames=VARIANTS[variant].max_frames)
             dits[variant] = load_dit(bundle.dit(variant), config, dtype=precision, device=device)
-        return cls(dits, VAE.load(bundle.vae, device), StyleEncoder.load(bundle.style, device),
-                   LyricsTokenizer.load(bundle.vocab), device, bundle.kind)
+        return cls(dits, VAE.load(bundle.vae, device), StyleEncoder.load(bundle.style, bundle.negative_style, device),
+                   LyricsTokenizer.load(bundle.vocab, bundle.lexicon), device, bundle.kind)
 
     @torch.inference_mode()
     def generate(self, request: SongRequest, progress: Progress | None = None) -> Song:
@@ -183,8 +183,7 @@ class Pipeline:
         if request.edit_audio is None:
             return Inpainting.everything(1, frames, LATENT_CHANNELS, self.device)
         segments = segments_to_frames(request.edit_segments or [[-1, -1]], max_frames)
-        return Inpainting(self._reference_latent(*request.edit_audio, frames),
-                          regenerate_mask(frames, segments, self.device)[None])
+        return Inpainting.segments(self._reference_latent(*request.edit_audio, frames), segments)
 
     def _reference_latent(self, audio: np.ndarray, rate: int, frames: int) -> torch.Tensor:
         """Encode the song to edit (stereo 44.1 kHz, peak at -6 dBFS) into a latent of ``frames`` frames."""

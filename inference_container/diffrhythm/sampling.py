@@ -1,4 +1,4 @@
-"""Euler sampling of the flow ODE from noise (t = 0) to a latent song (t = 1), edit segments as frame masks, and
+"""Euler sampling of the flow ODE from noise (t = 0) to a latent song (t = 1), edit segments in frames, and
 ``sample``: guidance, inpainting and Euler together (what the pipeline and the golden check run)."""
 
 from __future__ import annotations
@@ -52,23 +52,6 @@ def segments_to_frames(segments: Sequence[Sequence[float]], max_frames: int) -> 
     """
     return [(0 if start == -1 else frame_at(start), max_frames if end == -1 else frame_at(end))
             for start, end in segments]
-
-
-def regenerate_mask(
-    n: int, frame_segments: Sequence[Sequence[int]], device: torch.device | str = "cpu"
-) -> torch.Tensor:
-    """[n] bool: True on frames to generate, False on frames kept from the reference latent.
-
-    Example
-    -------
-    >>> regenerate_mask(5, [(1, 3)]).tolist()
-    [False, True, True, False, False]
-    """
-    index = torch.arange(n, device=device)
-    mask = torch.zeros(n, dtype=torch.bool, device=device)
-    for start, end in frame_segments:
-        mask |= (index >= start) & (index < end)
-    return mask
 
 
 def initial_noise(frames: int, seed: int, channels: int = 64, device: torch.device | str = "cpu") -> torch.Tensor:

@@ -63,9 +63,10 @@ class StyleEncoder:
         self._text = lru_cache(maxsize=512)(self._embed_text)
 
     @classmethod
-    def load(cls, style_dir: str | Path, device: str | torch.device = "cpu") -> StyleEncoder:
-        """The encoder and the bundle's negative style prompt (``negative_prompt.npy``)."""
-        negative = torch.from_numpy(np.load(Path(style_dir) / "negative_prompt.npy")).to(device)
+    def load(cls, style_dir: str | Path, negative_style: str | Path, device: str | torch.device = "cpu"
+             ) -> StyleEncoder:
+        """MuQ-MuLan from ``style_dir`` and the negative style prompt (a ``[1, 512]`` ``.npy``)."""
+        negative = torch.from_numpy(np.load(negative_style)).to(device)
         return cls(load_mulan(style_dir, device), negative)
 
     @property

@@ -30,7 +30,14 @@ from typing import Any
 from shared.timeline import FULL, SHORT, VARIANTS
 
 MANIFEST = "manifest.json"
-MULAN_DIR = "muq-mulan"  # under style/: MuQ-MuLan itself, beside the two towers its config names
+# The layout (paths relative to the bundle's root): the one place that names them
+DIT_CONFIG = "dit/config.json"
+VAE_FILE = "vae/vae_model.pt"
+STYLE_DIR = "style"
+MULAN_DIR = "muq-mulan"  # under STYLE_DIR: MuQ-MuLan itself, beside the two towers its config names
+NEGATIVE_STYLE = f"{STYLE_DIR}/negative_prompt.npy"
+VOCAB = "g2p/vocab.json"
+LEXICON = "g2p/chinese_lexicon.txt"
 REAL_KIND = "diffrhythm"
 DIT_REPOS = {SHORT.name: "ASLP-lab/DiffRhythm-1_2", FULL.name: "ASLP-lab/DiffRhythm-1_2-full"}
 VAE_REPO = "ASLP-lab/DiffRhythm-vae"
@@ -38,11 +45,22 @@ MULAN_REPO = "OpenMuQ/MuQ-MuLan-large"
 #: upstream's data files, from its Hugging Face Space (repo_type "space"): bundle path -> file in the Space
 SPACE_REPO = "ASLP-lab/DiffRhythm"
 SPACE_FILES = {
-    "dit/config.json": "config/diffrhythm-1b.json",
-    "g2p/vocab.json": "g2p/g2p/vocab.json",
-    "g2p/chinese_lexicon.txt": "g2p/sources/chinese_lexicon.txt",
-    "style/negative_prompt.npy": "infer/example/vocal.npy",
+    DIT_CONFIG: "config/diffrhythm-1b.json",
+    VOCAB: "g2p/g2p/vocab.json",
+    LEXICON: "g2p/sources/chinese_lexicon.txt",
+    NEGATIVE_STYLE: "infer/example/vocal.npy",
 }
+
+
+def dit_file(variant: str) -> str:
+    """Where a variant's DiT checkpoint lies in a bundle (relative path).
+
+    Example
+    -------
+    >>> dit_file("full")
+    'dit/full/cfm_model.pt'
+    """
+    return f"dit/{variant}/cfm_model.pt"
 
 
 class BundleError(ValueError):
@@ -89,23 +107,31 @@ class Bundle:
         if variant not in self.variants:
             raise BundleError(f"this bundle has no {variant} model (it has {', '.join(self.variants)}); fetch it "
                               f"with `diffrhythm fetch-weights --variants {variant}`")
-        return self.root / "dit" / variant / "cfm_model.pt"
+        return self.root / dit_file(variant)
 
     @property
     def dit_config(self) -> Path:
-        return self.root / "dit" / "config.json"
+        return self.root / DIT_CONFIG
 
     @property
     def vae(self) -> Path:
-        return self.root / "vae" / "vae_model.pt"
+        return self.root / VAE_FILE
 
     @property
     def style(self) -> Path:
-        return self.root / "style"
+        return self.root / STYLE_DIR
+
+    @property
+    def negative_style(self) -> Path:
+        return self.root / NEGATIVE_STYLE
 
     @property
     def vocab(self) -> Path:
-        return self.root / "g2p" / "vocab.json"
+        return self.root / VOCAB
+
+    @property
+    def lexicon(self) -> Path:
+        return self.root / LEXICON
 
     def verify(self, checksums: bool = True) -> None:
         """Raise ``BundleError`` unless every file of the manifest is present with its size (and sha256)."""
@@ -155,11 +181,11 @@ def fetch_weights(root: str | Path, variants: tuple[str, ...] = tuple(VARIANTS),
         sources[target] = f"{repo_type}:{repo}/{filename}"
 
     for variant in variants:
-        place(DIT_REPOS[variant], "cfm_model.pt", f"dit/{variant}/cfm_model.pt")
-    place(VAE_REPO, "vae_model.pt", "vae/vae_model.pt")
+        place(DIT_REPOS[variant], "cfm_model.pt", dit_file(variant))
+    place(VAE_REPO, "vae_model.pt", VAE_FILE)
     for target, filename in SPACE_FILES.items():
         place(SPACE_REPO, filename, target, repo_type="space")
-    _fetch_mulan(hub, root / "style", sources)
+    _fetch_mulan(hub, root / STYLE_DIR, sources)
     return write_manifest(root, REAL_KIND, tuple(variants), sources)
 
 
@@ -173,6 +199,6 @@ def _fetch_mulan(hub: Any, style: Path, sources: dict[str, str]) -> None:
         folder = repo.split("/")[-1]
         hub.snapshot_download(repo_id=repo, local_dir=str(style / folder))
         config[part]["name"] = folder
-        sources[f"style/{folder}"] = f"model:{repo}"
+        sources[f"{STYLE_DIR}/{folder}"] = f"model:{repo}"
     (mulan / "config.json").write_text(json.dumps(config, indent=1))
-    sources[f"style/{MULAN_DIR}"] = f"model:{MULAN_REPO}"
+    sources[f"{STYLE_DIR}/{MULAN_DIR}"] = f"model:{MULAN_REPO}"

@@ -30,7 +30,7 @@ def test_the_rate_window_is_the_clock_hour_of_now(settings, aws):
     assert store.take_rate_token(f"{owner}-other", 2, END_OF_HOUR - timedelta(seconds=90)) is None
 
 
-def test_queued_before_lists_old_queued_jobs_and_transition_can_require_an_unset_attribute(stack, settings, aws):
+def test_unqueued_before_lists_old_queued_jobs_and_transition_can_require_an_unset_attribute(stack, settings, aws):
     store = JobStore(aws("dynamodb"), settings.table_name)
     owner = f"store-{uuid.uuid4().hex[:8]}"
     long_ago = datetime(2001, 1, 1, tzinfo=UTC)  # before every other job of the session
@@ -40,11 +40,12 @@ def test_queued_before_lists_old_queued_jobs_and_transition_can_require_an_unset
         for job in (orphan, sent, running):
             assert store.create(job)
         store.transition(running.job_id, JobState.RUNNING)
-        assert store.queued_before(long_ago + timedelta(hours=1)) == [orphan.job_id, sent.job_id]  # oldest first
-        assert store.queued_before(long_ago + timedelta(seconds=30)) == [orphan.job_id]
+        assert store.unqueued_before(long_ago + timedelta(hours=1)) == [orphan.job_id]  # sent and running: not
+        assert store.unqueued_before(long_ago + timedelta(seconds=30)) == [orphan.job_id]
+        assert store.unqueued_before(long_ago) == []
         assert store.transition(sent.job_id, JobState.FAILED, only_if_absent="enqueued_at") is None
         failed = store.transition(orphan.job_id, JobState.FAILED, only_if_absent="enqueued_at", error="orphan")
         assert failed is not None and failed.status is JobState.FAILED
-        assert store.queued_before(long_ago + timedelta(hours=1)) == [sent.job_id]
+        assert store.unqueued_before(long_ago + timedelta(hours=1)) == []
         store.transition(sent.job_id, JobState.CANCELLED)
         store.transition(running.job_id, JobState.CANCELLED)

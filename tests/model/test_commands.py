@@ -89,5 +89,5 @@ def test_fetch_weights_lays_out_and_verifies_the_bundle(tmp_path):
     assert "space:ASLP-lab/DiffRhythm/infer/example/vocal.npy" in hub.calls
     from inference_container.diffrhythm.style import StyleEncoder
 
-    assert StyleEncoder.load(bundle.style).text("pop").shape == (1, 512)
+    assert StyleEncoder.load(bundle.style, bundle.negative_style).text("pop").shape == (1, 512)
     assert Bundle(tmp_path / "bundle").manifest["files"]["vae/vae_model.pt"]["source"].endswith("vae_model.pt")

@@ -33,7 +33,7 @@ def test_variations_differ_by_seed_and_repeat_for_the_same_seed(tiny_pipeline):
 def test_full_model_length_and_progress_reports(tiny_pipeline):
     stages = []
     song = tiny_pipeline.generate(_request(audio_length=120), lambda stage, pct: stages.append((stage, pct)))
-    assert song.audio[0].shape[0] == int(120 * 44100 / 2048) * 2048
+    assert song.audio[0].shape[0] == int(120 * 44100 / 2048) * 2048 and song.metadata["variant"] == "full"
     assert [s for s, _ in stages][:2] == ["lyrics", "style"] and stages[-1][0] == "post-processing"
     percents = [p for _, p in stages]
     assert percents == sorted(percents) and percents[-1] < 100

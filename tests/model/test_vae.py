@@ -19,7 +19,7 @@ def test_chunked_decoding_equals_whole_decoding_for_a_frame_local_codec(vae, fra
     latent = torch.randn(1, frames, 64)
     whole = vae.decode(latent, chunked=False)
     assert whole.shape == (1, 2, frames * 2048)
-    torch.testing.assert_close(vae.decode(latent), whole)
+    torch.testing.assert_close(vae.decode(latent), whole, rtol=1e-5, atol=1e-6)  # chunks: other tensors, other sums
 
 
 def test_encode_gives_a_latent_per_2048_samples(vae):

@@ -110,9 +110,10 @@ class FakeJobTable:
         self.calls.append("queued_count")
         return len(self._queued())
 
-    def queued_before(self, cutoff: datetime) -> list[str]:
-        self.calls.append("queued_before")
-        return [j.job_id for j in sorted(self._queued(), key=lambda j: j.created_at) if j.created_at < cutoff]
+    def unqueued_before(self, cutoff: datetime) -> list[str]:
+        self.calls.append("unqueued_before")
+        return [j.job_id for j in sorted(self._queued(), key=lambda j: j.created_at)
+                if j.created_at < cutoff and j.enqueued_at is None]
 
     def take_rate_token(self, owner: str, limit: int, now: datetime | None = None) -> int | None:
         self.calls.append("take_rate_token")

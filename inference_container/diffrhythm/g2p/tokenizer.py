@@ -59,12 +59,12 @@ class LyricsTokenizer:
         self.mandarin = mandarin
 
     @classmethod
-    def load(cls, vocab_path: str | Path) -> LyricsTokenizer:
-        """From the bundle's ``vocab.json`` and, beside it, the Mandarin lexicon ``chinese_lexicon.txt`` if any."""
+    def load(cls, vocab_path: str | Path, lexicon_path: str | Path | None = None) -> LyricsTokenizer:
+        """From a phoneme vocabulary (``{"vocab": {phone: id}}``) and a Mandarin lexicon, if any."""
         from inference_container.diffrhythm.g2p.mandarin import MandarinG2P
 
         vocab = json.loads(Path(vocab_path).read_text(encoding="utf-8"))["vocab"]
-        return cls(vocab, MandarinG2P.load(Path(vocab_path).with_name("chinese_lexicon.txt")))
+        return cls(vocab, MandarinG2P.load(lexicon_path))
 
     def phonemes(self, text: str) -> str:
         """The phone string of a line (segments joined by ``|``)."""
