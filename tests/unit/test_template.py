@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 import pytest
-from cfnlint.api import lint, lint_all
 from samtranslator.translator.transform import transform
 
 from infrastructure.local.template import load_template
@@ -87,6 +86,8 @@ def test_transformed_template_has_no_dependency_cycle(transformed):
 
 @pytest.mark.slow  # a full lint
 def test_transformed_template_passes_cfn_lint(transformed):
+    from cfnlint.api import lint_all
+
     matches = [m for m in lint_all(json.dumps(transformed)) if m.rule.id[0] in "EW"]
     assert matches == [], "\n".join(str(m) for m in matches)
 
@@ -121,6 +122,8 @@ def test_template_declares_what_the_service_promises(transformed):
 
 @pytest.mark.slow  # a full lint
 def test_the_nested_compute_template_passes_cfn_lint_and_has_both_modes():
+    from cfnlint.api import lint
+
     from infrastructure.local.template import TEMPLATE, load_template
 
     path = TEMPLATE.parent / "infrastructure" / "gpu" / "compute.yaml"
