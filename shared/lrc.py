@@ -17,6 +17,8 @@ _TAG = re.compile(r"^\s*\[(?P<tag>[^\]]*)\](?P<rest>.*)$")
 _METADATA = re.compile(r"^[A-Za-z][A-Za-z_ ]*:")
 _TIME = re.compile(r"^(?P<m>\d{1,3}):(?P<s>[0-5]?\d)(?:[.:](?P<f>\d{1,3}))?$")
 _TIME_LIKE = re.compile(r"\[\d+:\d")
+MAX_NUMBER_DIGITS = 15  # a longer number is not something a singer can read out (and the G2P cannot spell it)
+_LONG_NUMBER = re.compile(rf"\d(?:,?\d){{{MAX_NUMBER_DIGITS},}}")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 _LATIN = re.compile(r"[^\W\d_]", re.UNICODE)
 
@@ -197,6 +199,8 @@ def parse_lrc(lrc: str, audio_length: float) -> ParsedLyrics:
     if not any(line.text for line in lines) and not issues:
         issues.append(LyricsIssue(None, "no lyric line found; expected lines like [00:12.00]first line of lyrics"))
     issues += _check_timeline(lines, audio_length)
+    issues += [LyricsIssue(line.number, f"a number with more than {MAX_NUMBER_DIGITS} digits cannot be sung; write it "
+                           "in words") for line in lines if _LONG_NUMBER.search(line.text)]
     if issues:
         raise LyricsError(sorted(issues, key=lambda issue: issue.line or 0))
     return ParsedLyrics(tuple(lines), timed=bool(timed), warnings=tuple(warnings))

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from inference_container.errors import InputError
+
 SILENCE_DBFS = -60.0
 
 
-class AudioQualityError(ValueError):
+class AudioQualityError(InputError):
     """Generated audio is unusable; ``reason`` says why, in words for the job's failure record."""
 
     def __init__(self, reason: str) -> None:

@@ -84,8 +84,8 @@ class Pipeline:
 
     @torch.inference_mode()
     def generate(self, request: SongRequest, progress: Progress | None = None) -> Song:
-        """Generate ``request.variations`` songs; raises ``ReferenceAudioError``, ``AudioQualityError``,
-        ``UnsupportedLyricsError`` or ``BundleError`` with reasons a user can act on."""
+        """Generate ``request.variations`` songs; bad input raises an ``inference_container.errors.InputError`` (a
+        reason the user can act on), anything else is not the user's fault."""
         return self.generate_batch([request], progress)[0]
 
     @staticmethod

@@ -16,12 +16,13 @@ import numpy as np
 import torch
 
 from inference_container.diffrhythm.weights import MULAN_DIR
+from inference_container.errors import InputError
 
 CLIP_SECONDS = 10.0
 MULAN_RATE = 24000
 
 
-class ReferenceAudioError(ValueError):
+class ReferenceAudioError(InputError):
     """The reference clip cannot be used (too short, silent, unreadable); the message says what is needed."""
 
 

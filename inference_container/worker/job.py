@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import soundfile
+from botocore.exceptions import ClientError
 
 from inference_container.diffrhythm.outputs import render
 from inference_container.diffrhythm.pipeline import Progress, Song, SongRequest
+from inference_container.errors import InputError
 from shared import keys
 from shared.contract import OutputFormat
 from shared.records import FailureCode, JobRequestRecord, ManifestOutput, OutputManifest
@@ -47,10 +49,17 @@ class JobRunner:
         return JobRequestRecord.model_validate_json(body)
 
     def _audio(self, key: str, field: str) -> tuple[Any, int]:
+        """An uploaded clip. A file that is gone or is not audio is the user's to fix; any other error reading it
+        (throttling, a network fault) is retried."""
         try:
             data = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}:
+                raise JobFailedError(f"{field}: {key} no longer exists; upload the file again") from error
+            raise
+        try:
             audio, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
-        except Exception as error:  # unreadable upload: the user must send another file
+        except (soundfile.LibsndfileError, RuntimeError, ValueError) as error:
             raise JobFailedError(f"{field}: {key} could not be read as audio ({type(error).__name__})") from error
         return audio, rate
 
@@ -70,10 +79,11 @@ class JobRunner:
         )
 
     def generate(self, requests: list[SongRequest], progress: Progress) -> list[Song]:
-        """Generate one or several (batch-compatible) requests; user-facing errors become ``JobFailedError``."""
+        """Generate one or several (batch-compatible) requests; the user's errors (``InputError``) become
+        ``JobFailedError``, anything else propagates (and is retried)."""
         try:
             return self.pipeline.generate_batch(requests, progress)
-        except ValueError as error:  # the pipeline's user-facing errors (lyrics, reference clip, silent audio)
+        except InputError as error:
             raise JobFailedError(str(error)) from error
 
     def upload(self, request: JobRequestRecord, song: Song, seconds: float) -> OutputManifest:

@@ -21,6 +21,7 @@ import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,23 @@ from shared.states import JobState
 
 logger = Logger(service="worker")
 metrics = Metrics(namespace="DiffRhythm", service="worker")
+
+
+class Outcome(StrEnum):
+    """What became of one message; both transports act on it (the SQS loop, and the SageMaker handler's reply)."""
+
+    COMPLETED = "completed"  # outputs and manifest written, message deleted
+    FAILED = "failed"  # the user's input cannot be generated: failure record written, message deleted
+    CANCELLED = "cancelled"  # cancelled before or while it ran: message deleted
+    SKIPPED = "skipped"  # unknown or already final (a re-delivery): message deleted
+    RETRY = "retry"  # not the user's fault: the message comes back after ``retry_delay_s``
+    HANDED_BACK = "handed_back"  # the worker is stopping: the message is visible again at once
+    UNREADABLE = "unreadable"  # not a job message: left for the dead-letter queue
+
+    @property
+    def finished(self) -> bool:
+        """Whether the job needs no further delivery."""
+        return self not in (Outcome.RETRY, Outcome.HANDED_BACK, Outcome.UNREADABLE)
 
 
 class _Cancelled(Exception):
@@ -109,30 +127,39 @@ class Worker:
         handled = 0
         from inference_container.worker.health import HEALTH_FILE
 
+        failures = 0
         while not self.stopping and (max_messages is None or handled < max_messages):
-            self.store.heartbeat(self.device)
+            self._best_effort("worker heartbeat", self.store.heartbeat, self.device)
             Path(HEALTH_FILE).touch()
-            response = self.sqs.receive_message(
-                QueueUrl=self.settings.queue_url, MaxNumberOfMessages=self.settings.max_batch,
-                WaitTimeSeconds=self.settings.poll_wait_s, VisibilityTimeout=self.settings.visibility_s,
-                AttributeNames=["ApproximateReceiveCount"])
+            try:
+                response = self.sqs.receive_message(
+                    QueueUrl=self.settings.queue_url, MaxNumberOfMessages=self.settings.max_batch,
+                    WaitTimeSeconds=self.settings.poll_wait_s, VisibilityTimeout=self.settings.visibility_s,
+                    AttributeNames=["ApproximateReceiveCount"])
+            except Exception:  # a throttled or unreachable queue: back off and poll again, models stay loaded
+                failures += 1
+                delay = min(self.settings.backoff_max_s, self.settings.backoff_s * 2 ** (failures - 1))
+                logger.exception("receiving failed; backing off", extra={"delay_s": delay})
+                self._stop.wait(delay)
+                continue
+            failures = 0
             messages = response.get("Messages", [])
             if messages:
                 self.handle_many(messages)
                 handled += len(messages)
 
     # -- messages --------------------------------------------------------------------------------------------------
-    def handle(self, message: dict[str, Any]) -> str:
+    def handle(self, message: dict[str, Any]) -> Outcome:
         """Process one SQS message; returns the outcome's name."""
         return self.handle_many([message])[0]
 
-    def handle_many(self, messages: list[dict[str, Any]]) -> list[str]:
+    def handle_many(self, messages: list[dict[str, Any]]) -> list[Outcome]:
         """Claim the messages' jobs, then generate those that can share a sampling batch together."""
-        outcomes: dict[int, str] = {}
+        outcomes: dict[int, Outcome] = {}
         groups: dict[tuple[Any, ...], list[_Claimed]] = {}
         for message in messages:
             claimed = self._claim(message)
-            if isinstance(claimed, str):
+            if isinstance(claimed, Outcome):
                 outcomes[id(message)] = claimed
             else:
                 groups.setdefault(self.runner.pipeline.batch_key(claimed.song), []).append(claimed)
@@ -144,53 +171,70 @@ class Worker:
         logger.info("messages handled", extra={"outcomes": list(outcomes.values())})
         return [outcomes[id(m)] for m in messages]
 
-    def handle_payload(self, body: str) -> str:
+    def handle_payload(self, body: str) -> Outcome:
         """Process a job message that did not come from SQS (SageMaker async invocations): no visibility to keep."""
         with self._lock:
             return self.handle({"Body": body, "ReceiptHandle": None})
 
+    @staticmethod
+    def _best_effort(what: str, action: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run ``action``; a failure is logged, not raised (what it guards is retried or covered another way)."""
+        try:
+            return action(*args, **kwargs)
+        except Exception:
+            logger.exception(f"{what} failed")
+            return None
+
     def _delete(self, message: dict[str, Any]) -> None:
+        """Delete a handled message; if that fails, its re-delivery is skipped (the job is final by then)."""
         if message["ReceiptHandle"] is not None:
-            self.sqs.delete_message(QueueUrl=self.settings.queue_url, ReceiptHandle=message["ReceiptHandle"])
+            self._best_effort("deleting a message", self.sqs.delete_message, QueueUrl=self.settings.queue_url,
+                              ReceiptHandle=message["ReceiptHandle"])
 
     def _visibility(self, message: dict[str, Any], seconds: int) -> None:
+        """Change a message's visibility; if that fails, it comes back when its current window ends."""
         if message["ReceiptHandle"] is not None:
-            self.sqs.change_message_visibility(QueueUrl=self.settings.queue_url,
-                                               ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=seconds)
+            self._best_effort("changing a message's visibility", self.sqs.change_message_visibility,
+                              QueueUrl=self.settings.queue_url, ReceiptHandle=message["ReceiptHandle"],
+                              VisibilityTimeout=seconds)
 
-    def _claim(self, message: dict[str, Any]) -> _Claimed | str:
+    def _claim(self, message: dict[str, Any]) -> _Claimed | Outcome:
         """Move the job to RUNNING and read its request; or the outcome when there is nothing to generate."""
         try:
             job_message = JobMessage.model_validate_json(message["Body"])
         except ValidationError:
             logger.error("unreadable message left for the dead-letter queue", extra={"body": message["Body"][:300]})
-            return "unreadable"
-        job = self.store.get(job_message.job_id)
-        if job is None or job.status.is_final:
-            self._delete(message)
-            return "skipped"
-        claimed = self.store.transition(job.job_id, JobState.RUNNING, started_at=job.started_at or utcnow(),
-                                        attempts=job.attempts + 1, progress_stage="starting", progress_percent=0.0)
+            return Outcome.UNREADABLE
+        try:
+            job = self.store.get(job_message.job_id)
+            if job is None or job.status.is_final:
+                self._delete(message)
+                return Outcome.SKIPPED
+            claimed = self.store.transition(job.job_id, JobState.RUNNING, started_at=job.started_at or utcnow(),
+                                            attempts=job.attempts + 1, progress_stage="starting", progress_percent=0.0)
+        except Exception as error:  # the table is throttled or unreachable: the message comes back later
+            return self._retry(job_message.job_id, message, error)
         if claimed is None:  # it became final in between (cancelled)
             self._delete(message)
-            return "skipped"
+            return Outcome.SKIPPED
         try:
             request = self.runner.load_request(job_message.request_key)
             return _Claimed(message, request, self.runner.song_request(request))
         except JobFailedError as failure:
             self.runner.fail(job.job_id, failure.reason, "invalid_input")
             self._delete(message)
-            return "failed"
+            return Outcome.FAILED
         except Exception as error:
             return self._retry(job.job_id, message, error)
 
-    def _retry(self, job_id: str, message: dict[str, Any], error: Exception) -> str:
+    def _retry(self, job_id: str, message: dict[str, Any], error: Exception) -> Outcome:
         logger.exception("transient failure; the message will come back", extra={"job_id": job_id})
-        self.store.set_fields(job_id, only_if=JobState.RUNNING, error=f"{type(error).__name__}: {error}"[:500])
+        self._best_effort("recording the error", self.store.set_fields, job_id, only_if=JobState.RUNNING,
+                          error=f"{type(error).__name__}: {error}"[:500])
         self._visibility(message, self.retry_delay_s)
-        return "retry"
+        return Outcome.RETRY
 
-    def _run_group(self, group: list[_Claimed]) -> dict[_Claimed, str]:
+    def _run_group(self, group: list[_Claimed]) -> dict[_Claimed, Outcome]:
         """Generate a batch-compatible group; heartbeats and task protection cover the whole group."""
         beat = threading.Event()
         heart = threading.Thread(target=self._heartbeat, args=([c.message for c in group], beat), daemon=True)
@@ -203,7 +247,7 @@ class Worker:
             heart.join()
             _protect_task(False)
 
-    def _generate(self, group: list[_Claimed]) -> dict[_Claimed, str]:
+    def _generate(self, group: list[_Claimed]) -> dict[_Claimed, Outcome]:
         cancelled: set[str] = set()
         started = time.perf_counter()
         try:
@@ -213,25 +257,29 @@ class Worker:
                 return {claimed: outcome for c in group for claimed, outcome in self._generate([c]).items()}
             self.runner.fail(group[0].job_id, failure.reason, "invalid_input")
             self._delete(group[0].message)
-            return {group[0]: "failed"}
+            return {group[0]: Outcome.FAILED}
         except _Cancelled:
             for claimed in group:
                 self._delete(claimed.message)
-            return dict.fromkeys(group, "cancelled")
+            return dict.fromkeys(group, Outcome.CANCELLED)
         except _HandBack:
             for claimed in group:
                 self._visibility(claimed.message, 0)
-            return dict.fromkeys(group, "handed_back")
+            return dict.fromkeys(group, Outcome.HANDED_BACK)
         except Exception as error:
             return {c: self._retry(c.job_id, c.message, error) for c in group}
         outcomes = {}
         for claimed, song in zip(group, songs, strict=True):
             if claimed.job_id in cancelled:
-                outcomes[claimed] = "cancelled"
+                outcomes[claimed] = Outcome.CANCELLED
             else:
-                manifest = self.runner.upload(claimed.request, song, time.perf_counter() - started)
+                try:
+                    manifest = self.runner.upload(claimed.request, song, time.perf_counter() - started)
+                except Exception as error:  # this job comes back; its neighbours' songs are still delivered
+                    outcomes[claimed] = self._retry(claimed.job_id, claimed.message, error)
+                    continue
                 self._record_metrics(manifest.metadata, claimed.request.batch_size)
-                outcomes[claimed] = "completed"
+                outcomes[claimed] = Outcome.COMPLETED
             self._delete(claimed.message)
         return outcomes
 
@@ -265,9 +313,13 @@ class Worker:
                 return
             last.update(stage=stage, at=now)
             for job_id in job_ids:
-                if job_id not in cancelled and not self.store.set_fields(
-                        job_id, only_if=JobState.RUNNING, progress_stage=stage, progress_percent=round(percent, 1)):
-                    cancelled.add(job_id)  # no longer RUNNING: cancelled while we worked
+                if job_id in cancelled:
+                    continue
+                written = self._best_effort("writing progress", self.store.set_fields, job_id,
+                                            only_if=JobState.RUNNING, progress_stage=stage,
+                                            progress_percent=round(percent, 1))
+                if written is False:  # no longer RUNNING: cancelled while we worked (None: the write failed)
+                    cancelled.add(job_id)
             if len(cancelled) == len(job_ids):
                 raise _Cancelled
 

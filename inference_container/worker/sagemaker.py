@@ -13,8 +13,19 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from inference_container.worker.loop import Worker, logger
+from inference_container.worker.loop import Outcome, Worker, logger
 from shared import keys
+
+
+def reply_for(outcome: Outcome, body: str) -> tuple[HTTPStatus, dict[str, Any]]:
+    """The invocation's answer. A job that must run again (``retry``, ``handed_back``) is a 503, so the endpoint
+    reports the invocation as failed (its error notification) instead of storing a success for an unfinished job."""
+    if outcome is Outcome.UNREADABLE:
+        return HTTPStatus.BAD_REQUEST, {"detail": "the body must be a job message (JSON)", "outcome": outcome}
+    job_id = str(json.loads(body).get("job_id", ""))
+    answer = {"outcome": outcome, "job_id": job_id,
+              "manifest_key": keys.manifest_key(job_id) if outcome is Outcome.COMPLETED else None}
+    return (HTTPStatus.OK if outcome.finished else HTTPStatus.SERVICE_UNAVAILABLE), answer
 
 
 def make_server(worker: Worker, host: str = "0.0.0.0", port: int = 8080) -> ThreadingHTTPServer:
@@ -41,12 +52,7 @@ def make_server(worker: Worker, host: str = "0.0.0.0", port: int = 8080) -> Thre
                 return
             body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
             outcome = worker.handle_payload(body)
-            if outcome == "unreadable":
-                self._reply(HTTPStatus.BAD_REQUEST, {"detail": "the body must be a job message (JSON)"})
-                return
-            job_id = json.loads(body).get("job_id", "")
-            self._reply(HTTPStatus.OK, {"outcome": outcome, "job_id": job_id,
-                                        "manifest_key": keys.manifest_key(job_id) if outcome == "completed" else None})
+            self._reply(*reply_for(outcome, body))
 
         def log_message(self, format: str, *args: Any) -> None:
             logger.debug(format % args)

@@ -19,3 +19,5 @@ class WorkerSettings(Settings):
     progress_interval_s: float = Field(2.0, ge=0, description="Least time between two progress writes")
     max_batch: int = Field(1, ge=1, le=10, description="Jobs received at once; compatible ones share a batch")
     grace_s: float = Field(90.0, ge=0, description="On SIGTERM: time to finish the job in hand before handing it back")
+    backoff_s: float = Field(1.0, ge=0, description="First wait after a failed receive; doubles up to backoff_max_s")
+    backoff_max_s: float = Field(60.0, ge=0, description="Longest wait between receive attempts")

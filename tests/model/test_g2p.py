@@ -29,6 +29,13 @@ def test_numbers_money_and_abbreviations_are_spelled_out():
     assert normalize("Dr Who").split() == ["doctor", "Who"]
 
 
+def test_a_number_too_long_to_sing_is_the_users_error_not_a_crash():
+    from inference_container.errors import InputError
+
+    with pytest.raises(InputError, match="too long to sing"):  # inflect raised NumOutOfRangeError, retried 3 times
+        normalize("call 1234567890123456789012345678901234567890 now")
+
+
 def test_mixed_lines_are_split_by_script():
     assert segments("你好, hello 世界") == [("你好, ", "zh"), ("hello ", "en"), ("世界", "zh")]
     with pytest.raises(UnsupportedLyricsError, match="Mandarin"):

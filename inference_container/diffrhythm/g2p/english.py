@@ -11,6 +11,9 @@ import re
 from functools import lru_cache
 from typing import Any
 
+from inference_container.errors import InputError
+from shared.lrc import MAX_NUMBER_DIGITS
+
 PUNCTUATION = ",.?!;:'…"
 WIDE_PUNCTUATION = {"，": ",", "。": ".", "！": "!", "？": "?", "；": ";", "：": ":", "、": ",", "‘": "'", "’": "'",
                      "⋯": "…", "···": "…", "・・・": "…", "...": "…"}
@@ -81,6 +84,9 @@ def normalize(text: str) -> str:
     """
     text = _ABBREVIATION_RE.sub(lambda m: _ABBREVIATIONS[m.group(1).lower()], text)
     text = re.sub(r"([0-9][0-9,]+[0-9])", lambda m: m.group(1).replace(",", ""), text)
+    if too_long := re.search(rf"[0-9]{{{MAX_NUMBER_DIGITS + 1},}}", text):
+        raise InputError(f"the number {too_long.group(0)[:20]}... is too long to sing (at most {MAX_NUMBER_DIGITS} "
+                         "digits); write it in words")
     text = re.sub(r"£([0-9,]*[0-9]+)", r"\1 pounds", text)
     text = re.sub(r"\$([0-9.,]*[0-9]+)", _say_money, text)
     text = re.sub(r"([0-9]+)/([0-9]+)", _say_fraction, text)

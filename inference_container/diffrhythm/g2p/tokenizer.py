@@ -11,9 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from inference_container.diffrhythm.g2p import english
+from inference_container.errors import InputError
 
 
-class UnsupportedLyricsError(ValueError):
+class UnsupportedLyricsError(InputError):
     """The lyrics use a script this front end cannot phonemise; the message names it."""
 
 

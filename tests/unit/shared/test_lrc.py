@@ -72,3 +72,10 @@ def test_end_frame_matches_upstream():
 def test_token_estimate_counts_cjk_heavier_than_latin():
     assert estimate_tokens("") == 0
     assert estimate_tokens("你好世界") > estimate_tokens("abcd")
+
+
+def test_a_number_too_long_to_sing_is_refused_naming_its_line():
+    with pytest.raises(LyricsError) as caught:
+        parse_lrc("[00:01.00]call 1234567890123456789012345678901234567890 now\n[00:10.00]fine", 95)
+    assert [issue.line for issue in caught.value.issues] == [1] and "digits" in str(caught.value)
+    assert parse_lrc("[00:01.00]call 1,234,567 or 123456789012345 now", 95).lines  # up to 15 digits is fine

@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 
 from inference_container.diffrhythm.pipeline import Song, SongRequest
+from inference_container.diffrhythm.weights import BundleError
+from inference_container.errors import InputError
 from inference_container.worker.job import JobRunner
 from inference_container.worker.loop import Worker
 from inference_container.worker.settings import WorkerSettings
@@ -23,7 +25,7 @@ from shared import keys
 from shared.contract import GenerateRequest
 from shared.records import FailureRecord, JobMessage, JobRecord, JobRequestRecord, OutputManifest
 from shared.states import JobState
-from tests.unit.fakes import FakeJobTable, FakeObjectStore, FakeQueue
+from tests.unit.fakes import FakeJobTable, FakeObjectStore, FakeQueue, client_error
 
 BUCKET, QUEUE_URL = "worker-bucket", "https://sqs.example/worker-jobs"
 RATE = 44100
@@ -38,6 +40,7 @@ class StandInPipeline:
         self.refuse: set[str] = set()
         self.crash: set[str] = set()
         self.during_sampling: Callable[[], None] = lambda: None
+        self.error: Exception | None = None  # raised by every call when set
 
     @staticmethod
     def batch_key(request: SongRequest) -> tuple[int, int, float]:
@@ -45,8 +48,10 @@ class StandInPipeline:
 
     def generate_batch(self, requests: Sequence[SongRequest], progress: Callable[[str, float], None]) -> list[Song]:
         self.batches.append([r.lrc for r in requests])
+        if self.error is not None:
+            raise self.error
         if refused := [r.lrc for r in requests if r.lrc in self.refuse]:
-            raise ValueError(f"cannot sing {refused[0]!r}")
+            raise InputError(f"cannot sing {refused[0]!r}")
         if any(r.lrc in self.crash for r in requests):
             raise RuntimeError("CUDA error: an illegal memory access (simulated)")
         progress("lyrics", 0.0)
@@ -81,7 +86,7 @@ def pipeline() -> StandInPipeline:
 @pytest.fixture
 def worker(table: FakeJobTable, s3: FakeObjectStore, sqs: FakeQueue, pipeline: StandInPipeline) -> Worker:
     settings = WorkerSettings(_env_prefix="DIFFRHYTHM_UNIT_TEST_", bucket_name=BUCKET, queue_url=QUEUE_URL,
-                              progress_interval_s=0, heartbeat_s=3600, grace_s=0)
+                              progress_interval_s=0, heartbeat_s=3600, grace_s=0, backoff_s=0)
     return Worker(settings, JobRunner(pipeline, s3, BUCKET), table, sqs, device="cpu", retry_delay_s=17)
 
 
@@ -188,3 +193,111 @@ def test_compatible_jobs_share_a_batch_and_only_the_job_at_fault_fails(worker, t
     assert "result.json" in outputs_of(s3, good) and "result.json" in outputs_of(s3, other_length)
     assert keys.failure_key(job_id_of(bad)) in s3.objects and outputs_of(s3, bad) == set()
     assert sorted(sqs.deleted) == sorted(m["ReceiptHandle"] for m in (good, bad, other_length))
+
+
+# -- the user's fault or ours: one taxonomy (inference_container/errors.py) -------------------------------------------
+def test_an_error_that_is_not_the_users_is_retried_even_when_it_is_a_value_error(worker, table, s3, sqs, pipeline):
+    message = queue_job(table, s3)
+    pipeline.error = BundleError("the full model is not loaded on this worker")  # another worker may have it
+    assert worker.handle(message) == "retry"
+    assert keys.failure_key(job_id_of(message)) not in s3.objects and sqs.deleted == []
+
+
+def _queue_with_reference(table, s3, key: str) -> dict[str, Any]:
+    """A job whose style is an uploaded clip at ``key``."""
+    message = queue_job(table, s3)
+    request_key = keys.request_key(job_id_of(message))
+    stored = JobRequestRecord.model_validate_json(s3.body(request_key))
+    stored = stored.model_copy(update={"style_prompt": None, "reference_audio_key": key})
+    s3.put_object(Bucket=BUCKET, Key=request_key, Body=stored.model_dump_json().encode(),
+                  ContentType="application/json")
+    return message
+
+
+def test_a_reference_clip_that_is_not_audio_or_is_gone_fails_the_job(worker, table, s3, sqs):
+    not_audio = _queue_with_reference(table, s3, "inputs/owner/notes.wav")
+    s3.put_object(Bucket=BUCKET, Key="inputs/owner/notes.wav", Body=b"not a sound file", ContentType="audio/wav")
+    gone = _queue_with_reference(table, s3, "inputs/owner/deleted.wav")
+    assert worker.handle_many([not_audio, gone]) == ["failed", "failed"]
+    reasons = [FailureRecord.model_validate_json(s3.body(keys.failure_key(job_id_of(m)))).reason
+               for m in (not_audio, gone)]
+    assert "could not be read as audio" in reasons[0] and "no longer exists" in reasons[1]
+
+
+def test_a_throttled_read_of_the_reference_clip_is_retried_not_blamed_on_the_user(worker, table, s3, sqs,
+                                                                                 monkeypatch):
+    message = _queue_with_reference(table, s3, "inputs/owner/clip.wav")
+    read = s3.get_object
+
+    def throttled(*, Bucket: str, Key: str) -> dict[str, Any]:
+        if Key.startswith("inputs/"):
+            raise client_error("SlowDown", "GetObject")
+        return read(Bucket=Bucket, Key=Key)
+
+    monkeypatch.setattr(s3, "get_object", throttled)
+    assert worker.handle(message) == "retry"
+    assert keys.failure_key(job_id_of(message)) not in s3.objects
+
+
+# -- transient AWS errors never end the worker -----------------------------------------------------------------------
+def test_an_upload_that_fails_retries_that_job_and_still_delivers_its_neighbours(worker, table, s3, sqs,
+                                                                               monkeypatch):
+    unlucky, lucky = queue_job(table, s3, lyrics="[00:01.00]first"), queue_job(table, s3, lyrics="[00:01.00]second")
+    write = s3.put_object
+
+    def flaky(*, Bucket: str, Key: str, Body: bytes, ContentType: str) -> dict[str, Any]:
+        if Key.startswith(keys.output_prefix(job_id_of(unlucky))):
+            raise client_error("InternalError", "PutObject")
+        return write(Bucket=Bucket, Key=Key, Body=Body, ContentType=ContentType)
+
+    monkeypatch.setattr(s3, "put_object", flaky)
+    assert worker.handle_many([unlucky, lucky]) == ["retry", "completed"]
+    assert "result.json" in outputs_of(s3, lucky) and sqs.deleted == [lucky["ReceiptHandle"]]
+    assert sqs.visibility[-1] == (unlucky["ReceiptHandle"], 17)
+
+
+def test_a_table_error_while_claiming_is_retried(worker, table, s3, sqs, monkeypatch):
+    message = queue_job(table, s3)
+    monkeypatch.setattr(table, "transition", lambda *a, **k: (_ for _ in ()).throw(
+        client_error("ProvisionedThroughputExceededException", "UpdateItem")))
+    assert worker.handle(message) == "retry"
+    assert sqs.visibility == [(message["ReceiptHandle"], 17)] and sqs.deleted == []
+
+
+class _FlakyReceive:
+    """SQS whose first receive fails, then delivers ``messages`` once, then nothing."""
+
+    def __init__(self, queue: FakeQueue, messages: list[dict[str, Any]]) -> None:
+        self.queue, self.messages, self.receives = queue, messages, 0
+
+    def receive_message(self, **kwargs: Any) -> dict[str, Any]:
+        self.receives += 1
+        if self.receives == 1:
+            raise client_error("ServiceUnavailable", "ReceiveMessage")
+        batch, self.messages = self.messages, []
+        return {"Messages": batch}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.queue, name)
+
+
+def test_a_failed_receive_backs_off_and_polls_again(worker, table, s3, sqs, tmp_path, monkeypatch):
+    monkeypatch.setenv("HEALTH_FILE", str(tmp_path / "alive"))
+    monkeypatch.setattr("inference_container.worker.health.HEALTH_FILE", str(tmp_path / "alive"))
+    message = queue_job(table, s3)
+    worker.sqs = _FlakyReceive(sqs, [message])
+    worker.run(max_messages=1)  # would raise out of the loop (and end the process) before
+    assert worker.sqs.receives == 2 and worker.stats == {"completed": 1}
+    assert table.last_seen is not None and table.last_seen[1] == "cpu"
+
+
+@pytest.mark.parametrize(("outcome", "status"), [("completed", 200), ("failed", 200), ("cancelled", 200),
+                                                 ("skipped", 200), ("retry", 503), ("handed_back", 503)])
+def test_sagemaker_answers_a_failure_for_a_job_that_must_run_again(outcome, status):
+    from inference_container.worker.loop import Outcome
+    from inference_container.worker.sagemaker import reply_for
+
+    code, body = reply_for(Outcome(outcome), '{"job_id": "j-1"}')
+    assert (int(code), body["outcome"], body["job_id"]) == (status, outcome, "j-1")
+    assert (body["manifest_key"] is not None) == (outcome == "completed")
+    assert int(reply_for(Outcome.UNREADABLE, "not json")[0]) == 400
