@@ -16,6 +16,7 @@ from shared.presets import PRESETS, MasterPreset, Preset, SamplingSettings
 from shared.timeline import MAX_SECONDS, MIN_SECONDS, SHORT
 
 MAX_SEED = 2**32 - 1
+MIN_STEPS, MAX_STEPS = 2, 100  # Euler needs both ends of its grid; the longest preset (ultra) takes 100
 #: the existing frontend's example request (the seed report, Phase 4): the schema's example and the demo's first song
 FRONTEND_EXAMPLE: dict[str, JsonValue] = {
     "lyrics": "[00:00.00]Line 1\n[00:05.00]Line 2", "style_prompt": "pop, upbeat, energetic",
@@ -64,7 +65,7 @@ class GenerateRequest(BaseModel):
     audio_length: int = Field(MIN_SECONDS, ge=MIN_SECONDS, le=MAX_SECONDS,
                               description=f"Seconds; {SHORT.max_seconds + 1}..{MAX_SECONDS} use the full model")
     batch_size: int = Field(1, ge=1, le=4, description="Number of variations")
-    steps: int | None = Field(None, ge=1, le=200, description="Overrides the preset's sampling steps")
+    steps: int | None = Field(None, ge=MIN_STEPS, le=MAX_STEPS, description="Overrides the preset's sampling steps")
     cfg_strength: float | None = Field(None, ge=0.0, le=20.0, description="Overrides the preset's guidance strength")
     preset: Preset = Preset.HIGH
     auto_master: bool = True

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
@@ -23,7 +24,7 @@ from enum import Enum
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel
 
 from shared.records import JobRecord, utcnow
@@ -33,6 +34,7 @@ OWNER_INDEX = "owner-created"
 QUEUE_INDEX = "queued-created"
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width, so strings sort as times
 _serializer, _deserializer = TypeSerializer(), TypeDeserializer()
+_log = logging.getLogger(__name__)
 
 
 def _plain(value: Any) -> Any:
@@ -255,11 +257,15 @@ class JobStore:
 
     # -- counters and heartbeat ------------------------------------------------------------------------------------
     def _count(self, state: JobState) -> None:
-        """Best-effort counter of jobs reaching ``state`` (metrics only)."""
-        self._db.update_item(
-            TableName=self._table, Key=serialize({"pk": "stats"}), UpdateExpression="ADD #s :one",
-            ExpressionAttributeNames={"#s": state.value.lower()}, ExpressionAttributeValues=serialize({":one": 1}),
-        )
+        """Count a job reaching ``state`` (metrics only): best effort, so a throttled counter never undoes the write
+        it follows (a created job without its message, a cancel without its marker)."""
+        try:
+            self._db.update_item(
+                TableName=self._table, Key=serialize({"pk": "stats"}), UpdateExpression="ADD #s :one",
+                ExpressionAttributeNames={"#s": state.value.lower()}, ExpressionAttributeValues=serialize({":one": 1}),
+            )
+        except (BotoCoreError, ClientError):
+            _log.warning("the %s counter was not incremented", state.value.lower(), exc_info=True)
 
     def counters(self) -> dict[str, int]:
         """Jobs that reached each state since the table was created."""

@@ -144,6 +144,10 @@ class Worker:
                 continue
             failures = 0
             messages = response.get("Messages", [])
+            if self.stopping:  # stopped during the long poll: what arrived goes back untouched, unclaimed
+                for message in messages:
+                    self._visibility(message, 0)
+                break
             if messages:
                 self.handle_many(messages)
                 handled += len(messages)

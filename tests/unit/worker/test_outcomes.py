@@ -301,3 +301,26 @@ def test_sagemaker_answers_a_failure_for_a_job_that_must_run_again(outcome, stat
     assert (int(code), body["outcome"], body["job_id"]) == (status, outcome, "j-1")
     assert (body["manifest_key"] is not None) == (outcome == "completed")
     assert int(reply_for(Outcome.UNREADABLE, "not json")[0]) == 400
+
+
+class _StopDuringReceive:
+    """SQS whose long poll returns ``messages`` after the worker was told to stop (SIGTERM mid-poll)."""
+
+    def __init__(self, queue: FakeQueue, worker: Worker, messages: list[dict[str, Any]]) -> None:
+        self.queue, self.worker, self.messages = queue, worker, messages
+
+    def receive_message(self, **kwargs: Any) -> dict[str, Any]:
+        self.worker.stop(grace_s=0)
+        return {"Messages": self.messages}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.queue, name)
+
+
+def test_messages_received_after_a_stop_go_back_unclaimed(worker, table, s3, sqs, pipeline, tmp_path, monkeypatch):
+    monkeypatch.setattr("inference_container.worker.health.HEALTH_FILE", str(tmp_path / "alive"))
+    message = queue_job(table, s3)
+    worker.sqs = _StopDuringReceive(sqs, worker, [message])
+    worker.run()
+    assert sqs.visibility == [(message["ReceiptHandle"], 0)] and sqs.deleted == []
+    assert table.jobs[job_id_of(message)].status is JobState.QUEUED and pipeline.batches == []
