@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from shared.jobs import CursorError
@@ -84,6 +85,20 @@ async def _lyrics_error(_: Request, error: Exception) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=422)
 
 
+def _printable(text: str) -> str:
+    """``text`` that encodes as UTF-8 (a lone surrogate becomes its escape)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+async def _validation_error(_: Request, error: Exception) -> JSONResponse:
+    """FastAPI's 422 shape, ``{loc, msg, type}`` per problem, without echoing the input: what a client sent may not
+    even encode (a lone surrogate), and it need not be sent back."""
+    assert isinstance(error, RequestValidationError)
+    detail = [{"loc": [_printable(str(part)) if isinstance(part, str) else part for part in problem["loc"]],
+               "msg": _printable(str(problem["msg"])), "type": problem["type"]} for problem in error.errors()]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
 async def _cursor_error(_: Request, error: Exception) -> JSONResponse:
     detail = [{"loc": ["query", "cursor"], "msg": str(error), "type": "value_error"}]
     return JSONResponse({"detail": detail}, status_code=422)
@@ -92,5 +107,6 @@ async def _cursor_error(_: Request, error: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(LyricsError, _lyrics_error)
     app.add_exception_handler(CursorError, _cursor_error)

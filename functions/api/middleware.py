@@ -31,12 +31,12 @@ async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
     await send({"type": "http.response.body", "body": payload})
 
 
-class _TooLargeError(Exception):
-    pass
-
-
 class BodyLimitMiddleware:
-    """Answer 413 to bodies over ``max_bytes``, declared or streamed."""
+    """Answer 413 to bodies over ``max_bytes``, declared or streamed.
+
+    The body is read here, at most ``max_bytes`` of it, before the app sees it (the app then reads it from memory):
+    a limit enforced while the app reads would surface as the framework's 400 "error parsing the body".
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app, self.max_bytes = app, max_bytes
@@ -50,20 +50,25 @@ class BodyLimitMiddleware:
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
             await _send_json(send, 413, detail)
             return
+        chunks: list[bytes] = []
         received = 0
-
-        async def limited() -> Message:
-            nonlocal received
+        while True:
             message = await receive()
-            received += len(message.get("body", b""))
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunks.append(message.get("body", b""))
+            received += len(chunks[-1])
             if received > self.max_bytes:
-                raise _TooLargeError
-            return message
+                await _send_json(send, 413, detail)
+                return
+            if not message.get("more_body", False):
+                break
+        pending: list[Message] = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLargeError:
-            await _send_json(send, 413, detail)
+        async def replay() -> Message:
+            return pending.pop() if pending else await receive()
+
+        await self.app(scope, replay, send)
 
 
 class ErrorMiddleware:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import pytest
@@ -95,3 +96,21 @@ def test_queue_and_health_read_the_fakes(http, table, sqs):
     assert queue["queue_length"] == 1 and queue["in_flight"] == 1 and queue["current_job"] is not None
     health = http.get("/api/v1/health").json()
     assert health["status"] == "healthy" and health["models_loaded"] is False and health["active_jobs"] == 1
+
+
+@pytest.mark.parametrize("field", ["lyrics", "style_prompt"])
+def test_a_lone_surrogate_is_a_422_naming_the_field_not_a_500(http, field):
+    body = json.dumps({**LYRICS_REQUEST, field: LYRICS_REQUEST[field] + " \ud800"}, ensure_ascii=True)
+    response = http.post("/api/v1/generate", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["body", field]
+
+
+def test_a_streamed_body_over_the_limit_is_413_even_without_a_length(table, s3, sqs, clock):
+    settings = make_settings(api_keys=KEY, max_body_bytes=1000)
+    http = TestClient(create_app(settings, Services.build(settings, table, s3, sqs, clock)), headers={"X-API-Key": KEY})
+    chunks = (b'{"lyrics": "' + b"x" * 400 for _ in range(5))  # no Content-Length: chunked
+    response = http.post("/api/v1/generate", content=chunks, headers={"Content-Type": "application/json"})
+    assert response.status_code == 413 and "1000 bytes" in response.json()["detail"]
+    small = http.post("/api/v1/generate", json=LYRICS_REQUEST)  # the body the app reads is the one sent
+    assert small.status_code == 202 and table.jobs
