@@ -61,9 +61,12 @@ class StatusRecorder:
     def _complete(self, job_id: str, key: str) -> JobRecord | None:
         try:
             manifest = OutputManifest.model_validate_json(self._read(key))
+            foreign = [o.key for o in manifest.outputs if not o.key.startswith(keys.output_prefix(job_id))]
+            if foreign:  # never presign another job's (or any other) object for this job's owner
+                raise ValueError(f"outputs outside {keys.output_prefix(job_id)}: {foreign[:3]}")
             outputs = [OutputFile(index=o.index, format=o.format, key=o.key, size_bytes=self._size(o.key))
                        for o in manifest.outputs]
-        except (ValidationError, FileNotFoundError) as error:
+        except (ValueError, FileNotFoundError) as error:
             logger.error("bad manifest", extra={"key": key, "error": str(error)})
             return self.store.transition(job_id, JobState.FAILED, completed_at=utcnow(),
                                          error="the worker's output was incomplete; please submit the job again")
@@ -82,13 +85,21 @@ class StatusRecorder:
         try:
             return bytes(self.s3.get_object(Bucket=self.settings.bucket_name, Key=key)["Body"].read())
         except ClientError as error:
-            raise FileNotFoundError(key) from error
+            raise _missing(error, key) from error
 
     def _size(self, key: str) -> int:
         try:
             return int(self.s3.head_object(Bucket=self.settings.bucket_name, Key=key)["ContentLength"])
         except ClientError as error:
-            raise FileNotFoundError(key) from error
+            raise _missing(error, key) from error
+
+
+def _missing(error: ClientError, key: str) -> Exception:
+    """A missing object is the worker's broken output; any other error (throttling) is raised as it is, so the event
+    is delivered again instead of failing a job whose files are fine."""
+    if error.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}:
+        return FileNotFoundError(key)
+    return error
 
 
 def recorder(settings: Settings | None = None) -> StatusRecorder:

@@ -119,3 +119,25 @@ def test_a_webhook_that_keeps_failing_is_recorded_on_the_job(recorder, table, s3
     recorder.apply(keys.failure_key(job.job_id))
     saved = table.jobs[job.job_id]
     assert len(sent) == 1 and saved.webhook_error == "HTTP 503 after 3 attempts" and saved.webhook_delivered_at is None
+
+
+def test_a_manifest_pointing_outside_its_jobs_folder_fails_the_job_and_presigns_nothing(recorder, table, s3):
+    victim, job = put_job(table, status=JobState.COMPLETED, outputs=("wav",)), put_job(table, status=JobState.RUNNING)
+    s3.objects[keys.output_key(victim.job_id, 0, "wav")] = (b"someone else's song", "audio/wav")
+    outputs = [ManifestOutput(index=0, format="wav", key=keys.output_key(victim.job_id, 0, "wav"), duration_s=95.0,
+                              sample_rate=44100, channels=2)]
+    manifest = OutputManifest(job_id=job.job_id, outputs=outputs, duration_s=95.0)
+    s3.objects[keys.manifest_key(job.job_id)] = (manifest.model_dump_json().encode(), "application/json")
+    failed = recorder.apply(keys.manifest_key(job.job_id))
+    assert failed is not None and failed.status is JobState.FAILED and failed.outputs == []
+
+
+def test_a_throttled_read_is_raised_for_redelivery_not_taken_as_broken_output(recorder, table, s3, monkeypatch):
+    from tests.unit.fakes import client_error
+
+    job = put_job(table, status=JobState.RUNNING)
+    write_outputs(s3, job.job_id)
+    monkeypatch.setattr(s3, "head_object", lambda **_: (_ for _ in ()).throw(client_error("SlowDown", "HeadObject")))
+    with pytest.raises(Exception, match="SlowDown"):
+        recorder.apply(keys.manifest_key(job.job_id))
+    assert table.jobs[job.job_id].status is JobState.RUNNING
