@@ -97,9 +97,8 @@ class StatusRecorder:
 def _missing(error: ClientError, key: str) -> Exception:
     """A missing object is the worker's broken output; any other error (throttling) is raised as it is, so the event
     is delivered again instead of failing a job whose files are fine."""
-    if error.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}:
-        return FileNotFoundError(key)
-    return error
+    code: object = error.response.get("Error", {}).get("Code")
+    return FileNotFoundError(key) if code in {"NoSuchKey", "404", "NotFound"} else error
 
 
 def recorder(settings: Settings | None = None) -> StatusRecorder:
