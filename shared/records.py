@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -129,6 +130,7 @@ class WebhookEvent(BaseModel):
     """The JSON body POSTed (signed) to a job's ``webhook_url`` when it reaches a final state."""
 
     event: Literal["job.completed", "job.failed", "job.cancelled"]
+    event_id: str = Field(description="The same for every delivery of this event: a receiver drops repeats")
     job_id: str
     status: str = Field(description="completed | failed | cancelled (the status endpoint's strings)")
     error: str | None
@@ -140,5 +142,7 @@ class WebhookEvent(BaseModel):
     def for_job(cls, job: JobRecord) -> WebhookEvent:
         """The event announcing ``job``'s final state."""
         status = job.status.wire
-        return cls(event=f"job.{status}", job_id=job.job_id, status=status, error=job.error,
+        event = f"job.{status}"
+        return cls(event=event, event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{job.job_id}/{event}")),
+                   job_id=job.job_id, status=status, error=job.error,
                    completed_at=job.completed_at, outputs=job.outputs, status_url=f"/api/v1/status/{job.job_id}")

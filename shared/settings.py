@@ -47,7 +47,8 @@ class Settings(BaseSettings):
     webhook_timeout_s: float = 5.0
     webhook_attempts: int = Field(3, ge=1)
     webhook_backoff_s: float = 1.0
-    allow_insecure_webhooks: bool = Field(False, description="Accept http:// webhook URLs (local stack only)")
+    allow_insecure_webhooks: bool = Field(
+        False, description="Accept http:// and private or loopback webhook targets (the local stack only)")
     metrics_enabled: bool = True
     estimated_job_minutes: float = Field(2.0, gt=0, description="Typical GPU time per job, for wait estimates")
     worker_capacity: int = Field(1, ge=1, description="Jobs processed in parallel at full scale")

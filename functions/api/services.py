@@ -15,6 +15,7 @@ from shared.jobs import JobStore
 from shared.ports import Clock, JobTable, MessageQueue, ObjectStore
 from shared.records import utcnow
 from shared.settings import Settings
+from shared.webhooks import Resolver, resolve_host
 
 
 @dataclass(frozen=True)
@@ -29,12 +30,12 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings, store: JobTable, s3: ObjectStore, sqs: MessageQueue,
-              clock: Clock = utcnow) -> Services:
+              clock: Clock = utcnow, resolve: Resolver = resolve_host) -> Services:
         """The components over the given table, bucket client and queue client."""
         presigner = Presigner(s3, settings.bucket_name, settings.presign_ttl_s)
         reads = JobReads(settings, store, presigner)
         return cls(
-            submissions=Submissions(settings, store, s3, sqs, clock),
+            submissions=Submissions(settings, store, s3, sqs, clock, resolve),
             reads=reads,
             cancellations=Cancellations(reads, store, s3, settings.bucket_name),
             uploads=Uploads(presigner, settings.max_upload_bytes),

@@ -27,6 +27,7 @@ from shared.records import JobMessage, JobRecord, JobRequestRecord, utcnow
 from shared.settings import Settings
 from shared.states import JobState
 from shared.storage import put_json
+from shared.webhooks import Resolver, UnsafeTargetError, checked_address, resolve_host
 
 logger = Logger(service="api")
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0f5a0e-54a4-4f5e-9b7e-3c2f1d7a9e10")
@@ -51,6 +52,7 @@ class Submissions:
     s3: ObjectStore
     sqs: MessageQueue
     clock: Clock = field(default=utcnow)
+    resolve: Resolver = field(default=resolve_host)  # webhook hosts; tests pass a table
 
     def submit(self, request: GenerateRequest, owner: str, idempotency_key: str | None) -> Submission:
         """Validate, store and enqueue one job (or replay the job an earlier submit with this key made)."""
@@ -93,9 +95,12 @@ class Submissions:
                                  headers={"Retry-After": str(retry_after)})
 
     def _check_references(self, request: GenerateRequest, owner: str) -> None:
-        if request.webhook_url is not None and request.webhook_url.scheme != "https" \
-                and not self.settings.allow_insecure_webhooks:
-            raise InputError(["webhook_url"], "webhook_url must use https")
+        if request.webhook_url is not None:  # checked again before every call (DNS can change in between)
+            try:
+                checked_address(str(request.webhook_url), allow_private=self.settings.allow_insecure_webhooks,
+                                resolve=self.resolve)
+            except UnsafeTargetError as error:
+                raise InputError(["webhook_url"], str(error)) from None
         refs: list[tuple[list[str | int], str]] = []
         if request.reference_audio_key is not None:
             refs.append((["reference_audio_key"], request.reference_audio_key))

@@ -20,7 +20,8 @@ def notify_final(job: JobRecord, store: JobTable, settings: Settings) -> bool:
         return False  # another event for this job already notified (or is notifying)
     body = WebhookEvent.for_job(job).model_dump_json().encode()
     error = deliver(job.webhook_url, body, settings.webhook_secret, attempts=settings.webhook_attempts,
-                    timeout_s=settings.webhook_timeout_s, backoff_s=settings.webhook_backoff_s)
+                    timeout_s=settings.webhook_timeout_s, backoff_s=settings.webhook_backoff_s,
+                    allow_private=settings.allow_insecure_webhooks)
     if error is None:
         store.set_fields(job.job_id, webhook_delivered_at=utcnow())
         return True

@@ -53,10 +53,28 @@ def sqs() -> FakeQueue:
     return FakeQueue(QUEUE_URL)
 
 
+#: what the fake resolver knows (anything else does not resolve): public hosts, and some that point inside
+DNS = {"example.com": ["93.184.216.34"], "hooks.example.com": ["93.184.216.34"], "localhost": ["127.0.0.1"],
+       "metadata.example.com": ["169.254.169.254"], "mixed.example.com": ["93.184.216.34", "10.0.0.7"]}
+
+
+def resolve(host: str, port: int) -> list[str]:
+    """A resolver over ``DNS``; IP literals resolve to themselves, as the system resolver does."""
+    import ipaddress
+
+    try:
+        return [str(ipaddress.ip_address(host))]
+    except ValueError:
+        pass
+    if host not in DNS:
+        raise OSError(f"{host}: Name or service not known")
+    return DNS[host]
+
+
 @pytest.fixture
 def services(settings: Settings, table: FakeJobTable, s3: FakeObjectStore, sqs: FakeQueue,
              clock: FakeClock) -> Services:
-    return Services.build(settings, table, s3, sqs, clock)
+    return Services.build(settings, table, s3, sqs, clock, resolve)
 
 
 def put_job(table: FakeJobTable, *, owner: str = OWNER, status: JobState = JobState.QUEUED, age_s: float = 0,

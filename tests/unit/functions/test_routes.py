@@ -12,7 +12,7 @@ from functions.api.deps import owner_of
 from functions.api.services import Services
 from shared.states import JobState
 from tests.unit.fakes import client_error
-from tests.unit.functions.conftest import LYRICS_REQUEST, make_settings, put_job
+from tests.unit.functions.conftest import LYRICS_REQUEST, make_settings, put_job, resolve
 
 with warnings.catch_warnings():  # Starlette now suggests httpx2; the httpx installed here works as well
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
@@ -24,7 +24,7 @@ KEY, OTHER_KEY = "unit-key-a-" + "x" * 12, "unit-key-b-" + "x" * 12
 @pytest.fixture
 def http(table, s3, sqs, clock) -> TestClient:
     settings = make_settings(api_keys=f"{KEY},{OTHER_KEY}")
-    app = create_app(settings, Services.build(settings, table, s3, sqs, clock))
+    app = create_app(settings, Services.build(settings, table, s3, sqs, clock, resolve))
     return TestClient(app, headers={"X-API-Key": KEY})
 
 

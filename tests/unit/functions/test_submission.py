@@ -12,7 +12,7 @@ from shared.contract import GenerateRequest
 from shared.records import FailureRecord, JobMessage, JobRequestRecord
 from shared.states import JobState
 from tests.unit.fakes import client_error
-from tests.unit.functions.conftest import LYRICS_REQUEST, NOW, OTHER, OWNER, make_settings
+from tests.unit.functions.conftest import LYRICS_REQUEST, NOW, OTHER, OWNER, make_settings, resolve
 
 
 def request(**overrides: object) -> GenerateRequest:
@@ -108,9 +108,25 @@ def test_webhooks_must_be_https_unless_insecure_ones_are_allowed(services, table
     with pytest.raises(InputError) as error:
         services.submissions.submit(request(webhook_url="http://example.com/hook"), OWNER, None)
     assert error.value.errors[0]["loc"] == ["body", "webhook_url"] and table.jobs == {}
-    local = Services.build(make_settings(allow_insecure_webhooks=True), table, s3, sqs, clock)
+    local = Services.build(make_settings(allow_insecure_webhooks=True), table, s3, sqs, clock, resolve)
     job = local.submissions.submit(request(webhook_url="http://example.com/hook"), OWNER, None).record
     assert job.webhook_url == "http://example.com/hook"
+
+
+@pytest.mark.parametrize("url", [
+    "https://127.0.0.1/hook", "https://[::1]/hook", "https://localhost/hook", "https://10.1.2.3/hook",
+    "https://192.168.0.5:8443/hook", "https://169.254.169.254/latest/meta-data", "https://metadata.example.com/x",
+    "https://mixed.example.com/hook", "https://[fc00::1]/hook", "https://nowhere.invalid/hook",
+])
+def test_webhooks_to_private_loopback_link_local_or_unresolvable_targets_are_refused(services, table, url):
+    with pytest.raises(InputError) as error:
+        services.submissions.submit(request(webhook_url=url), OWNER, None)
+    assert error.value.errors[0]["loc"] == ["body", "webhook_url"] and table.jobs == {}
+
+
+def test_a_public_https_webhook_is_accepted(services):
+    job = services.submissions.submit(request(webhook_url="https://hooks.example.com/x"), OWNER, None).record
+    assert job.webhook_url == "https://hooks.example.com/x"
 
 
 def test_reference_clips_must_be_the_callers_existing_uploads(services, s3):

@@ -42,3 +42,19 @@ def test_signature_verifies_and_rejects_tampering_and_replay():
                                     (b'{"a":1}', "t=1000", 1_010), (b'{"a":1}', None, 1_010)]:
         with pytest.raises(SignatureError):
             verify("secret", body, header_value, now=now)
+
+
+def test_a_webhook_event_carries_one_id_per_event_for_receivers_to_drop_repeats():
+    from datetime import UTC, datetime
+
+    from shared.records import JobRecord, WebhookEvent
+    from shared.states import JobState
+
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    job = JobRecord(job_id="j-1", owner="o", status=JobState.COMPLETED, created_at=now, updated_at=now, expires_at=1,
+                    request_key="requests/j-1.json", request_sha256="0", audio_length=95, batch_size=1,
+                    output_format="wav", seed=1)
+    first, again = WebhookEvent.for_job(job), WebhookEvent.for_job(job)
+    failed = WebhookEvent.for_job(job.model_copy(update={"status": JobState.FAILED}))
+    assert first.event_id == again.event_id != failed.event_id
+    assert first.event_id in first.model_dump_json()  # inside the signed body
