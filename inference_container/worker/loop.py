@@ -27,6 +27,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from inference_container.diffrhythm.pipeline import SongRequest
@@ -55,6 +56,17 @@ class Outcome(StrEnum):
     def finished(self) -> bool:
         """Whether the job needs no further delivery."""
         return self not in (Outcome.RETRY, Outcome.HANDED_BACK, Outcome.UNREADABLE)
+
+
+def plain_reason(error: BaseException) -> str:
+    """What a user may read about an error that is not theirs: its kind in plain words, never its text (which can
+    carry ARNs, paths or driver output; the log has it, under the job id)."""
+    text = str(error).lower()
+    if "out of memory" in text or type(error).__name__ == "OutOfMemoryError":
+        return "the GPU ran out of memory"
+    if isinstance(error, BotoCoreError | ClientError):
+        return "a storage or queue service did not answer in time"
+    return "an internal error interrupted generation"
 
 
 class _Cancelled(Exception):
@@ -234,7 +246,7 @@ class Worker:
     def _retry(self, job_id: str, message: dict[str, Any], error: Exception) -> Outcome:
         logger.exception("transient failure; the message will come back", extra={"job_id": job_id})
         self._best_effort("recording the error", self.store.set_fields, job_id, only_if=JobState.RUNNING,
-                          error=f"{type(error).__name__}: {error}"[:500])
+                          error=f"{plain_reason(error)}; it will be retried")
         self._visibility(message, self.retry_delay_s)
         return Outcome.RETRY
 
