@@ -150,6 +150,28 @@ class JobStore:
             self._count(target)
         return _record(response["Attributes"])
 
+    def claim(self, job_id: str, now: datetime, lease_until: datetime, **fields: Any) -> JobRecord | None:
+        """Move a job to RUNNING for one worker until ``lease_until``: from QUEUED, or from RUNNING whose lease has
+        ended (its worker died). None when the job is missing, final, or another worker's lease still holds, so a
+        duplicate delivery never generates the same job twice at once."""
+        expression, names, values = _update_expression(
+            {"updated_at": now, **fields, "lease_until": lease_until, "status": JobState.RUNNING}, ["queue_state"])
+        names |= {"#status": "status", "#lease": "lease_until"}
+        values |= {":queued": JobState.QUEUED, ":running": JobState.RUNNING, ":now": now}
+        condition = ("attribute_exists(pk) AND (#status = :queued OR (#status = :running AND "
+                     "(attribute_not_exists(#lease) OR #lease < :now)))")
+        try:
+            response = self._db.update_item(
+                TableName=self._table, Key=serialize({"pk": job_pk(job_id)}), UpdateExpression=expression,
+                ConditionExpression=condition, ExpressionAttributeNames=names,
+                ExpressionAttributeValues=serialize(values), ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if _conditional_failed(error):
+                return None
+            raise
+        return _record(response["Attributes"])
+
     def set_fields(
         self, job_id: str, *, only_if: JobState | None = None, only_if_absent: str | None = None, **fields: Any
     ) -> bool:
@@ -298,7 +320,8 @@ def _update_expression(
         names[f"#r{j}"] = name
         removes.append(f"#r{j}")
     values = {f":v{i}": value for i, value in enumerate(fields.values()) if value is not None}
-    expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+    expression = " ".join(part for part in ("SET " + ", ".join(sets) if sets else "",
+                                            "REMOVE " + ", ".join(removes) if removes else "") if part)
     return expression, names, values
 
 

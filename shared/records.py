@@ -61,6 +61,7 @@ class JobRecord(BaseModel):
     progress_stage: str | None = None
     progress_percent: float | None = None
     attempts: int = 0
+    lease_until: datetime | None = Field(None, description="While RUNNING: until when its worker holds it")
     error: str | None = None
     outputs: list[OutputFile] = Field(default_factory=list)
     duration_s: float | None = None

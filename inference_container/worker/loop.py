@@ -21,6 +21,7 @@ import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -49,13 +50,14 @@ class Outcome(StrEnum):
     CANCELLED = "cancelled"  # cancelled before or while it ran: message deleted
     SKIPPED = "skipped"  # unknown or already final (a re-delivery): message deleted
     RETRY = "retry"  # not the user's fault: the message comes back after ``retry_delay_s``
+    LEASED = "leased"  # another worker holds the job (a duplicate delivery): the message comes back after its lease
     HANDED_BACK = "handed_back"  # the worker is stopping: the message is visible again at once
     UNREADABLE = "unreadable"  # not a job message: left for the dead-letter queue
 
     @property
     def finished(self) -> bool:
         """Whether the job needs no further delivery."""
-        return self not in (Outcome.RETRY, Outcome.HANDED_BACK, Outcome.UNREADABLE)
+        return self not in (Outcome.RETRY, Outcome.LEASED, Outcome.HANDED_BACK, Outcome.UNREADABLE)
 
 
 def plain_reason(error: BaseException) -> str:
@@ -117,6 +119,8 @@ class Worker:
     stats: dict[str, int] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _leases: threading.Lock = field(default_factory=threading.Lock)  # renewals never follow a release
+    _held: set[str] = field(default_factory=set)  # jobs whose lease this worker renews
     _deadline: float | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
@@ -226,13 +230,19 @@ class Worker:
             if job is None or job.status.is_final:
                 self._delete(message)
                 return Outcome.SKIPPED
-            claimed = self.store.transition(job.job_id, JobState.RUNNING, started_at=job.started_at or utcnow(),
-                                            attempts=job.attempts + 1, progress_stage="starting", progress_percent=0.0)
+            now = utcnow()
+            claimed = self.store.claim(job.job_id, now, self._lease_end(now), started_at=job.started_at or now,
+                                       attempts=job.attempts + 1, progress_stage="starting", progress_percent=0.0)
+            current = self.store.get(job.job_id) if claimed is None else claimed
         except Exception as error:  # the table is throttled or unreachable: the message comes back later
             return self._retry(job_message.job_id, message, error)
-        if claimed is None:  # it became final in between (cancelled)
+        if current is None or current.status.is_final:  # it became final in between (cancelled)
             self._delete(message)
             return Outcome.SKIPPED
+        if claimed is None:  # another worker's lease holds: come back when it ends (or to find the job final)
+            ends = current.lease_until or utcnow()
+            self._visibility(message, max(1, min(self.settings.visibility_s, int((ends - utcnow()).total_seconds()))))
+            return Outcome.LEASED
         try:
             request = self.runner.load_request(job_message.request_key)
             return _Claimed(message, request, self.runner.song_request(request))
@@ -245,15 +255,19 @@ class Worker:
 
     def _retry(self, job_id: str, message: dict[str, Any], error: Exception) -> Outcome:
         logger.exception("transient failure; the message will come back", extra={"job_id": job_id})
-        self._best_effort("recording the error", self.store.set_fields, job_id, only_if=JobState.RUNNING,
-                          error=f"{plain_reason(error)}; it will be retried")
+        with self._leases:
+            self._held.discard(job_id)
+            self._best_effort("recording the error", self.store.set_fields, job_id, only_if=JobState.RUNNING,
+                              error=f"{plain_reason(error)}; it will be retried", lease_until=None)
         self._visibility(message, self.retry_delay_s)
         return Outcome.RETRY
 
     def _run_group(self, group: list[_Claimed]) -> dict[_Claimed, Outcome]:
         """Generate a batch-compatible group; heartbeats and task protection cover the whole group."""
         beat = threading.Event()
-        heart = threading.Thread(target=self._heartbeat, args=([c.message for c in group], beat), daemon=True)
+        with self._leases:
+            self._held.update(c.job_id for c in group)
+        heart = threading.Thread(target=self._heartbeat, args=(group, beat), daemon=True)
         heart.start()
         _protect_task(True)
         try:
@@ -261,6 +275,8 @@ class Worker:
         finally:
             beat.set()
             heart.join()
+            with self._leases:
+                self._held.difference_update(c.job_id for c in group)
             _protect_task(False)
 
     def _generate(self, group: list[_Claimed]) -> dict[_Claimed, Outcome]:
@@ -279,7 +295,11 @@ class Worker:
                 self._delete(claimed.message)
             return dict.fromkeys(group, Outcome.CANCELLED)
         except _HandBack:
-            for claimed in group:
+            for claimed in group:  # release the lease first: the next worker may claim it at once
+                with self._leases:
+                    self._held.discard(claimed.job_id)
+                    self._best_effort("releasing the lease", self.store.set_fields, claimed.job_id,
+                                      only_if=JobState.RUNNING, lease_until=None)
                 self._visibility(claimed.message, 0)
             return dict.fromkeys(group, Outcome.HANDED_BACK)
         except Exception as error:
@@ -307,12 +327,21 @@ class Worker:
         metrics.add_metric(name="GpuSecondsPerSong", unit=MetricUnit.Seconds, value=gpu_seconds / max(songs, 1))
         metrics.flush_metrics()
 
-    def _heartbeat(self, messages: list[dict[str, Any]], done: threading.Event) -> None:
-        """Keep the messages invisible while their jobs run (so no other worker takes them)."""
+    def _lease_end(self, now: datetime) -> datetime:
+        """A claim holds as long as the message stays invisible, and both are renewed at every heartbeat."""
+        return now + timedelta(seconds=self.settings.visibility_s)
+
+    def _heartbeat(self, group: list[_Claimed], done: threading.Event) -> None:
+        """Keep the jobs leased and their messages invisible while they run (so no other worker takes them)."""
         while not done.wait(self.settings.heartbeat_s):
             try:
-                for message in messages:
-                    self._visibility(message, self.settings.visibility_s)
+                for claimed in group:  # the lease first, so it never outlives the message's invisibility by much
+                    with self._leases:
+                        if claimed.job_id not in self._held:
+                            continue  # released (handed back, retried) or finished
+                        self.store.set_fields(claimed.job_id, only_if=JobState.RUNNING,
+                                              lease_until=self._lease_end(utcnow()))
+                    self._visibility(claimed.message, self.settings.visibility_s)
                 self.store.heartbeat(self.device)
             except Exception:  # the next beat tries again; the visibility window covers a missed one
                 logger.exception("heartbeat failed")

@@ -49,3 +49,17 @@ def test_unqueued_before_lists_old_queued_jobs_and_transition_can_require_an_uns
         assert store.unqueued_before(long_ago + timedelta(hours=1)) == []
         store.transition(sent.job_id, JobState.CANCELLED)
         store.transition(running.job_id, JobState.CANCELLED)
+
+
+def test_a_claim_holds_until_its_lease_ends(settings, aws):
+    store = JobStore(aws("dynamodb"), settings.table_name)
+    start = datetime(2030, 1, 1, 12, tzinfo=UTC)
+    job = _job(f"lease-{uuid.uuid4().hex[:8]}", start, True)
+    assert store.create(job)
+    first = store.claim(job.job_id, start, start + timedelta(seconds=300), attempts=1)
+    assert first is not None and first.status is JobState.RUNNING and first.lease_until == start + timedelta(minutes=5)
+    assert store.claim(job.job_id, start + timedelta(seconds=299), start + timedelta(seconds=599)) is None
+    second = store.claim(job.job_id, start + timedelta(seconds=301), start + timedelta(seconds=601), attempts=2)
+    assert second is not None and second.attempts == 2
+    store.transition(job.job_id, JobState.COMPLETED)
+    assert store.claim(job.job_id, start + timedelta(hours=1), start + timedelta(hours=2)) is None  # final stays

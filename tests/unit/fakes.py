@@ -17,7 +17,7 @@ from shared.jobs import CursorError
 from shared.records import JobRecord
 from shared.states import ALLOWED_FROM, JobState
 
-WRITES = frozenset({"create", "transition", "set_fields", "take_rate_token"})
+WRITES = frozenset({"create", "transition", "claim", "set_fields", "take_rate_token"})
 
 
 def client_error(code: str, operation: str) -> ClientError:
@@ -75,6 +75,16 @@ class FakeJobTable:
         self.jobs[job_id] = self._updated(job, status=target, **fields)
         if target is not JobState.RUNNING:
             self.reached[target.value.lower()] += 1
+        return self.jobs[job_id]
+
+    def claim(self, job_id: str, now: datetime, lease_until: datetime, **fields: Any) -> JobRecord | None:
+        self.calls.append("claim")
+        job = self.jobs.get(job_id)
+        free = job is not None and (job.status is JobState.QUEUED or (
+            job.status is JobState.RUNNING and (job.lease_until is None or job.lease_until < now)))
+        if job is None or not free:
+            return None
+        self.jobs[job_id] = self._updated(job, status=JobState.RUNNING, lease_until=lease_until, **fields)
         return self.jobs[job_id]
 
     def set_fields(self, job_id: str, *, only_if: JobState | None = None, only_if_absent: str | None = None,

@@ -21,3 +21,8 @@ def test_none_fields_are_removed_not_set():
     expression, names, values = _update_expression({"a": 1, "b": None}, ["c"])
     assert expression == "SET #f0 = :v0 REMOVE #f1, #r0"
     assert names == {"#f0": "a", "#f1": "b", "#r0": "c"} and values == {":v0": 1}
+
+
+def test_an_update_that_only_removes_has_no_empty_set_clause():
+    expression, names, values = _update_expression({"lease_until": None})
+    assert expression == "REMOVE #f0" and names == {"#f0": "lease_until"} and values == {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -259,7 +259,7 @@ def test_an_upload_that_fails_retries_that_job_and_still_delivers_its_neighbours
 
 def test_a_table_error_while_claiming_is_retried(worker, table, s3, sqs, monkeypatch):
     message = queue_job(table, s3)
-    monkeypatch.setattr(table, "transition", lambda *a, **k: (_ for _ in ()).throw(
+    monkeypatch.setattr(table, "claim", lambda *a, **k: (_ for _ in ()).throw(
         client_error("ProvisionedThroughputExceededException", "UpdateItem")))
     assert worker.handle(message) == "retry"
     assert sqs.visibility == [(message["ReceiptHandle"], 17)] and sqs.deleted == []
@@ -338,3 +338,32 @@ def test_users_read_what_kind_of_problem_it_was_never_its_internal_text(worker, 
     pipeline.error = error
     assert worker.handle(message) == "retry"
     assert table.jobs[job_id_of(message)].error == f"{shown}; it will be retried"
+
+
+# -- claims are exclusive: a lease that the heartbeat renews ----------------------------------------------------------
+def test_a_duplicate_delivery_of_a_job_another_worker_holds_is_not_generated(worker, table, s3, sqs, pipeline):
+    message = queue_job(table, s3)
+    job_id = job_id_of(message)
+    now = datetime.now(UTC)
+    assert table.claim(job_id, now, now + timedelta(seconds=120)) is not None  # another worker has it
+    assert worker.handle(dict(message, ReceiptHandle="receipt-duplicate")) == "leased"
+    assert pipeline.batches == [] and sqs.deleted == []
+    handle, delay = sqs.visibility[-1]
+    assert handle == "receipt-duplicate" and 100 <= delay <= 120  # back when that lease ends
+
+
+def test_a_job_whose_worker_died_is_claimed_once_its_lease_has_ended(worker, table, s3, sqs, pipeline):
+    message = queue_job(table, s3)
+    job_id = job_id_of(message)
+    long_ago = datetime.now(UTC) - timedelta(hours=1)
+    assert table.claim(job_id, long_ago, long_ago + timedelta(seconds=300)) is not None  # then SIGKILL
+    assert worker.handle(message) == "completed" and len(pipeline.batches) == 1
+
+
+def test_handing_back_and_retrying_release_the_lease(worker, table, s3, pipeline):
+    handed, retried = queue_job(table, s3, lyrics="[00:01.00]first"), queue_job(table, s3, lyrics="[00:01.00]second")
+    pipeline.during_sampling = lambda: worker.stop(grace_s=0)
+    assert worker.handle(handed) == "handed_back"
+    pipeline.during_sampling, pipeline.error = (lambda: None), RuntimeError("boom")
+    assert worker.handle(retried) == "retry"
+    assert [table.jobs[job_id_of(m)].lease_until for m in (handed, retried)] == [None, None]
