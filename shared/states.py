@@ -2,7 +2,8 @@
 
 QUEUED -> RUNNING -> COMPLETED | FAILED | CANCELLED. A job may also finish straight from QUEUED (cancelled before a
 worker took it, dead-lettered, or an out-of-order completion event). RUNNING -> RUNNING is a worker (re)claiming the
-job after a redelivery. Final states never change.
+job after a redelivery, and only once the previous worker's lease has ended (``JobStore.claim``). Final states never
+change.
 """
 
 from __future__ import annotations
