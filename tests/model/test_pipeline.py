@@ -11,6 +11,8 @@ from inference_container.diffrhythm.pipeline import SongRequest
 from inference_container.diffrhythm.style import ReferenceAudioError
 from inference_container.diffrhythm.weights import Bundle, BundleError
 
+pytestmark = pytest.mark.slow  # the whole pipeline on the tiny bundle (building it loads MuQ-MuLan's code)
+
 LRC = "[00:01.00]hello world\n[00:05.00]sing it again\n[00:09.00]end"
 
 
@@ -18,7 +20,6 @@ def _request(**overrides) -> SongRequest:
     return SongRequest(**{"lrc": LRC, "style_prompt": "pop", "steps": 3, **overrides})
 
 
-@pytest.mark.slow
 def test_variations_differ_by_seed_and_repeat_for_the_same_seed(tiny_pipeline):
     song = tiny_pipeline.generate(_request(seed=11, variations=2))
     first, second = song.audio
@@ -29,7 +30,6 @@ def test_variations_differ_by_seed_and_repeat_for_the_same_seed(tiny_pipeline):
     assert song.metadata["seeds"] == [11, 12] and song.metadata["model"].startswith("TINY RANDOM")
 
 
-@pytest.mark.slow
 def test_full_model_length_and_progress_reports(tiny_pipeline):
     stages = []
     song = tiny_pipeline.generate(_request(audio_length=120), lambda stage, pct: stages.append((stage, pct)))
@@ -39,7 +39,6 @@ def test_full_model_length_and_progress_reports(tiny_pipeline):
     assert percents == sorted(percents) and percents[-1] < 100
 
 
-@pytest.mark.slow
 def test_edit_mode_keeps_the_reference_outside_the_segments(tiny_pipeline, monkeypatch):
     captured = {}
     decode = tiny_pipeline.vae.decode
@@ -72,14 +71,12 @@ def test_reference_clip_style_is_embedded(tiny_pipeline):
     assert embedding.shape == (1, 512) and torch.isfinite(embedding).all()
 
 
-@pytest.mark.slow
 def test_silent_output_fails_with_a_reason(tiny_pipeline, monkeypatch):
     monkeypatch.setattr(tiny_pipeline.vae, "decode", lambda latent, chunked=True: torch.zeros(1, 2, 2048 * 2048))
     with pytest.raises(AudioQualityError, match="silent"):
         tiny_pipeline.generate(_request())
 
 
-@pytest.mark.slow
 def test_auto_master_reaches_the_target_loudness(tiny_pipeline):
     import pyloudnorm
 
