@@ -136,19 +136,12 @@ class JobStore:
         if only_if_absent is not None:
             condition += " AND attribute_not_exists(#absent)"
             names["#absent"] = only_if_absent
-        try:
-            response = self._db.update_item(
-                TableName=self._table, Key=serialize({"pk": job_pk(job_id)}), UpdateExpression=expression,
-                ConditionExpression=condition, ExpressionAttributeNames=names,
-                ExpressionAttributeValues=serialize(values), ReturnValues="ALL_NEW",
-            )
-        except ClientError as error:
-            if _conditional_failed(error):
-                return None
-            raise
+        updated = self._update_if(job_id, expression, condition, names, values)
+        if updated is None:
+            return None
         if target is not JobState.RUNNING:
             self._count(target)
-        return _record(response["Attributes"])
+        return _record(updated)
 
     def claim(self, job_id: str, now: datetime, lease_until: datetime, **fields: Any) -> JobRecord | None:
         """Move a job to RUNNING for one worker until ``lease_until``: from QUEUED, or from RUNNING whose lease has
@@ -160,17 +153,8 @@ class JobStore:
         values |= {":queued": JobState.QUEUED, ":running": JobState.RUNNING, ":now": now}
         condition = ("attribute_exists(pk) AND (#status = :queued OR (#status = :running AND "
                      "(attribute_not_exists(#lease) OR #lease < :now)))")
-        try:
-            response = self._db.update_item(
-                TableName=self._table, Key=serialize({"pk": job_pk(job_id)}), UpdateExpression=expression,
-                ConditionExpression=condition, ExpressionAttributeNames=names,
-                ExpressionAttributeValues=serialize(values), ReturnValues="ALL_NEW",
-            )
-        except ClientError as error:
-            if _conditional_failed(error):
-                return None
-            raise
-        return _record(response["Attributes"])
+        updated = self._update_if(job_id, expression, condition, names, values)
+        return _record(updated) if updated is not None else None
 
     def set_fields(
         self, job_id: str, *, only_if: JobState | None = None, only_if_absent: str | None = None, **fields: Any
@@ -188,17 +172,23 @@ class JobStore:
         if only_if_absent is not None:
             condition += " AND attribute_not_exists(#absent)"
             names["#absent"] = only_if_absent
+        return self._update_if(job_id, expression, condition, names, values) is not None
+
+    def _update_if(self, job_id: str, expression: str, condition: str, names: dict[str, str],
+                   values: dict[str, Any]) -> dict[str, Any] | None:
+        """One conditional update of a job item: its new attributes, or None when ``condition`` did not hold."""
         try:
-            self._db.update_item(
-                TableName=self._table, Key=serialize({"pk": job_pk(job_id)}),
-                UpdateExpression=expression, ConditionExpression=condition, ExpressionAttributeNames=names,
-                ExpressionAttributeValues=serialize(values),
+            response = self._db.update_item(
+                TableName=self._table, Key=serialize({"pk": job_pk(job_id)}), UpdateExpression=expression,
+                ConditionExpression=condition, ExpressionAttributeNames=names,
+                ExpressionAttributeValues=serialize(values), ReturnValues="ALL_NEW",
             )
         except ClientError as error:
             if _conditional_failed(error):
-                return False
+                return None
             raise
-        return True
+        attributes: dict[str, Any] = response["Attributes"]
+        return attributes
 
     def list_for_owner(self, owner: str, limit: int, cursor: str | None = None) -> tuple[list[JobRecord], str | None]:
         """A page of ``owner``'s jobs, newest first, and the cursor of the next page."""
