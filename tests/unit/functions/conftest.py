@@ -12,9 +12,9 @@ from functions.api.services import Services
 from shared.records import JobRecord, OutputFile
 from shared.settings import Settings
 from shared.states import JobState
+from tests.unit.conftest import BUCKET, QUEUE_URL
 from tests.unit.fakes import FakeClock, FakeJobTable, FakeObjectStore, FakeQueue
 
-BUCKET, QUEUE_URL = "unit-bucket", "https://sqs.example/unit-jobs"
 NOW = datetime(2030, 5, 17, 10, 59, 0, tzinfo=UTC)  # one minute before a rate-limit window ends
 OWNER, OTHER = "owner-a", "owner-b"
 LYRICS_REQUEST = {"lyrics": "[00:00.00]Line 1\n[00:05.00]Line 2", "style_prompt": "pop, upbeat", "auto_master": False}
@@ -36,21 +36,6 @@ def settings() -> Settings:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(NOW)
-
-
-@pytest.fixture
-def table() -> FakeJobTable:
-    return FakeJobTable()
-
-
-@pytest.fixture
-def s3() -> FakeObjectStore:
-    return FakeObjectStore(BUCKET)
-
-
-@pytest.fixture
-def sqs() -> FakeQueue:
-    return FakeQueue(QUEUE_URL)
 
 
 #: what the fake resolver knows (anything else does not resolve): public hosts, and some that point inside

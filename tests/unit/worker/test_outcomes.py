@@ -25,9 +25,9 @@ from shared import keys
 from shared.contract import GenerateRequest
 from shared.records import FailureRecord, JobMessage, JobRecord, JobRequestRecord, OutputManifest
 from shared.states import JobState
+from tests.unit.conftest import BUCKET, QUEUE_URL
 from tests.unit.fakes import FakeJobTable, FakeObjectStore, FakeQueue, client_error
 
-BUCKET, QUEUE_URL = "worker-bucket", "https://sqs.example/worker-jobs"
 RATE = 44100
 
 
@@ -61,21 +61,6 @@ class StandInPipeline:
         tone = (0.1 * np.sin(np.linspace(0, 200, RATE // 10)))[:, None].repeat(2, axis=1).astype(np.float32)
         return [Song([tone] * r.variations, RATE, [], {"seed": r.seed, "timings": {"sampling_s": 0.5}})
                 for r in requests]
-
-
-@pytest.fixture
-def table() -> FakeJobTable:
-    return FakeJobTable()
-
-
-@pytest.fixture
-def s3() -> FakeObjectStore:
-    return FakeObjectStore(BUCKET)
-
-
-@pytest.fixture
-def sqs() -> FakeQueue:
-    return FakeQueue(QUEUE_URL)
 
 
 @pytest.fixture

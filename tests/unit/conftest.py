@@ -1,0 +1,24 @@
+"""The in-memory job table, bucket and queue (``tests/unit/fakes.py``) as fixtures, for every unit test folder."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.unit.fakes import FakeJobTable, FakeObjectStore, FakeQueue
+
+BUCKET, QUEUE_URL = "unit-bucket", "https://sqs.example/unit-jobs"
+
+
+@pytest.fixture
+def table() -> FakeJobTable:
+    return FakeJobTable()
+
+
+@pytest.fixture
+def s3() -> FakeObjectStore:
+    return FakeObjectStore(BUCKET)
+
+
+@pytest.fixture
+def sqs() -> FakeQueue:
+    return FakeQueue(QUEUE_URL)
