@@ -59,7 +59,7 @@ class JobRunner:
             raise
         try:
             audio, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
-        except (soundfile.LibsndfileError, RuntimeError, ValueError) as error:
+        except (RuntimeError, ValueError) as error:  # libsndfile errors are RuntimeErrors
             raise JobFailedError(f"{field}: {key} could not be read as audio ({type(error).__name__})") from error
         return audio, rate
 
