@@ -24,12 +24,18 @@ from inference_container.diffrhythm.sampling import initial_noise, sample, segme
 from inference_container.diffrhythm.style import StyleEncoder
 from inference_container.diffrhythm.vae import VAE
 from inference_container.diffrhythm.weights import Bundle, BundleError
-from shared.timeline import MIN_SECONDS, SAMPLE_RATE, VARIANTS, variant_for
+from shared.timeline import HOP, MIN_SECONDS, SAMPLE_RATE, VARIANTS, variant_for
 
 Progress = Callable[[str, float], None]  # (stage, percent of the whole job)
 #: each stage's share of a job's time (percent); progress reports where a stage starts
 _SHARES = {"lyrics": 2.0, "style": 3.0, "sampling": 80.0, "decoding": 10.0, "post-processing": 5.0}
 _STAGES = {stage: sum(list(_SHARES.values())[:i]) for i, stage in enumerate(_SHARES)}
+
+
+def edit_seconds(audio_length: float) -> float:
+    """How much of a song to edit its latent uses: the generated song's latent frames plus one (so that the encoder
+    still sees whole hops after resampling). Audio after that is never used, so the worker does not read it."""
+    return (variant_for(audio_length).end_frame(audio_length) + 1) * HOP / SAMPLE_RATE
 
 
 @dataclass

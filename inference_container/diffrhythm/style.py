@@ -26,6 +26,19 @@ class ReferenceAudioError(InputError):
     """The reference clip cannot be used (too short, silent, unreadable); the message says what is needed."""
 
 
+def clip_window(frames: int, rate: int, seconds: float = CLIP_SECONDS) -> tuple[int, int]:
+    """``(start, count)``: the frames of a clip of ``frames`` frames at ``rate`` that its embedding uses (its middle
+    ``seconds``; all of it when shorter). The worker decodes only these.
+
+    Example
+    -------
+    >>> clip_window(30 * 8000, 8000)
+    (80000, 80000)
+    """
+    count = int(seconds * rate)
+    return ((frames - count) // 2, count) if frames > count else (0, frames)
+
+
 def reference_clip(audio: np.ndarray, rate: int, seconds: float = CLIP_SECONDS) -> torch.Tensor:
     """The middle ``seconds`` of ``audio`` ([samples] or [samples, channels]) as mono 24 kHz float32 [1, n]."""
     samples = audio.shape[0]
@@ -33,8 +46,8 @@ def reference_clip(audio: np.ndarray, rate: int, seconds: float = CLIP_SECONDS) 
     if length < seconds:
         raise ReferenceAudioError(f"the reference clip is {length:.1f} s long; at least {seconds:g} s are needed")
     mono = audio.mean(axis=1) if audio.ndim == 2 else audio
-    start = (samples - int(seconds * rate)) // 2
-    clip = torch.from_numpy(np.ascontiguousarray(mono[start:start + int(seconds * rate)], dtype=np.float32))
+    start, count = clip_window(samples, rate, seconds)
+    clip = torch.from_numpy(np.ascontiguousarray(mono[start:start + count], dtype=np.float32))
     if not torch.isfinite(clip).all() or float(clip.abs().max()) == 0.0:
         raise ReferenceAudioError("the middle 10 s of the reference clip are silent or damaged")
     import torchaudio.functional

@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
-from dataclasses import dataclass
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+import numpy as np
 import soundfile
 from botocore.exceptions import ClientError
 
 from inference_container.diffrhythm.outputs import render
-from inference_container.diffrhythm.pipeline import Progress, Song, SongRequest
+from inference_container.diffrhythm.pipeline import Progress, Song, SongRequest, edit_seconds
+from inference_container.diffrhythm.style import clip_window
 from inference_container.errors import InputError
 from shared import keys
+from shared.audio_probe import ClipRefused, check_clip, probe
 from shared.contract import OutputFormat
 from shared.records import FailureCode, JobRequestRecord, ManifestOutput, OutputManifest
 from shared.storage import put_failure, put_json
+
+_MISSING = {"NoSuchKey", "404", "NotFound"}  # S3's answers for an object that does not exist
+
+Window = Callable[[int, int], tuple[int, int]]  # (frames, rate) of a clip -> (start, count) of the frames to decode
 
 
 class SongGenerator(Protocol):
@@ -25,14 +33,6 @@ class SongGenerator(Protocol):
     def batch_key(self, request: SongRequest) -> tuple[int, int, float]: ...
 
     def generate_batch(self, requests: Sequence[SongRequest], progress: Progress | None = None) -> list[Song]: ...
-
-
-class JobFailedError(Exception):
-    """A permanent failure: retrying cannot help. ``reason`` is for the user."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass
@@ -48,43 +48,76 @@ class JobRunner:
         body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         return JobRequestRecord.model_validate_json(body)
 
-    def _audio(self, key: str, field: str) -> tuple[Any, int]:
-        """An uploaded clip. A file that is gone or is not audio is the user's to fix; any other error reading it
-        (throttling, a network fault) is retried."""
+    def delivered(self, job_id: str) -> bool:
+        """Whether the job's manifest is written already: the job is done and only its status event is pending (a
+        worker died between writing it and deleting the message, and the event was delayed or lost). Generating it
+        again would write its outputs twice; the status function or the reconciler completes it instead."""
+        try:
+            self.s3.head_object(Bucket=self.bucket, Key=keys.manifest_key(job_id))
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in _MISSING:
+                return False
+            raise
+        return True
+
+    def _audio(self, key: str, field: str, window: Window) -> tuple[np.ndarray, int]:
+        """The frames of an uploaded clip that generation uses. Its header is checked first
+        (``shared.audio_probe``) and only ``window(frames, rate)`` is decoded, so memory follows what is used, not
+        the file. A clip that is gone, refused or not audio is the user's to fix (``InputError``); any other error
+        reading it (throttling, a network fault) is retried."""
         try:
             data = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}:
-                raise JobFailedError(f"{field}: {key} no longer exists; upload the file again") from error
+            if error.response.get("Error", {}).get("Code") in _MISSING:
+                raise InputError(f"{field}: {key} no longer exists; upload the file again") from None
             raise
         try:
-            audio, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
+            info = probe(data)
+            check_clip(info)
+        except ClipRefused as refused:
+            raise InputError(f"{field}: {refused.reason}") from None
+        start, count = window(round(info.duration_s * info.sample_rate), info.sample_rate)
+        try:
+            audio, rate = soundfile.read(io.BytesIO(data), frames=count, start=start, dtype="float32",
+                                         always_2d=True)
         except (RuntimeError, ValueError) as error:  # libsndfile errors are RuntimeErrors
-            raise JobFailedError(f"{field}: {key} could not be read as audio ({type(error).__name__})") from error
+            raise InputError(f"{field}: {key} could not be read as audio ({type(error).__name__})") from error
         return audio, rate
 
     def song_request(self, request: JobRequestRecord) -> SongRequest:
-        """The pipeline's request for a stored job request."""
+        """The pipeline's request for a stored job request (its clips read as far as generation needs them); the
+        user's errors raise ``InputError``."""
         sampling = request.sampling()
         edit = request.edit
+        keep_s = edit_seconds(request.audio_length)
+
+        def edited(frames: int, rate: int) -> tuple[int, int]:  # the start of the song, as long as the new one
+            return 0, min(frames, math.ceil(keep_s * rate))
+
         return SongRequest(
             lrc=request.lrc, audio_length=request.audio_length, style_prompt=request.style_prompt,
-            style_audio=self._audio(request.reference_audio_key, "reference_audio_key")
+            style_audio=self._audio(request.reference_audio_key, "reference_audio_key", clip_window)
             if request.reference_audio_key else None,
             seed=request.seed, variations=request.batch_size, steps=sampling.steps,
             cfg_strength=sampling.cfg_strength,
-            edit_audio=self._audio(edit.reference_audio_key, "edit.reference_audio_key") if edit else None,
+            edit_audio=self._audio(edit.reference_audio_key, "edit.reference_audio_key", edited) if edit else None,
             edit_segments=[list(s) for s in edit.segments] if edit else None,
             auto_master=request.auto_master, master_preset=request.master_preset.value,
         )
 
-    def generate(self, requests: list[SongRequest], progress: Progress) -> list[Song]:
-        """Generate one or several (batch-compatible) requests; the user's errors (``InputError``) become
-        ``JobFailedError``, anything else propagates (and is retried)."""
-        try:
-            return self.pipeline.generate_batch(requests, progress)
-        except InputError as error:
-            raise JobFailedError(str(error)) from error
+    def generate(self, requests: Sequence[SongRequest], progress: Progress, max_rows: int) -> list[Song]:
+        """Generate batch-compatible requests, at most ``max_rows`` rows (variations; the sampler's batch is twice
+        that, conditional and unconditional) per sampling call. A request with more variations is split across calls
+        (variation ``i`` keeps seed ``seed + i``) and its songs joined. The user's errors raise ``InputError``;
+        anything else propagates (and is retried)."""
+        calls = row_calls([r.variations for r in requests], max_rows)
+        parts: list[list[Song]] = [[] for _ in requests]
+        for number, call in enumerate(calls):
+            chunk = [replace(requests[j], seed=requests[j].seed + first, variations=count) for j, first, count in call]
+            songs = self.pipeline.generate_batch(chunk, _share(progress, number, len(calls)))
+            for (j, _, _), song in zip(call, songs, strict=True):
+                parts[j].append(song)
+        return [_joined(songs) for songs in parts]
 
     def upload(self, request: JobRequestRecord, song: Song, seconds: float) -> OutputManifest:
         """Write a job's files, then its manifest last (its arrival completes the job)."""
@@ -105,3 +138,48 @@ class JobRunner:
     def fail(self, job_id: str, reason: str, code: FailureCode = "generation_failed") -> None:
         """Write the failure record (its arrival fails the job)."""
         put_failure(self.s3, self.bucket, job_id, code, reason)
+
+
+def row_calls(variations: Sequence[int], max_rows: int) -> list[list[tuple[int, int, int]]]:
+    """Sampling calls of at most ``max_rows`` rows for requests of ``variations`` rows each, in order: each call lists
+    ``(request index, first variation, count)``.
+
+    Example
+    -------
+    >>> row_calls([1, 5], 4)
+    [[(0, 0, 1), (1, 0, 3)], [(1, 3, 2)]]
+    """
+    calls: list[list[tuple[int, int, int]]] = [[]]
+    used = 0
+    for index, rows in enumerate(variations):
+        first = 0
+        while first < rows:
+            if used == max_rows:
+                calls.append([])
+                used = 0
+            count = min(rows - first, max_rows - used)
+            calls[-1].append((index, first, count))
+            used += count
+            first += count
+    return calls
+
+
+def _share(progress: Progress, number: int, calls: int) -> Progress:
+    """Call ``number`` of ``calls`` reports its part of the whole (the percentages stay monotonic)."""
+    if calls == 1:
+        return progress
+    return lambda stage, percent: progress(stage, (100.0 * number + percent) / calls)
+
+
+def _joined(parts: list[Song]) -> Song:
+    """One request's songs from the calls it was split across: variations in order, timings added up."""
+    if len(parts) == 1:
+        return parts[0]
+    metadata = dict(parts[0].metadata)
+    if "seeds" in metadata:
+        metadata["seeds"] = [seed for part in parts for seed in part.metadata["seeds"]]
+    if "timings" in metadata:
+        names = dict.fromkeys(name for part in parts for name in part.metadata.get("timings", {}))
+        metadata["timings"] = {name: round(sum(float(p.metadata.get("timings", {}).get(name, 0.0)) for p in parts), 3)
+                               for name in names}
+    return Song([audio for part in parts for audio in part.audio], parts[0].rate, parts[0].warnings, metadata)

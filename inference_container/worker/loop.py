@@ -4,12 +4,24 @@ outputs, delete the message.
 Outcomes of one message:
 
 - the job is unknown, final or cancelled -> delete the message, generate nothing (re-deliveries are harmless);
+- its manifest is written already (a worker died before deleting the message, and the status event is late or lost)
+  -> delete the message, generate nothing; the status function or the reconciler completes it;
 - success -> outputs then manifest in S3, delete the message;
 - a permanent failure (bad lyrics, unusable reference clip, silent output) -> failure record, delete the message;
 - anything else (a transient error) -> record it on the job, let the message come back after ``retry_delay_s``;
   after the queue's maxReceiveCount it is dead-lettered and the job fails with the last error;
 - cancelled while running -> stop at the next step, delete the message;
+- running longer than ``max_run_s`` -> stop at the next step, failure record (``timed_out``), delete the message;
+- no progress for ``stall_s`` (a hung GPU call) -> the heartbeat stops renewing the leases and the messages' visibility
+  and the health check reports unhealthy: the job comes back to another worker (SQS, or the reconciler), ECS replaces
+  this task; should the call ever return, the job is dropped untouched (``abandoned``);
 - SIGTERM -> take no new message; finish within ``grace_s`` or hand the job back (visibility 0).
+
+A job given back (retry, hand-back) keeps a lease that ends at once, never none: should its message be lost, the
+reconciler sees a lease that ended long ago and re-queues the job.
+
+At most ``max_rows`` rows (variations) go into one sampling call: compatible jobs are grouped up to that many, and a
+job with more variations is sampled in several calls (``JobRunner.generate``).
 """
 
 from __future__ import annotations
@@ -23,7 +35,6 @@ import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -32,10 +43,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from inference_container.diffrhythm.pipeline import SongRequest
-from inference_container.worker.job import JobFailedError, JobRunner
+from inference_container.errors import InputError
+from inference_container.worker import health
+from inference_container.worker.job import JobRunner
 from inference_container.worker.settings import WorkerSettings
+from inference_container.worker.watchdog import Watchdog
 from shared.ports import JobTable
-from shared.records import JobMessage, JobRequestRecord, utcnow
+from shared.records import FailureCode, JobMessage, JobRequestRecord, utcnow
 from shared.states import JobState
 
 logger = Logger(service="worker")
@@ -47,17 +61,20 @@ class Outcome(StrEnum):
 
     COMPLETED = "completed"  # outputs and manifest written, message deleted
     FAILED = "failed"  # the user's input cannot be generated: failure record written, message deleted
+    TIMED_OUT = "timed_out"  # ran longer than ``max_run_s``: failure record written, message deleted
     CANCELLED = "cancelled"  # cancelled before or while it ran: message deleted
     SKIPPED = "skipped"  # unknown or already final (a re-delivery): message deleted
     RETRY = "retry"  # not the user's fault: the message comes back after ``retry_delay_s``
     LEASED = "leased"  # another worker holds the job (a duplicate delivery): the message comes back after its lease
     HANDED_BACK = "handed_back"  # the worker is stopping: the message is visible again at once
     UNREADABLE = "unreadable"  # not a job message: left for the dead-letter queue
+    ABANDONED = "abandoned"  # stalled: its lease and message were left to lapse, another worker retries it
 
     @property
     def finished(self) -> bool:
         """Whether the job needs no further delivery."""
-        return self not in (Outcome.RETRY, Outcome.LEASED, Outcome.HANDED_BACK, Outcome.UNREADABLE)
+        return self not in (Outcome.RETRY, Outcome.LEASED, Outcome.HANDED_BACK, Outcome.UNREADABLE,
+                            Outcome.ABANDONED)
 
 
 def plain_reason(error: BaseException) -> str:
@@ -76,6 +93,14 @@ class _Cancelled(Exception):
 
 
 class _HandBack(Exception):
+    pass
+
+
+class _TimedOut(Exception):
+    pass
+
+
+class _Abandoned(Exception):
     pass
 
 
@@ -108,7 +133,8 @@ def _protect_task(enabled: bool) -> None:
 
 @dataclass
 class Worker:
-    """Processes job messages one at a time. ``stats`` counts outcomes (for tests and logs)."""
+    """Processes job messages one batch at a time. ``stats`` counts outcomes (for tests and logs); ``watchdog``
+    times progress (built from the settings unless given)."""
 
     settings: WorkerSettings
     runner: JobRunner
@@ -117,11 +143,23 @@ class Worker:
     device: str = "cpu"
     retry_delay_s: int = 30
     stats: dict[str, int] = field(default_factory=dict)
+    watchdog: Watchdog | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _leases: threading.Lock = field(default_factory=threading.Lock)  # renewals never follow a release
-    _held: set[str] = field(default_factory=set)  # jobs whose lease this worker renews
+    _held: dict[str, dict[str, Any]] = field(default_factory=dict)  # job id -> message, renewed by the heartbeat
+    _abandoned: threading.Event = field(default_factory=threading.Event)  # the jobs in hand stalled
     _deadline: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.watchdog is None:
+            self.watchdog = Watchdog(self.settings.stall_s, self.settings.max_run_s)
+
+    @property
+    def timer(self) -> Watchdog:
+        """The watchdog (always set after construction)."""
+        assert self.watchdog is not None
+        return self.watchdog
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
     def install_signal_handlers(self) -> None:
@@ -141,12 +179,11 @@ class Worker:
     def run(self, max_messages: int | None = None) -> None:
         """Poll until stopped (or ``max_messages`` handled)."""
         handled = 0
-        from inference_container.worker.health import HEALTH_FILE
-
+        self.timer.health_file = health.HEALTH_FILE
         failures = 0
         while not self.stopping and (max_messages is None or handled < max_messages):
             self._best_effort("worker heartbeat", self.store.heartbeat, self.device)
-            Path(HEALTH_FILE).touch()
+            self._best_effort("writing the health file", self.timer.polled)
             try:
                 response = self.sqs.receive_message(
                     QueueUrl=self.settings.queue_url, MaxNumberOfMessages=self.settings.max_batch,
@@ -174,18 +211,24 @@ class Worker:
         return self.handle_many([message])[0]
 
     def handle_many(self, messages: list[dict[str, Any]]) -> list[Outcome]:
-        """Claim the messages' jobs, then generate those that can share a sampling batch together."""
+        """Claim the messages' jobs, then generate those that can share a sampling batch together (at most
+        ``max_rows`` rows per group). One heartbeat renews every claimed job until its outcome is known."""
         outcomes: dict[int, Outcome] = {}
-        groups: dict[tuple[Any, ...], list[_Claimed]] = {}
-        for message in messages:
-            claimed = self._claim(message)
-            if isinstance(claimed, Outcome):
-                outcomes[id(message)] = claimed
-            else:
-                groups.setdefault(self.runner.pipeline.batch_key(claimed.song), []).append(claimed)
-        for group in groups.values():
-            for claimed, outcome in self._run_group(group).items():
-                outcomes[id(claimed.message)] = outcome
+        self._abandoned.clear()
+        self.timer.begin()
+        try:
+            claims = []
+            for message in messages:
+                claimed = self._claim(message)
+                if isinstance(claimed, Outcome):
+                    outcomes[id(message)] = claimed
+                else:
+                    claims.append(claimed)
+            if claims:
+                for claimed, outcome in self._run_all(claims).items():
+                    outcomes[id(claimed.message)] = outcome
+        finally:
+            self.timer.end()
         for outcome in outcomes.values():
             self.stats[outcome] = self.stats.get(outcome, 0) + 1
         logger.info("messages handled", extra={"outcomes": list(outcomes.values())})
@@ -244,80 +287,145 @@ class Worker:
             self._visibility(message, max(1, min(self.settings.visibility_s, int((ends - utcnow()).total_seconds()))))
             return Outcome.LEASED
         try:
+            if self.runner.delivered(job.job_id):  # done before: its status event is still on its way
+                logger.warning("job already delivered; its message is dropped", extra={"job_id": job.job_id})
+                self._best_effort("ending the lease", self.store.set_fields, job.job_id, only_if=JobState.RUNNING,
+                                  lease_until=utcnow())
+                self._delete(message)
+                return Outcome.SKIPPED
             request = self.runner.load_request(job_message.request_key)
             return _Claimed(message, request, self.runner.song_request(request))
-        except JobFailedError as failure:
-            self.runner.fail(job.job_id, failure.reason, "invalid_input")
-            self._delete(message)
-            return Outcome.FAILED
+        except InputError as refused:
+            return self._fail(job.job_id, message, str(refused), "invalid_input")
         except Exception as error:
             return self._retry(job.job_id, message, error)
+
+    def _fail(self, job_id: str, message: dict[str, Any], reason: str, code: FailureCode,
+              outcome: Outcome = Outcome.FAILED) -> Outcome:
+        """Fail a job for good (its failure record) and delete its message; if the record cannot be written, the
+        message comes back and the next attempt writes it."""
+        try:
+            self.runner.fail(job_id, reason, code)
+        except Exception as error:
+            return self._retry(job_id, message, error)
+        self._release(job_id)
+        self._delete(message)
+        return outcome
+
+    def _release(self, job_id: str) -> None:
+        """Stop renewing a job's lease (its outcome is known)."""
+        with self._leases:
+            self._held.pop(job_id, None)
 
     def _retry(self, job_id: str, message: dict[str, Any], error: Exception) -> Outcome:
         logger.exception("transient failure; the message will come back", extra={"job_id": job_id})
         with self._leases:
-            self._held.discard(job_id)
+            self._held.pop(job_id, None)
             self._best_effort("recording the error", self.store.set_fields, job_id, only_if=JobState.RUNNING,
-                              error=f"{plain_reason(error)}; it will be retried", lease_until=None)
+                              error=f"{plain_reason(error)}; it will be retried", lease_until=utcnow())
         self._visibility(message, self.retry_delay_s)
         return Outcome.RETRY
 
-    def _run_group(self, group: list[_Claimed]) -> dict[_Claimed, Outcome]:
-        """Generate a batch-compatible group; heartbeats and task protection cover the whole group."""
+    def _groups(self, claims: list[_Claimed]) -> list[list[_Claimed]]:
+        """Batch-compatible groups of at most ``max_rows`` rows (variations), in arrival order; a job with more rows
+        than that is a group of its own (sampled in several calls)."""
+        groups: list[list[_Claimed]] = []
+        open_groups: dict[tuple[Any, ...], list[_Claimed]] = {}
+        for claimed in claims:
+            key = self.runner.pipeline.batch_key(claimed.song)
+            group = open_groups.get(key)
+            rows = claimed.song.variations
+            if group is None or sum(c.song.variations for c in group) + rows > self.settings.max_rows:
+                group = open_groups[key] = []
+                groups.append(group)
+            group.append(claimed)
+        return groups
+
+    def _run_all(self, claims: list[_Claimed]) -> dict[_Claimed, Outcome]:
+        """Generate the claimed jobs group by group; the heartbeat and task protection cover them all."""
         beat = threading.Event()
         with self._leases:
-            self._held.update(c.job_id for c in group)
-        heart = threading.Thread(target=self._heartbeat, args=(group, beat), daemon=True)
+            self._held.update((c.job_id, c.message) for c in claims)
+        heart = threading.Thread(target=self._heartbeat, args=(beat,), daemon=True)
         heart.start()
         _protect_task(True)
+        outcomes: dict[_Claimed, Outcome] = {}
         try:
-            return self._generate(group)
+            for group in self._groups(claims):
+                if self._abandoned.is_set():  # their leases lapsed with the stalled group's: another worker has them
+                    outcomes.update(self._abandon(group))
+                    continue
+                self.timer.begin()  # each group has max_run_s
+                outcomes.update(self._generate(group))
         finally:
             beat.set()
             heart.join()
             with self._leases:
-                self._held.difference_update(c.job_id for c in group)
+                for claimed in claims:
+                    self._held.pop(claimed.job_id, None)
             _protect_task(False)
+        return outcomes
 
     def _generate(self, group: list[_Claimed]) -> dict[_Claimed, Outcome]:
         cancelled: set[str] = set()
         started = time.perf_counter()
         try:
-            songs = self.runner.generate([c.song for c in group], self._progress([c.job_id for c in group], cancelled))
-        except JobFailedError as failure:
+            songs = self.runner.generate([c.song for c in group], self._progress([c.job_id for c in group], cancelled),
+                                         self.settings.max_rows)
+        except InputError as refused:
             if len(group) > 1:  # find the job at fault: run each alone
                 return {claimed: outcome for c in group for claimed, outcome in self._generate([c]).items()}
-            self.runner.fail(group[0].job_id, failure.reason, "invalid_input")
-            self._delete(group[0].message)
-            return {group[0]: Outcome.FAILED}
+            return {group[0]: self._fail(group[0].job_id, group[0].message, str(refused), "invalid_input")}
         except _Cancelled:
-            for claimed in group:
-                self._delete(claimed.message)
-            return dict.fromkeys(group, Outcome.CANCELLED)
+            return {claimed: self._cancelled(claimed) for claimed in group}
+        except _TimedOut:
+            reason = f"generation took longer than {self.timer.run_time_words()}"
+            logger.error("job group ran past max_run_s", extra={"job_ids": [c.job_id for c in group]})
+            return {c: self._fail(c.job_id, c.message, reason, "timed_out", Outcome.TIMED_OUT)
+                    if c.job_id not in cancelled else self._cancelled(c) for c in group}
+        except _Abandoned:
+            return self._abandon(group)
         except _HandBack:
             for claimed in group:  # release the lease first: the next worker may claim it at once
                 with self._leases:
-                    self._held.discard(claimed.job_id)
+                    self._held.pop(claimed.job_id, None)
                     self._best_effort("releasing the lease", self.store.set_fields, claimed.job_id,
-                                      only_if=JobState.RUNNING, lease_until=None)
+                                      only_if=JobState.RUNNING, lease_until=utcnow())
                 self._visibility(claimed.message, 0)
             return dict.fromkeys(group, Outcome.HANDED_BACK)
         except Exception as error:
             return {c: self._retry(c.job_id, c.message, error) for c in group}
         outcomes = {}
         for claimed, song in zip(group, songs, strict=True):
-            if claimed.job_id in cancelled:
-                outcomes[claimed] = Outcome.CANCELLED
+            if self._abandoned.is_set():  # stalled while finishing: another worker may hold it now
+                outcomes.update(self._abandon([claimed]))
+            elif claimed.job_id in cancelled:
+                outcomes[claimed] = self._cancelled(claimed)
             else:
+                self.timer.step()  # an upload is progress too
                 try:
                     manifest = self.runner.upload(claimed.request, song, time.perf_counter() - started)
                 except Exception as error:  # this job comes back; its neighbours' songs are still delivered
                     outcomes[claimed] = self._retry(claimed.job_id, claimed.message, error)
                     continue
                 self._record_metrics(manifest.metadata, claimed.request.batch_size)
+                self._release(claimed.job_id)
+                self._delete(claimed.message)
                 outcomes[claimed] = Outcome.COMPLETED
-            self._delete(claimed.message)
         return outcomes
+
+    def _cancelled(self, claimed: _Claimed) -> Outcome:
+        self._release(claimed.job_id)
+        self._delete(claimed.message)
+        return Outcome.CANCELLED
+
+    def _abandon(self, group: list[_Claimed]) -> dict[_Claimed, Outcome]:
+        """Drop jobs whose leases lapsed while stalled: no write, no message call (another worker may hold them)."""
+        logger.error("stalled jobs dropped; their messages come back to other workers",
+                     extra={"job_ids": [c.job_id for c in group]})
+        for claimed in group:
+            self._release(claimed.job_id)
+        return dict.fromkeys(group, Outcome.ABANDONED)
 
     def _record_metrics(self, metadata: dict[str, Any], songs: int) -> None:
         """Job latency and GPU seconds per song, as CloudWatch embedded metrics in the log."""
@@ -331,26 +439,45 @@ class Worker:
         """A claim holds as long as the message stays invisible, and both are renewed at every heartbeat."""
         return now + timedelta(seconds=self.settings.visibility_s)
 
-    def _heartbeat(self, group: list[_Claimed], done: threading.Event) -> None:
-        """Keep the jobs leased and their messages invisible while they run (so no other worker takes them)."""
+    def _heartbeat(self, done: threading.Event) -> None:
+        """Every ``heartbeat_s`` until ``done``: one ``_beat``."""
         while not done.wait(self.settings.heartbeat_s):
-            try:
-                for claimed in group:  # the lease first, so it never outlives the message's invisibility by much
-                    with self._leases:
-                        if claimed.job_id not in self._held:
-                            continue  # released (handed back, retried) or finished
-                        self.store.set_fields(claimed.job_id, only_if=JobState.RUNNING,
-                                              lease_until=self._lease_end(utcnow()))
-                    self._visibility(claimed.message, self.settings.visibility_s)
-                self.store.heartbeat(self.device)
-            except Exception:  # the next beat tries again; the visibility window covers a missed one
-                logger.exception("heartbeat failed")
+            self._beat()
+
+    def _beat(self) -> None:
+        """Keep the jobs in hand leased and their messages invisible while they make progress (so no other worker
+        takes them); once they have made none for ``stall_s``, renew nothing: leases and messages lapse, the jobs
+        come back to other workers, and the health check (published here) reports this worker unhealthy."""
+        self._best_effort("writing the health file", self.timer.publish)
+        if self.timer.stalled():
+            if not self._abandoned.is_set():
+                logger.error("no progress; leases left to lapse", extra={"stall_s": self.settings.stall_s,
+                                                                          "job_ids": list(self._held)})
+            self._abandoned.set()
+            return
+        try:
+            for job_id, message in list(self._held.items()):  # the lease first: it never outlives the message's
+                with self._leases:  # invisibility by much
+                    if job_id not in self._held:
+                        continue  # released meanwhile (handed back, retried or finished)
+                    self.store.set_fields(job_id, only_if=JobState.RUNNING, lease_until=self._lease_end(utcnow()))
+                self._visibility(message, self.settings.visibility_s)
+            self.store.heartbeat(self.device)
+        except Exception:  # the next beat tries again; the visibility window covers a missed one
+            logger.exception("heartbeat failed")
 
     def _progress(self, job_ids: list[str], cancelled: set[str]) -> Any:
-        """The pipeline's progress callback for a group: bounded-rate writes, cancel and hand-back checks."""
-        last = {"stage": "", "at": 0.0}
+        """The pipeline's progress callback for a group: it times the step (watchdog), then stops the group when it
+        was abandoned, ran past ``max_run_s`` or must be handed back; progress writes at a bounded rate, and cancel
+        checks."""
+        last: dict[str, Any] = {"stage": "", "at": 0.0}
 
         def report(stage: str, percent: float) -> None:
+            self.timer.step()
+            if self._abandoned.is_set():
+                raise _Abandoned
+            if self.timer.overran():
+                raise _TimedOut
             if self._deadline is not None and time.monotonic() > self._deadline:
                 raise _HandBack
             now = time.monotonic()

@@ -18,14 +18,22 @@ from shared import keys
 
 
 def reply_for(outcome: Outcome, body: str) -> tuple[HTTPStatus, dict[str, Any]]:
-    """The invocation's answer. A job that must run again (``retry``, ``handed_back``) is a 503, so the endpoint
-    reports the invocation as failed (its error notification) instead of storing a success for an unfinished job."""
+    """The invocation's answer. A job that must run again (``retry``, ``handed_back``, ``abandoned``) is a 503, so
+    the endpoint reports the invocation as failed (its error notification) instead of storing a success for an
+    unfinished job."""
     if outcome is Outcome.UNREADABLE:
         return HTTPStatus.BAD_REQUEST, {"detail": "the body must be a job message (JSON)", "outcome": outcome}
     job_id = str(json.loads(body).get("job_id", ""))
     answer = {"outcome": outcome, "job_id": job_id,
               "manifest_key": keys.manifest_key(job_id) if outcome is Outcome.COMPLETED else None}
     return (HTTPStatus.OK if outcome.finished else HTTPStatus.SERVICE_UNAVAILABLE), answer
+
+
+def ping(worker: Worker) -> tuple[HTTPStatus, dict[str, Any]]:
+    """``GET /ping``: healthy unless the job in hand has made no progress for ``stall_s`` (the watchdog)."""
+    if worker.timer.stalled():
+        return HTTPStatus.SERVICE_UNAVAILABLE, {"status": "stalled", "device": worker.device}
+    return HTTPStatus.OK, {"status": "healthy", "device": worker.device}
 
 
 def make_server(worker: Worker, host: str = "0.0.0.0", port: int = 8080) -> ThreadingHTTPServer:
@@ -42,7 +50,7 @@ def make_server(worker: Worker, host: str = "0.0.0.0", port: int = 8080) -> Thre
 
         def do_GET(self) -> None:
             if self.path == "/ping":
-                self._reply(HTTPStatus.OK, {"status": "healthy", "device": worker.device})
+                self._reply(*ping(worker))
             else:
                 self._reply(HTTPStatus.NOT_FOUND, {"detail": "not found"})
 

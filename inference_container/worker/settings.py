@@ -8,7 +8,9 @@ from shared.settings import Settings
 
 
 class WorkerSettings(Settings):
-    """``WEIGHTS_DIR``, ``DEVICE``, ``HEARTBEAT_S`` ... on top of ``shared.settings.Settings``."""
+    """``WEIGHTS_DIR``, ``DEVICE``, ``HEARTBEAT_S``, ``STALL_S``, ``MAX_ROWS`` ... on top of
+    ``shared.settings.Settings`` (whose ``MAX_RUN_S`` the worker enforces: a job group running longer is stopped and
+    its jobs fail ``timed_out``)."""
 
     weights_dir: str = "/opt/diffrhythm/weights"
     device: str = "auto"
@@ -21,3 +23,5 @@ class WorkerSettings(Settings):
     grace_s: float = Field(90.0, ge=0, description="On SIGTERM: time to finish the job in hand before handing it back")
     backoff_s: float = Field(1.0, ge=0, description="First wait after a failed receive; doubles up to backoff_max_s")
     backoff_max_s: float = Field(60.0, ge=0, description="Longest wait between receive attempts")
+    stall_s: float = Field(600.0, gt=0, description="No progress this long: stop renewing the leases, report unhealthy")
+    max_rows: int = Field(8, ge=1, description="Most variations (latent rows) sampled in one call")

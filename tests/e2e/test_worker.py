@@ -149,6 +149,29 @@ def test_sigkill_mid_job_the_message_returns_and_the_job_completes_once(api, wor
     assert status["error"] is None and len([o for o in status["outputs"] if o["format"] == "wav"]) == 1
 
 
+@pytest.mark.slow
+def test_a_hung_generation_lets_its_lease_lapse_fails_the_health_check_and_completes_elsewhere(
+        api, worker, aws, settings, tiny_bundle, tmp_path):
+    import time
+
+    job_id = api.submit(**FAST)["job_id"]
+    alive = tmp_path / "alive"
+    process = _held_worker(tiny_bundle, HELD_SILENTLY="1", STALL_S="5", VISIBILITY_S="8", HEALTH_FILE=str(alive))
+    health = lambda: subprocess.run([sys.executable, "-m", "inference_container.worker.health"],  # noqa: E731
+                                    env={**os.environ, "HEALTH_FILE": str(alive)}, cwd=os.getcwd()).returncode
+    try:
+        wait_for(lambda: api.status(job_id)["status"] == "processing", timeout=300, interval=0.2)
+        wait_for(lambda: health() == 1, timeout=60, interval=1)  # stalled: unhealthy ...
+        assert time.time() - alive.stat().st_mtime < 5  # ... though the heartbeat keeps the file fresh
+        message = take_message(aws("sqs"), settings.queue_url, job_id, timeout=120)  # no longer renewed: it lapsed
+        assert process.poll() is None  # still hung (ECS replaces it once its health check fails)
+    finally:
+        process.kill()
+    assert worker.handle(message) == "completed"  # the lease lapsed with the message: another worker claims it
+    status = wait_for(lambda: (s := api.status(job_id))["status"] == "completed" and s)
+    assert len([o for o in status["outputs"] if o["format"] == "wav"]) == 1
+
+
 def test_sagemaker_ping_and_invocations_with_the_request_in_s3(api, worker, aws, settings):
     import threading
 

@@ -6,100 +6,19 @@ part: claim, progress, cancel, hand-back, retry, permanent failure, batching, an
 
 from __future__ import annotations
 
-import json
-import uuid
-from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import numpy as np
 import pytest
 
-from inference_container.diffrhythm.pipeline import Song, SongRequest
 from inference_container.diffrhythm.weights import BundleError
-from inference_container.errors import InputError
-from inference_container.worker.job import JobRunner
 from inference_container.worker.loop import Worker
-from inference_container.worker.settings import WorkerSettings
 from shared import keys
-from shared.contract import GenerateRequest
-from shared.records import FailureRecord, JobMessage, JobRecord, JobRequestRecord, OutputManifest
+from shared.records import FailureRecord, JobRequestRecord, OutputManifest
 from shared.states import JobState
-from tests.unit.conftest import BUCKET, QUEUE_URL
-from tests.unit.fakes import FakeJobTable, FakeObjectStore, FakeQueue, client_error
-
-RATE = 44100
-
-
-class StandInPipeline:
-    """The two methods the worker uses of ``Pipeline``. Lyrics in ``refuse`` or ``crash`` make it raise (as the real
-    pipeline does for bad input, or as a GPU error would); ``during_sampling`` runs between two progress reports."""
-
-    def __init__(self) -> None:
-        self.batches: list[list[str]] = []
-        self.refuse: set[str] = set()
-        self.crash: set[str] = set()
-        self.during_sampling: Callable[[], None] = lambda: None
-        self.error: Exception | None = None  # raised by every call when set
-
-    @staticmethod
-    def batch_key(request: SongRequest) -> tuple[int, int, float]:
-        return request.audio_length, request.steps, request.cfg_strength
-
-    def generate_batch(self, requests: Sequence[SongRequest], progress: Callable[[str, float], None]) -> list[Song]:
-        self.batches.append([r.lrc for r in requests])
-        if self.error is not None:
-            raise self.error
-        if refused := [r.lrc for r in requests if r.lrc in self.refuse]:
-            raise InputError(f"cannot sing {refused[0]!r}")
-        if any(r.lrc in self.crash for r in requests):
-            raise RuntimeError("CUDA error: an illegal memory access (simulated)")
-        progress("lyrics", 0.0)
-        progress("sampling", 5.0)
-        self.during_sampling()
-        progress("sampling", 50.0)
-        tone = (0.1 * np.sin(np.linspace(0, 200, RATE // 10)))[:, None].repeat(2, axis=1).astype(np.float32)
-        return [Song([tone] * r.variations, RATE, [], {"seed": r.seed, "timings": {"sampling_s": 0.5}})
-                for r in requests]
-
-
-@pytest.fixture
-def pipeline() -> StandInPipeline:
-    return StandInPipeline()
-
-
-@pytest.fixture
-def worker(table: FakeJobTable, s3: FakeObjectStore, sqs: FakeQueue, pipeline: StandInPipeline) -> Worker:
-    settings = WorkerSettings(_env_prefix="DIFFRHYTHM_UNIT_TEST_", bucket_name=BUCKET, queue_url=QUEUE_URL,
-                              progress_interval_s=0, heartbeat_s=3600, grace_s=0, backoff_s=0)
-    return Worker(settings, JobRunner(pipeline, s3, BUCKET), table, sqs, device="cpu", retry_delay_s=17)
-
-
-def queue_job(table: FakeJobTable, s3: FakeObjectStore, lyrics: str = "[00:01.00]hello there",
-              status: JobState = JobState.QUEUED, **fields: Any) -> dict[str, Any]:
-    """A job as the API leaves it (item, stored request) and the SQS message a worker receives for it."""
-    job_id, now = str(uuid.uuid4()), datetime.now(UTC)
-    request = GenerateRequest(lyrics=lyrics, style_prompt="pop", preset="preview", **fields)
-    stored = JobRequestRecord(**{**request.model_dump(), "seed": 7}, job_id=job_id, owner="owner", lrc=lyrics,
-                              submitted_at=now)
-    s3.put_object(Bucket=BUCKET, Key=keys.request_key(job_id), Body=stored.model_dump_json().encode(),
-                  ContentType="application/json")
-    table.jobs[job_id] = JobRecord(
-        job_id=job_id, owner="owner", status=status, created_at=now, updated_at=now, enqueued_at=now,
-        expires_at=JobRecord.ttl(now, 1), request_key=keys.request_key(job_id), request_sha256="0" * 64,
-        audio_length=request.audio_length, batch_size=request.batch_size, output_format=request.output_format,
-        seed=7)
-    body = JobMessage(job_id=job_id, owner="owner", request_key=keys.request_key(job_id), submitted_at=now)
-    return {"Body": body.model_dump_json(), "ReceiptHandle": f"receipt-{job_id}"}
-
-
-def job_id_of(message: dict[str, Any]) -> str:
-    return str(json.loads(message["Body"])["job_id"])
-
-
-def outputs_of(s3: FakeObjectStore, message: dict[str, Any]) -> set[str]:
-    prefix = keys.output_prefix(job_id_of(message))
-    return {key[len(prefix):] for key in s3.objects if key.startswith(prefix)}
+from tests.unit.conftest import BUCKET
+from tests.unit.fakes import FakeQueue, client_error
+from tests.unit.worker.support import job_id_of, outputs_of, queue_job
 
 
 def test_a_job_is_generated_its_files_written_manifest_last_and_its_message_deleted(worker, table, s3, sqs):
@@ -125,6 +44,18 @@ def test_an_unknown_or_finished_job_is_skipped_and_its_message_deleted(worker, t
     assert worker.handle(message) == "skipped"
     assert pipeline.batches == [] and outputs_of(s3, message) == set()
     assert sqs.deleted == [message["ReceiptHandle"]]
+
+
+def test_a_job_whose_manifest_exists_is_not_generated_again(worker, table, s3, sqs, pipeline):
+    """A worker died after writing the manifest and before deleting the message, and the status event is late."""
+    message = queue_job(table, s3, status=JobState.RUNNING)
+    job_id = job_id_of(message)
+    s3.put_object(Bucket=BUCKET, Key=keys.manifest_key(job_id), Body=b"{}", ContentType="application/json")
+    assert worker.handle(message) == "skipped"
+    assert pipeline.batches == [] and outputs_of(s3, message) == {"result.json"}
+    assert sqs.deleted == [message["ReceiptHandle"]]
+    lease = table.jobs[job_id].lease_until
+    assert lease is not None and lease <= datetime.now(UTC)  # left for the status event or the reconciler
 
 
 def test_input_the_pipeline_refuses_fails_the_job_at_once_with_the_reason(worker, table, s3, sqs, pipeline):
@@ -278,7 +209,8 @@ def test_a_failed_receive_backs_off_and_polls_again(worker, table, s3, sqs, tmp_
 
 
 @pytest.mark.parametrize(("outcome", "status"), [("completed", 200), ("failed", 200), ("cancelled", 200),
-                                                 ("skipped", 200), ("retry", 503), ("handed_back", 503)])
+                                                 ("skipped", 200), ("timed_out", 200), ("retry", 503),
+                                                 ("handed_back", 503), ("abandoned", 503)])
 def test_sagemaker_answers_a_failure_for_a_job_that_must_run_again(outcome, status):
     from inference_container.worker.loop import Outcome
     from inference_container.worker.sagemaker import reply_for
@@ -351,4 +283,6 @@ def test_handing_back_and_retrying_release_the_lease(worker, table, s3, pipeline
     assert worker.handle(handed) == "handed_back"
     pipeline.during_sampling, pipeline.error = (lambda: None), RuntimeError("boom")
     assert worker.handle(retried) == "retry"
-    assert [table.jobs[job_id_of(m)].lease_until for m in (handed, retried)] == [None, None]
+    # a lease that has ended, not none: were the message lost, the reconciler would see the job as stale
+    assert all((lease := table.jobs[job_id_of(m)].lease_until) is not None and lease <= datetime.now(UTC)
+               for m in (handed, retried))
