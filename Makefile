@@ -2,7 +2,7 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 
-.PHONY: local test test-fast sam system-deps
+.PHONY: local test test-fast sam checkov system-deps
 
 system-deps:  ## Debian packages: espeak-ng (English G2P), chromium + chromedriver (the demo page's browser test)
 	@{ command -v espeak-ng && command -v chromium && command -v chromedriver; } >/dev/null || { apt-get update -qq \
@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml functions/requirements.txt infrastructure/loc
 local: system-deps $(VENV)/.installed  ## the whole service locally: moto server, API, status dispatcher, CPU worker
 	$(VENV)/bin/diffrhythm local
 
-test: system-deps $(VENV)/.installed .venv-sam/.installed  ## lint the code and the template, then run every test
+test: system-deps $(VENV)/.installed .venv-sam/.installed .venv-checkov/.installed  ## lint the code and the templates, then run every test
 	VENV=$(VENV) bash scripts/test.sh
 
 test-fast: system-deps $(VENV)/.installed  ## ruff, mypy and the fast tier: no server, no subprocess, no browser
@@ -31,12 +31,22 @@ sam: .venv-sam/.installed  ## SAM CLI in its own virtual environment (its pins d
 	.venv-sam/bin/pip install --quiet aws-sam-cli
 	touch $@
 
+# pinned: a new release brings new checks, which would fail CI without a change here
+CHECKOV_VERSION ?= 3.3.30
+checkov: .venv-checkov/.installed  ## checkov (IaC policy checks) in its own virtual environment: it pins many packages
+.venv-checkov/.installed: Makefile
+	$(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/pip install --quiet "checkov==$(CHECKOV_VERSION)"
+	touch $@
+
 # ---- sam build (template.yaml: Metadata BuildMethod makefile) ----
-build-DependenciesLayer:
+build-DependenciesLayer build-DispatchDependenciesLayer:
 	pip install --quiet --target "$(ARTIFACTS_DIR)/python" --platform manylinux2014_aarch64 \
 		--implementation cp --python-version 3.11 --only-binary=:all: -r functions/requirements.txt
 
-build-ApiFunction build-StatusFunction build-DeadLetterFunction build-ReconcileFunction:
+# every function of template.yaml and infrastructure/gpu/compute.yaml ships shared/ and functions/ (a test checks the list)
+build-ApiFunction build-StatusFunction build-DeadLetterFunction build-ReconcileFunction build-WebhookFunction \
+build-UploadCheckFunction build-SageMakerDispatchFunction:
 	mkdir -p "$(ARTIFACTS_DIR)"
 	cp -r shared functions "$(ARTIFACTS_DIR)/"
 	find "$(ARTIFACTS_DIR)" -name __pycache__ -prune -exec rm -rf {} +

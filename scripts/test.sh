@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The project's checks, in order: code lint, types, SAM's own template lint, then the tests (which also run hadolint on
-# the Dockerfile and cfn-lint on both templates, before and after the SAM transform).
-# Expects the project installed in ./.venv (make test does that) and SAM CLI in ./.venv-sam when present.
+# The project's checks, in order: code lint, types, SAM's own template lint, checkov on the templates, then the tests
+# (which also run hadolint on the Dockerfile and cfn-lint on both templates, before and after the SAM transform).
+# Expects the project installed in ./.venv (make test does that), SAM CLI in ./.venv-sam and checkov in ./.venv-checkov
+# when present.
 # TIER=fast runs the fast tier only (no local stack, no subprocesses, no whole songs) and skips the template tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,14 @@ if [ -x .venv-sam/bin/sam ] || command -v sam >/dev/null; then
   SAM_CLI_TELEMETRY=0 "$SAM" validate --lint --region us-east-1
 else
   echo "sam CLI not installed: run 'make sam' (CI always does)" >&2
+fi
+if [ -x .venv-checkov/bin/checkov ]; then
+  echo "== checkov (template.yaml, infrastructure/): fails on any failed check; skips are justified in each resource's Metadata"
+  CHECKOV=(.venv-checkov/bin/checkov --framework cloudformation --compact --quiet --skip-download)
+  "${CHECKOV[@]}" --file template.yaml
+  "${CHECKOV[@]}" --directory infrastructure
+else
+  echo "checkov not installed: run 'make checkov' (CI always does)" >&2
 fi
 echo "== pytest"
 python -m pytest "$@"

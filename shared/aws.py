@@ -14,7 +14,7 @@ from botocore.config import Config
 if TYPE_CHECKING:
     from shared.settings import Settings
 
-Service = Literal["s3", "sqs", "dynamodb"]
+Service = Literal["s3", "sqs", "dynamodb", "sagemaker-runtime"]
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, signature_version="s3v4")
 
 
@@ -24,5 +24,5 @@ def _client(service: Service, region: str, endpoint_url: str | None) -> Any:
 
 
 def client(service: Service, settings: Settings) -> Any:
-    """A cached boto3 client for ``service`` ("s3", "sqs", "dynamodb") with the settings' endpoint."""
+    """A cached boto3 client for ``service`` (``Service``) with the settings' endpoint."""
     return _client(service, settings.aws_region, settings.aws_endpoint_url or None)

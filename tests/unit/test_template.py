@@ -1,15 +1,19 @@
-"""template.yaml after the SAM transform: lint-clean, free of dependency cycles, and with the promised properties."""
+"""template.yaml (after the SAM transform) and infrastructure/gpu/compute.yaml: lint-clean, free of dependency cycles,
+and with the properties the service relies on that checkov does not check (scripts/test.sh runs checkov itself)."""
 
 from __future__ import annotations
 
 import copy
 import json
+import re
 from typing import Any
 
 import pytest
 from samtranslator.translator.transform import transform
 
-from infrastructure.local.template import load_template
+from infrastructure.local.template import TEMPLATE, load_template
+from shared import keys
+from shared.jobs import ACTIVE_INDEX, OWNER_INDEX
 
 PARAMETERS = {"ApiKey": "k" * 24, "WebhookSecret": "s" * 24}
 
@@ -97,22 +101,28 @@ def test_template_declares_what_the_service_promises(transformed):
     bucket = resources["AudioBucket"]["Properties"]
     assert all(bucket["PublicAccessBlockConfiguration"].values())
     assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
-    assert bucket["NotificationConfiguration"]["LambdaConfigurations"]  # S3 -> status function
+    assert bucket["NotificationConfiguration"]["LambdaConfigurations"]  # S3 -> status function, upload check
     policy = resources["AudioBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
     assert policy["Effect"] == "Deny" and policy["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert {r["Id"] for r in bucket["LifecycleConfiguration"]["Rules"]} >= {"ExpireOutputs", "ExpireRequests"}
 
     table = resources["JobsTable"]["Properties"]
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
-    assert {i["IndexName"] for i in table["GlobalSecondaryIndexes"]} == {"owner-created", "queued-created"}
+    indexes = {i["IndexName"]: i for i in table["GlobalSecondaryIndexes"]}
+    assert set(indexes) == {OWNER_INDEX, ACTIVE_INDEX}  # the names the job store queries
+    assert [k["AttributeName"] for k in indexes[ACTIVE_INDEX]["KeySchema"]] == ["queue_state", "created_at"]
+    assert indexes[ACTIVE_INDEX]["Projection"] == {
+        "ProjectionType": "INCLUDE", "NonKeyAttributes": ["enqueued_at", "lease_until", "started_at", "attempts"]}
     assert resources["JobQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"] == 3
 
     functions = {n: r["Properties"] for n, r in resources.items() if r["Type"] == "AWS::Lambda::Function"}
-    assert set(functions) == {"ApiFunction", "StatusFunction", "DeadLetterFunction", "ReconcileFunction"}
+    assert set(functions) == {"ApiFunction", "StatusFunction", "DeadLetterFunction", "ReconcileFunction",
+                              "WebhookFunction", "UploadCheckFunction"}
     assert all(f["Architectures"] == ["arm64"] and f["Runtime"] == "python3.11" for f in functions.values())
-    schedules = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Events::Rule"]
+    assert all(f["TracingConfig"] == {"Mode": "Active"} for f in functions.values())
+    schedules = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Scheduler::Schedule"]
     assert [s["ScheduleExpression"] for s in schedules] == ["rate(5 minutes)"]
-    assert schedules[0]["Targets"][0]["Arn"] == {"Fn::GetAtt": ["ReconcileFunction", "Arn"]}
+    assert schedules[0]["Target"]["Arn"] == {"Fn::GetAtt": ["ReconcileFunction", "Arn"]}
     alarms = {r["Properties"]["MetricName"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"}
     assert {"ApproximateNumberOfMessagesVisible", "5XXError"} <= alarms
     assert "WorkerImageUri" in transformed["Parameters"] and "Stage" in transformed["Parameters"]
@@ -147,3 +157,259 @@ def test_policies_are_scoped_to_the_stack_resources(transformed):
                 actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
                 assert not any(a.endswith(":*") or a == "*" for a in actions), (name, actions)
                 assert statement.get("Resource") != "*" or all(a.startswith(("xray:", "sqs:")) for a in actions), name
+
+
+# ---- what checkov does not check: the properties below are the service's own decisions ---------------------------
+ROOT = TEMPLATE.parent
+COMPUTE = ROOT / "infrastructure" / "gpu" / "compute.yaml"
+
+
+@pytest.fixture(scope="module")
+def compute() -> dict[str, Any]:
+    return load_template.__wrapped__(COMPUTE)
+
+
+def _functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {n: r for n, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
+
+
+def _statements(function: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for policy in function["Properties"].get("Policies", []) for s in policy["Statement"]]
+
+
+def _allowed(function: dict[str, Any], action: str) -> list[Any]:
+    """The resources ``function``'s own policies allow ``action`` on."""
+    found: list[Any] = []
+    for statement in _statements(function):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        if action in actions:
+            found += statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+    return found
+
+
+def _bucket_arn(suffix: str = "") -> dict[str, str]:
+    return {"Fn::Sub": "arn:${AWS::Partition}:s3:::${BucketNamePrefix}-${Stage}-${AWS::AccountId}-${AWS::Region}"
+            + suffix}
+
+
+def _evaluate(node: Any, parameters: dict[str, str]) -> Any:
+    """CloudFormation's Ref, Fn::Split, Fn::Select and Fn::Sub over ``parameters`` (enough for an ARN)."""
+    if isinstance(node, list):
+        return [_evaluate(item, parameters) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ((function, argument),) = node.items()
+    if function == "Ref":
+        return parameters[argument]
+    if function == "Fn::Split":
+        return _evaluate(argument[1], parameters).split(argument[0])
+    if function == "Fn::Select":
+        return _evaluate(argument[1], parameters)[int(argument[0])]
+    if function == "Fn::Sub":
+        text, variables = (argument, {}) if isinstance(argument, str) else argument
+        values = {**parameters, **{k: _evaluate(v, parameters) for k, v in variables.items()}}
+        for name, value in values.items():
+            text = text.replace("${" + name + "}", str(value))
+        return text
+    raise AssertionError(f"not evaluated here: {function}")
+
+
+def test_every_function_logs_to_a_log_group_of_the_stack_with_a_retention(compute):
+    for template in (load_template(), compute):
+        groups = {r["Properties"]["LogGroupName"]["Fn::Sub"]: r for r in template["Resources"].values()
+                  if r["Type"] == "AWS::Logs::LogGroup" and isinstance(r["Properties"]["LogGroupName"], dict)}
+        for name, function in _functions(template).items():
+            group = groups.get(f"/aws/lambda/${{{name}}}")
+            assert group is not None, f"{name} has no /aws/lambda log group of its own"
+            assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+            assert group.get("Condition") == function.get("Condition"), name
+
+
+def test_each_function_and_layer_is_built_by_the_makefile_and_each_handler_module_exists(compute):
+    targets = set(re.findall(r"build-(\w+)", (ROOT / "Makefile").read_text()))
+    for template, base in ((load_template(), ROOT), (compute, COMPUTE.parent)):
+        built = {n: r for n, r in template["Resources"].items()
+                 if r["Type"] in ("AWS::Serverless::Function", "AWS::Serverless::LayerVersion")}
+        for name, resource in built.items():
+            assert resource["Metadata"]["BuildMethod"] == "makefile" and name in targets, name
+            uri = resource["Properties"].get("CodeUri") or resource["Properties"]["ContentUri"]
+            assert (base / uri).resolve() == ROOT, name  # the folder of the Makefile
+        for function in _functions(template).values():
+            module = function["Properties"]["Handler"].rsplit(".", 1)[0]
+            assert (ROOT / (module.replace(".", "/") + ".py")).is_file(), function["Properties"]["Handler"]
+
+
+def test_s3_events_that_keep_failing_reach_an_alarmed_queue(transformed):
+    resources = transformed["Resources"]
+    configs = {r["Properties"]["FunctionName"]["Ref"]: r["Properties"] for r in resources.values()
+               if r["Type"] == "AWS::Lambda::EventInvokeConfig"}
+    assert set(configs) == {"StatusFunction", "UploadCheckFunction"}  # the functions S3 invokes asynchronously
+    for config in configs.values():
+        assert config["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["AsyncFailureQueue", "Arn"]}
+    alarmed = [r["Properties"]["Dimensions"][0]["Value"] for r in resources.values()
+               if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"]["Namespace"] == "AWS/SQS"]
+    assert {"Fn::GetAtt": ["AsyncFailureQueue", "QueueName"]} in alarmed
+    assert {"Fn::GetAtt": ["WebhookDeadLetterQueue", "QueueName"]} in alarmed
+    assert {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]} in alarmed
+
+
+def test_final_jobs_reach_the_webhook_function_through_its_queue(transformed):
+    resources = transformed["Resources"]
+    template = load_template()["Resources"]
+    queue = resources["WebhookQueue"]["Properties"]
+    assert queue["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": ["WebhookDeadLetterQueue", "Arn"]},
+                                      "maxReceiveCount": 8}
+    function = resources["WebhookFunction"]["Properties"]
+    assert function["Handler"] == "functions.status.webhook.handler"
+    assert function["Timeout"] < queue["VisibilityTimeout"] == 60  # Lambda requires the queue to outwait a call
+    assert {"WEBHOOK_SECRET", "TABLE_NAME", "WEBHOOK_QUEUE_URL"} <= set(function["Environment"]["Variables"])
+    mapping = next(r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"
+                   and r["Properties"]["EventSourceArn"] == {"Fn::GetAtt": ["WebhookQueue", "Arn"]})
+    assert mapping["FunctionName"] == {"Ref": "WebhookFunction"} and mapping["BatchSize"] == 10
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert _allowed(template["WebhookFunction"], "sqs:ChangeMessageVisibility") == [
+        {"Fn::GetAtt": ["WebhookQueue", "Arn"]}]  # its growing back-off
+    for sender in ("StatusFunction", "ReconcileFunction"):
+        variables = template[sender]["Properties"]["Environment"]["Variables"]
+        assert variables["WEBHOOK_QUEUE_URL"] == {"Ref": "WebhookQueue"}, sender
+        assert {"Fn::GetAtt": ["WebhookQueue", "Arn"]} in _allowed(template[sender], "sqs:SendMessage"), sender
+    # only the webhook function holds the signing secret
+    holders = [n for n, f in _functions(load_template()).items()
+               if "WEBHOOK_SECRET" in f["Properties"].get("Environment", {}).get("Variables", {})]
+    assert holders == ["WebhookFunction"]
+    assert "WEBHOOK_SECRET" not in load_template()["Globals"]["Function"]["Environment"]["Variables"]
+
+
+def test_uploads_are_checked_and_refusals_readable_by_the_api():
+    template = load_template()["Resources"]
+    check = template["UploadCheckFunction"]
+    assert check["Properties"]["Handler"] == "functions.status.upload_check.handler"
+    events = [e["Properties"] for e in check["Properties"]["Events"].values()]
+    assert events == [{"Bucket": {"Ref": "AudioBucket"}, "Events": "s3:ObjectCreated:*",
+                       "Filter": {"S3Key": {"Rules": [{"Name": "prefix", "Value": keys.INPUTS}]}}}]
+    inputs, rejections = _bucket_arn(f"/{keys.INPUTS}*"), _bucket_arn(f"/{keys.REJECTIONS}*")
+    assert _allowed(check, "s3:GetObject") == [inputs] and _allowed(check, "s3:DeleteObject") == [inputs]
+    assert _allowed(check, "s3:PutObject") == [rejections]
+    assert rejections in _allowed(template["ApiFunction"], "s3:GetObject")
+    assert rejections not in _allowed(template["ApiFunction"], "s3:PutObject")
+
+
+def test_functions_that_look_for_absent_keys_get_404_not_403(compute):
+    """S3 answers a GetObject/HeadObject of a missing key with 403 unless the caller may list the bucket; each of these
+    reads keys that may not exist (rejection records, markers, outputs a manifest lists, a deleted upload)."""
+    template = load_template()["Resources"]
+    for name in ("ApiFunction", "StatusFunction", "ReconcileFunction", "UploadCheckFunction"):
+        assert _allowed(template[name], "s3:ListBucket") == [_bucket_arn()], name
+    worker = compute["Resources"]["WorkerAccessPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert any(s["Action"] == "s3:ListBucket" and s["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:s3:::${"
+                                                                               "BucketName}"} for s in worker)
+
+
+def test_the_reconciler_has_its_settings_and_only_the_access_it_needs():
+    template = load_template()
+    function = template["Resources"]["ReconcileFunction"]
+    variables = function["Properties"]["Environment"]["Variables"]
+    assert {"QUEUE_URL", "TABLE_NAME", "BUCKET_NAME"} <= set(template["Globals"]["Function"]["Environment"]
+                                                             ["Variables"])
+    assert variables["MAX_RUN_S"] == {"Ref": "MaxRunSeconds"}
+    assert variables["STALE_AFTER_S"] == {"Ref": "StaleAfterSeconds"}
+    assert variables["MAX_QUEUED_S"] == {"Ref": "MaxQueuedSeconds"}
+    queue = template["Resources"]["JobQueue"]["Properties"]
+    assert int(variables["MAX_ATTEMPTS"]) == queue["RedrivePolicy"]["maxReceiveCount"]  # one attempt per delivery
+    assert template["Parameters"]["MaxQueuedSeconds"]["MaxValue"] <= queue["MessageRetentionPeriod"]
+    defaults = {name: template["Parameters"][name]["Default"] for name in
+                ("MaxRunSeconds", "StaleAfterSeconds", "MaxQueuedSeconds", "WorkerMemoryMiB")}
+    assert defaults == {"MaxRunSeconds": 1800, "StaleAfterSeconds": 900, "MaxQueuedSeconds": 172800,
+                        "WorkerMemoryMiB": 14336}  # decisions.md
+    assert _allowed(function, "dynamodb:Query") == [{"Fn::Sub": f"${{JobsTable.Arn}}/index/{ACTIVE_INDEX}"}]
+    assert _allowed(function, "sqs:SendMessage") == [{"Fn::GetAtt": ["JobQueue", "Arn"]},
+                                                     {"Fn::GetAtt": ["WebhookQueue", "Arn"]}]
+    assert _allowed(function, "s3:PutObject") == [_bucket_arn(f"/{keys.FAILURES}*")]
+    assert function["Properties"]["ReservedConcurrentExecutions"] == 1  # passes never overlap
+    assert [e["Type"] for e in function["Properties"]["Events"].values()] == ["ScheduleV2"]
+
+
+def test_every_prefix_of_the_bucket_expires_and_so_do_old_versions():
+    bucket = load_template()["Resources"]["AudioBucket"]["Properties"]
+    rules = bucket["LifecycleConfiguration"]["Rules"]
+    expiring = {r["Prefix"] for r in rules if r["Status"] == "Enabled" and "ExpirationInDays" in r}
+    prefixes = {value for name, value in vars(keys).items() if name.isupper() and isinstance(value, str)
+                and value.endswith("/")}
+    assert prefixes >= {"requests/", "inputs/", "rejections/", "sagemaker-inputs/", "sagemaker-outputs/"}
+    assert expiring == prefixes  # shared/keys.py lists every prefix the service writes
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    versions = [r for r in rules if "NoncurrentVersionExpiration" in r]
+    assert len(versions) == 1 and "Prefix" not in versions[0] and versions[0]["ExpiredObjectDeleteMarker"] is True
+
+
+def test_the_worker_reaches_no_instance_credentials_and_its_task_has_two_roles(compute):
+    resources = compute["Resources"]
+    options = resources["LaunchTemplate"]["Properties"]["LaunchTemplateData"]["MetadataOptions"]
+    assert options["HttpTokens"] == "required" and options["HttpPutResponseHopLimit"] == 1  # bridge = one more hop
+    managed = [m["Fn::Sub"] for m in resources["InstanceRole"]["Properties"]["ManagedPolicyArns"]]
+    assert managed == ["arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"]
+    task = resources["TaskDefinition"]["Properties"]
+    assert task["TaskRoleArn"] == {"Fn::GetAtt": ["TaskRole", "Arn"]}
+    assert task["ExecutionRoleArn"] == {"Fn::GetAtt": ["ExecutionRole", "Arn"]}
+    roles = {n: r["Properties"] for n, r in resources.items() if r["Type"] == "AWS::IAM::Role"}
+    for name in ("TaskRole", "ExecutionRole", "SageMakerRole"):
+        for policy in roles[name].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                if statement["Resource"] == "*":  # only what has no resource type, or is bounded by a condition
+                    assert actions in (["ecr:GetAuthorizationToken"], ["cloudwatch:PutMetricData"]), (name, actions)
+                    assert actions == ["ecr:GetAuthorizationToken"] or "Condition" in statement, name
+    assert roles["TaskRole"]["ManagedPolicyArns"] == [{"Ref": "WorkerAccessPolicy"}]
+    assert roles["SageMakerRole"]["ManagedPolicyArns"] == [{"Ref": "WorkerAccessPolicy"}]
+    assert "ManagedPolicyArns" not in roles["ExecutionRole"]  # no data access to start a task
+
+
+@pytest.mark.parametrize(("image", "repository"), [
+    ("123456789012.dkr.ecr.eu-west-1.amazonaws.com/diffrhythm-worker:v1", "diffrhythm-worker"),
+    ("123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/worker@sha256:" + "a" * 64, "team/worker"),
+])
+def test_image_pulls_are_scoped_to_the_worker_image_repository(compute, image, repository):
+    resources = compute["Resources"]
+    assert re.match(compute["Parameters"]["WorkerImageUri"]["AllowedPattern"], image)
+    assert re.match(load_template()["Parameters"]["WorkerImageUri"]["AllowedPattern"], image)
+    for role in ("ExecutionRole", "SageMakerRole"):
+        statements = resources[role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        pull = next(s for s in statements if "ecr:BatchGetImage" in s["Action"])
+        arn = _evaluate(pull["Resource"], {"WorkerImageUri": image, "AWS::Partition": "aws"})
+        assert arn == f"arn:aws:ecr:eu-west-1:123456789012:repository/{repository}", role
+
+
+def test_the_ecs_container_has_the_images_health_check_and_a_hard_memory_limit(compute):
+    container = compute["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"][0]
+    dockerfile = (ROOT / "inference_container" / "Dockerfile").read_text()
+    flags, command = re.search(r"HEALTHCHECK (.*?)\\\s*CMD (\[.*?\])", dockerfile, re.S).groups()
+    seconds = {k: int(v) for k, v in re.findall(r"--([a-z-]+)=(\d+)s?", flags)}
+    check = container["HealthCheck"]
+    assert check["Command"] == ["CMD", *json.loads(command)]
+    assert (check["Interval"], check["Timeout"], check["StartPeriod"], check["Retries"]) == (
+        seconds["interval"], seconds["timeout"], seconds["start-period"], seconds["retries"])
+    assert container["Memory"] == {"Ref": "WorkerMemoryMiB"} and container["MemoryReservation"] < 14336
+    assert compute["Parameters"]["WorkerMemoryMiB"]["Default"] == 14336
+    environment = {e["Name"]: e["Value"] for e in container["Environment"]}
+    assert environment["MAX_RUN_S"] == {"Ref": "MaxRunSeconds"}
+
+
+def test_the_sagemaker_dispatcher_is_the_tested_function(compute):
+    from functions.dispatch import sagemaker
+
+    function = compute["Resources"]["SageMakerDispatchFunction"]["Properties"]
+    module, attribute = function["Handler"].rsplit(".", 1)
+    assert module == sagemaker.__name__ and callable(getattr(sagemaker, attribute))
+    assert "InlineCode" not in function and function["Layers"] == [{"Ref": "DispatchDependenciesLayer"}]
+    assert {"BUCKET_NAME", "ENDPOINT_NAME", "MAX_RUN_S"} <= set(function["Environment"]["Variables"])
+    bucket = "arn:${AWS::Partition}:s3:::${BucketName}/"
+    assert _allowed(compute["Resources"]["SageMakerDispatchFunction"], "s3:PutObject") == [
+        {"Fn::Sub": f"{bucket}{keys.SAGEMAKER_INPUTS}*"}]
+    (event,) = function["Events"].values()
+    assert event["Type"] == "SQS" and event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    output = compute["Resources"]["EndpointConfig"]["Properties"]["AsyncInferenceConfig"]["OutputConfig"]
+    assert output["S3OutputPath"]["Fn::Sub"].endswith(f"/{keys.SAGEMAKER_OUTPUTS}")
+    assert output["S3FailurePath"]["Fn::Sub"].startswith(f"s3://${{BucketName}}/{keys.SAGEMAKER_OUTPUTS}")
+    parameters = load_template()["Resources"]["GpuCompute"]["Properties"]["Parameters"]
+    required = {name for name, parameter in compute["Parameters"].items() if "Default" not in parameter}
+    assert required <= set(parameters) <= set(compute["Parameters"])  # every required one passed, nothing unknown
