@@ -24,6 +24,14 @@ FRONTEND_EXAMPLE: dict[str, JsonValue] = {
 }
 
 
+FailureCode = Literal["invalid_input", "generation_failed", "timed_out", "dead_letter", "enqueue_failed",
+                      "output_incomplete", "internal"]
+"""Why a job failed: the one list of error codes a user can see (``error_code``; the README says what each means)."""
+
+#: what one rate-limit unit buys: the default job (``MIN_SECONDS``, the default preset's steps, one variation)
+_UNIT_WORK = MIN_SECONDS * PRESETS[Preset.HIGH].steps * 1
+
+
 class OutputFormat(StrEnum):
     """Audio formats a job can produce. WAV is always produced (``/download`` serves it by default)."""
 
@@ -97,6 +105,21 @@ class GenerateRequest(BaseModel):
             cfg_strength=self.cfg_strength if self.cfg_strength is not None else base.cfg_strength,
         )
 
+    def cost_units(self) -> int:
+        """What this request costs against the hourly rate limit: seconds x steps x variations, in units of the
+        default job, rounded up (at least 1).
+
+        Example
+        -------
+        >>> GenerateRequest(lyrics="[00:00.00]hello there", style_prompt="pop").cost_units()
+        1
+        >>> GenerateRequest(lyrics="[00:00.00]hello there", style_prompt="pop", audio_length=285, batch_size=4,
+        ...                 preset="ultra").cost_units()
+        38
+        """
+        work = self.audio_length * self.sampling().steps * self.batch_size
+        return max(1, -(-work // _UNIT_WORK))
+
     def parsed_lyrics(self) -> ParsedLyrics:
         """The lyrics validated against ``audio_length`` (raises ``shared.lrc.LyricsError``)."""
         return parse_lrc(self.lyrics, self.audio_length)
@@ -142,6 +165,8 @@ class JobStatusResponse(BaseModel):
     output_file: str | None = Field(description="S3 key of the first WAV")
     s3_url: str | None = Field(description="Short-lived presigned URL of the first WAV")
     error: str | None
+    error_code: FailureCode | None = Field(None, description="Addition: why the job failed (null unless failed); "
+                                           "the README lists the codes")
     queue_position: int | None
     estimated_wait_minutes: int | None
     progress: ProgressPublic | None = None

@@ -2,13 +2,15 @@
 
 Item schema (single table, hash key ``pk``)::
 
-    job#{job_id}            a JobRecord; ``queue_state`` = "QUEUED" only while queued (sparse index)
-    rate#{owner}#{window}   submissions of one API key in one clock hour (``count``), expiring after two hours
+    job#{job_id}            a JobRecord; ``queue_state`` = "QUEUED" while queued, "RUNNING" while running, absent
+                            once final (sparse index)
+    rate#{owner}#{window}   cost units one API key submitted in one clock hour (``count``), expiring after two hours
     stats                   counters of jobs reaching each state, for /metrics
     worker#heartbeat        last time a GPU worker reported itself (``last_seen``, ``device``)
 
-Indexes: ``owner-created`` (owner, created_at) lists a caller's jobs; ``queued-created`` (queue_state, created_at,
-keys only) gives queue positions and the reconciler's candidates. ``expires_at`` is the TTL attribute.
+Indexes: ``owner-created`` (owner, created_at) lists a caller's jobs; ``active-created`` (queue_state, created_at;
+projecting ``enqueued_at``, ``lease_until``, ``started_at``, ``attempts``) gives queue positions and the reconciler's
+candidates. ``expires_at`` is the TTL attribute.
 """
 
 from __future__ import annotations
@@ -27,11 +29,12 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel
 
-from shared.records import JobRecord, utcnow
+from shared.records import ActiveJob, JobRecord, utcnow
 from shared.states import ALLOWED_FROM, JobState
 
 OWNER_INDEX = "owner-created"
-QUEUE_INDEX = "queued-created"
+ACTIVE_INDEX = "active-created"
+_ACTIVE = frozenset({JobState.QUEUED, JobState.RUNNING})  # the states ``queue_state`` mirrors
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width, so strings sort as times
 _serializer, _deserializer = TypeSerializer(), TypeDeserializer()
 _log = logging.getLogger(__name__)
@@ -119,16 +122,19 @@ class JobStore:
         return _record(response["Item"]) if "Item" in response else None
 
     def transition(
-        self, job_id: str, target: JobState, *, only_if_absent: str | None = None, **fields: Any
+        self, job_id: str, target: JobState, *, only_if_absent: str | None = None,
+        lease_ended_before: datetime | None = None, **fields: Any
     ) -> JobRecord | None:
         """Move a job to ``target`` and set ``fields``, only if ``shared.states`` allows it from its current state
-        (and, with ``only_if_absent``, only while that attribute is unset).
+        (and, with ``only_if_absent``, only while that attribute is unset; with ``lease_ended_before``, only while no
+        worker holds a lease on it that ends at or after then, so a worker that claimed it meanwhile wins).
 
         Returns the updated job, or None when the job is missing or a condition forbids the move (a duplicate or
         late event), so callers can treat repeats as no-ops.
         """
-        removed = [] if target is JobState.QUEUED else ["queue_state"]
-        expression, names, values = _update_expression({"updated_at": utcnow(), **fields, "status": target}, removed)
+        active = {"queue_state": target} if target in _ACTIVE else {}
+        expression, names, values = _update_expression(
+            {"updated_at": utcnow(), **fields, **active, "status": target}, [] if active else ["queue_state"])
         allowed = sorted(ALLOWED_FROM[target])
         values |= {f":from{i}": state for i, state in enumerate(allowed)}
         names["#status"] = "status"
@@ -136,10 +142,13 @@ class JobStore:
         if only_if_absent is not None:
             condition += " AND attribute_not_exists(#absent)"
             names["#absent"] = only_if_absent
+        if lease_ended_before is not None:
+            condition += " AND (attribute_not_exists(#lease) OR #lease < :lease_end)"
+            names["#lease"], values[":lease_end"] = "lease_until", lease_ended_before
         updated = self._update_if(job_id, expression, condition, names, values)
         if updated is None:
             return None
-        if target is not JobState.RUNNING:
+        if target not in _ACTIVE:  # created jobs are counted by ``create``; claims and re-queues are not new jobs
             self._count(target)
         return _record(updated)
 
@@ -148,7 +157,8 @@ class JobStore:
         ended (its worker died). None when the job is missing, final, or another worker's lease still holds, so a
         duplicate delivery never generates the same job twice at once."""
         expression, names, values = _update_expression(
-            {"updated_at": now, **fields, "lease_until": lease_until, "status": JobState.RUNNING}, ["queue_state"])
+            {"updated_at": now, **fields, "lease_until": lease_until, "queue_state": JobState.RUNNING,
+             "status": JobState.RUNNING})
         names |= {"#status": "status", "#lease": "lease_until"}
         values |= {":queued": JobState.QUEUED, ":running": JobState.RUNNING, ":now": now}
         condition = ("attribute_exists(pk) AND (#status = :queued OR (#status = :running AND "
@@ -214,26 +224,46 @@ class JobStore:
 
     def unqueued_before(self, cutoff: datetime) -> list[str]:
         """Ids of the queued jobs created before ``cutoff`` whose message was never sent (no ``enqueued_at``), oldest
-        first: the reconciler's candidates. The queue index projects ``enqueued_at``, so jobs waiting normally are
+        first: the reconciler's candidates. The index projects ``enqueued_at``, so jobs waiting normally are
         filtered out in the index, not read one by one."""
-        ids = []
-        for page in self._query_queued("AND created_at < :created", {":created": cutoff},
-                                       filter_expression="attribute_not_exists(enqueued_at)"):
-            ids += [deserialize(item)["pk"].removeprefix(job_pk("")) for item in page["Items"]]
-        return ids
+        return [job.job_id for job in self._active(JobState.QUEUED, "AND created_at < :created", {":created": cutoff},
+                                                   "attribute_not_exists(enqueued_at)")]
+
+    def queued_since_before(self, cutoff: datetime) -> list[ActiveJob]:
+        """The queued jobs whose message was sent before ``cutoff`` (``enqueued_at``), oldest first: the reconciler
+        fails them once no worker took them in time."""
+        return self._active(JobState.QUEUED, "AND created_at < :cutoff", {":cutoff": cutoff},
+                            "enqueued_at < :cutoff")
+
+    def running_stale(self, lease_ended_before: datetime, started_before: datetime) -> list[ActiveJob]:
+        """The running jobs whose lease ended before ``lease_ended_before`` or that started before ``started_before``,
+        oldest first: the reconciler's candidates among running jobs, read from the index projection."""
+        return self._active(JobState.RUNNING, "", {":lease_end": lease_ended_before, ":started": started_before},
+                            "lease_until < :lease_end OR started_at < :started")
+
+    def _active(self, state: JobState, extra: str, values: dict[str, Any], filter_expression: str) -> list[ActiveJob]:
+        """The jobs in ``state`` (``queue_state``) that ``extra`` and ``filter_expression`` select, oldest first."""
+        jobs = []
+        for page in self._query_active(extra, values, state=state, filter_expression=filter_expression):
+            for item in page["Items"]:
+                data = deserialize(item)
+                jobs.append(ActiveJob.model_validate({**data, "job_id": data["pk"].removeprefix(job_pk("")),
+                                                      "state": data["queue_state"]}))
+        return jobs
 
     def _count_queued(self, extra: str, values: dict[str, Any]) -> int:
-        return sum(int(page["Count"]) for page in self._query_queued(extra, values, select="COUNT"))
+        return sum(int(page["Count"]) for page in self._query_active(extra, values, select="COUNT"))
 
-    def _query_queued(self, extra: str, values: dict[str, Any], select: str = "ALL_PROJECTED_ATTRIBUTES",
+    def _query_active(self, extra: str, values: dict[str, Any], *, state: JobState = JobState.QUEUED,
+                      select: str = "ALL_PROJECTED_ATTRIBUTES",
                       filter_expression: str | None = None) -> Iterator[dict[str, Any]]:
-        """Every page of a query of the sparse queue index, ``created_at`` narrowed by ``extra``."""
+        """Every page of a query of the sparse active-job index for ``state``, ``created_at`` narrowed by ``extra``."""
         start = None
         while True:
             query: dict[str, Any] = {
-                "TableName": self._table, "IndexName": QUEUE_INDEX, "Select": select,
-                "KeyConditionExpression": f"queue_state = :queued {extra}",
-                "ExpressionAttributeValues": serialize({":queued": JobState.QUEUED, **values}),
+                "TableName": self._table, "IndexName": ACTIVE_INDEX, "Select": select,
+                "KeyConditionExpression": f"queue_state = :state {extra}",
+                "ExpressionAttributeValues": serialize({":state": state, **values}),
             }
             if filter_expression:
                 query["FilterExpression"] = filter_expression
@@ -246,20 +276,22 @@ class JobStore:
                 return
 
     # -- rate limit ------------------------------------------------------------------------------------------------
-    def take_rate_token(self, owner: str, limit: int, now: datetime | None = None) -> int | None:
-        """Count one submission of ``owner`` in the current clock hour, atomically.
+    def take_rate_token(self, owner: str, limit: int, cost: int, now: datetime | None = None) -> int | None:
+        """Spend ``cost`` of ``owner``'s ``limit`` units in the current clock hour, atomically (all or nothing).
 
         Returns None when allowed, else the seconds until the window ends (for ``Retry-After``).
         """
+        if not 0 < cost <= limit:
+            raise ValueError(f"a cost of {cost} units can never fit a limit of {limit} per hour")
         now = now or utcnow()
         window = int(now.timestamp()) // 3600 * 3600
         try:
             self._db.update_item(
                 TableName=self._table, Key=serialize({"pk": f"rate#{owner}#{window}"}),
-                UpdateExpression="ADD #count :one SET expires_at = :expires",
-                ConditionExpression="attribute_not_exists(#count) OR #count < :limit",
+                UpdateExpression="ADD #count :cost SET expires_at = :expires",
+                ConditionExpression="attribute_not_exists(#count) OR #count <= :room",
                 ExpressionAttributeNames={"#count": "count"},
-                ExpressionAttributeValues=serialize({":one": 1, ":limit": limit, ":expires": window + 7200}),
+                ExpressionAttributeValues=serialize({":cost": cost, ":room": limit - cost, ":expires": window + 7200}),
             )
         except ClientError as error:
             if _conditional_failed(error):

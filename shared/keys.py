@@ -9,6 +9,9 @@
     outputs/{job_id}/result.json         the output manifest, written LAST: its arrival means COMPLETED
     failures/{job_id}.json               a failure record (worker or dead-letter consumer): its arrival means FAILED
     cancellations/{job_id}.json          written after a cancel, so the status function sends the webhook
+    rejections/{upload_key}.json         why the upload check refused (and deleted) an upload: the API answers 422
+    sagemaker-inputs/{job_id}.json       SageMaker mode: the job message, as the async endpoint's invocation input
+    sagemaker-outputs/                   SageMaker mode: the endpoint's invocation responses (its output location)
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ INPUTS = "inputs/"
 OUTPUTS = "outputs/"
 FAILURES = "failures/"
 CANCELLATIONS = "cancellations/"
+REJECTIONS = "rejections/"
+SAGEMAKER_INPUTS = "sagemaker-inputs/"
+SAGEMAKER_OUTPUTS = "sagemaker-outputs/"
 MANIFEST_NAME = "result.json"
 
 _JOB_ID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -95,6 +101,22 @@ def failure_key(job_id: str) -> str:
 def cancellation_key(job_id: str) -> str:
     """Key of the cancellation marker of ``job_id``."""
     return f"{CANCELLATIONS}{job_id}.json"
+
+
+def rejection_key(upload_key: str) -> str:
+    """Key of the record of why the upload ``upload_key`` was refused.
+
+    Example
+    -------
+    >>> rejection_key("inputs/owner-a/0123abcd.flac")
+    'rejections/inputs/owner-a/0123abcd.flac.json'
+    """
+    return f"{REJECTIONS}{upload_key}.json"
+
+
+def sagemaker_input_key(job_id: str) -> str:
+    """Key of the invocation input that hands ``job_id`` to the SageMaker asynchronous endpoint."""
+    return f"{SAGEMAKER_INPUTS}{job_id}.json"
 
 
 def parse_key(key: str) -> ParsedKey | None:

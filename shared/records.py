@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.contract import FailureCode as FailureCode  # re-exported: the job record's and failure record's codes
 from shared.contract import GenerateRequest, OutputFormat
 from shared.states import JobState
 
@@ -27,6 +28,9 @@ class JobMessage(BaseModel):
     owner: str
     request_key: str
     submitted_at: datetime
+    enqueued_at: datetime | None = Field(
+        None, description="The job's ``enqueued_at`` written with this send: a dead-lettered message older than the "
+        "job's current one (the reconciler re-queued it) is superseded, not a failure")
 
 
 class OutputFile(BaseModel):
@@ -63,6 +67,7 @@ class JobRecord(BaseModel):
     attempts: int = 0
     lease_until: datetime | None = Field(None, description="While RUNNING: until when its worker holds it")
     error: str | None = None
+    error_code: FailureCode | None = Field(None, description="Set with ``error`` when the job failed")
     outputs: list[OutputFile] = Field(default_factory=list)
     duration_s: float | None = None
     webhook_claimed_at: datetime | None = None
@@ -73,6 +78,19 @@ class JobRecord(BaseModel):
     def ttl(created_at: datetime, days: int) -> int:
         """The TTL attribute value for a job created at ``created_at`` kept ``days`` days."""
         return int((created_at + timedelta(days=days)).timestamp())
+
+
+class ActiveJob(BaseModel):
+    """A queued or running job as the active-job index projects it (``shared.jobs``): what the reconciler needs to
+    pick its candidates without reading each job."""
+
+    job_id: str
+    state: JobState
+    created_at: datetime
+    enqueued_at: datetime | None = None
+    lease_until: datetime | None = None
+    started_at: datetime | None = None
+    attempts: int = 0
 
 
 class ManifestOutput(BaseModel):
@@ -93,9 +111,6 @@ class OutputManifest(BaseModel):
     outputs: list[ManifestOutput] = Field(min_length=1)
     duration_s: float = Field(gt=0, description="Song length in seconds")
     metadata: dict[str, object] = Field(default_factory=dict, description="Model, seed, steps, cfg, timings")
-
-
-FailureCode = Literal["invalid_input", "generation_failed", "dead_letter", "enqueue_failed", "internal"]
 
 
 class FailureRecord(BaseModel):
@@ -135,6 +150,7 @@ class WebhookEvent(BaseModel):
     job_id: str
     status: str = Field(description="completed | failed | cancelled (the status endpoint's strings)")
     error: str | None
+    error_code: FailureCode | None = Field(None, description="Why it failed (null unless failed)")
     completed_at: datetime | None
     outputs: list[OutputFile]
     status_url: str
@@ -146,4 +162,5 @@ class WebhookEvent(BaseModel):
         event = f"job.{status}"
         return cls(event=event, event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{job.job_id}/{event}")),
                    job_id=job.job_id, status=status, error=job.error,
-                   completed_at=job.completed_at, outputs=job.outputs, status_url=f"/api/v1/status/{job.job_id}")
+                   error_code=job.error_code, completed_at=job.completed_at, outputs=job.outputs,
+                   status_url=f"/api/v1/status/{job.job_id}")

@@ -31,7 +31,9 @@ class Settings(BaseSettings):
     # Access
     api_keys: CommaList = Field(default_factory=list, description="Accepted X-API-Key values; empty = no key needed")
     cors_origins: CommaList = Field(default_factory=list, description="Browser origins allowed to call the API")
-    rate_limit_per_hour: int = Field(10, ge=0, description="Jobs one API key may submit per clock hour; 0 = no limit")
+    rate_limit_per_hour: int = Field(
+        10, ge=0, description="Cost units one API key may submit per clock hour (1 unit = one default job: 95 s, the "
+        "default preset's steps, one variation; see shared.contract.cost_units); 0 = no limit")
 
     # Limits
     max_body_bytes: int = 256 * 1024
@@ -40,13 +42,22 @@ class Settings(BaseSettings):
     job_ttl_days: int = Field(30, ge=1)
     orphan_after_s: int = Field(300, ge=1, description="A QUEUED job never enqueued this long ago is failed")
 
+    # Reconciler (functions/status/reconcile.py)
+    max_run_s: float = Field(1800.0, gt=0, description="How long one attempt of one job may run (the worker's limit "
+                             "too)")
+    stale_after_s: int = Field(900, ge=1, description="A RUNNING job whose lease ended this long ago is stale")
+    max_attempts: int = Field(3, ge=1, description="Attempts of a job (the job queue's maxReceiveCount)")
+    max_queued_s: int = Field(172800, ge=1, description="A job queued this long is failed timed_out (SQS keeps "
+                              "messages 4 days)")
+
     root_path: str = Field("", description="Public path prefix before the app's paths, e.g. /prod (API stage)")
 
     # Status, webhooks and metrics
+    webhook_queue_url: str = Field("", description="WebhookQueue: one message per final job with a webhook_url")
     webhook_secret: str = ""
-    webhook_timeout_s: float = 5.0
-    webhook_attempts: int = Field(3, ge=1)
-    webhook_backoff_s: float = 1.0
+    webhook_timeout_s: float = Field(5.0, gt=0, description="One webhook attempt's deadline, in all")
+    webhook_backoff_s: float = Field(30.0, ge=0, description="A failed webhook attempt is tried again after this, "
+                                     "doubling per attempt up to 15 minutes (WebhookQueue's maxReceiveCount attempts)")
     allow_insecure_webhooks: bool = Field(
         False, description="Accept http:// and private or loopback webhook targets (the local stack only)")
     metrics_enabled: bool = True

@@ -2,8 +2,9 @@
 
 QUEUED -> RUNNING -> COMPLETED | FAILED | CANCELLED. A job may also finish straight from QUEUED (cancelled before a
 worker took it, dead-lettered, or an out-of-order completion event). RUNNING -> RUNNING is a worker (re)claiming the
-job after a redelivery, and only once the previous worker's lease has ended (``JobStore.claim``). Final states never
-change.
+job after a redelivery, and only once the previous worker's lease has ended (``JobStore.claim``). RUNNING -> QUEUED is
+the reconciler re-queuing a job whose worker died and whose message was lost, again only once its lease has ended.
+Final states never change.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ _WIRE = {
 
 #: target state -> the states a job may be in to move there
 ALLOWED_FROM: dict[JobState, frozenset[JobState]] = {
-    JobState.QUEUED: frozenset(),
+    # only the reconciler re-queues (functions/status/reconcile.py), on the condition that the lease is still ended
+    JobState.QUEUED: frozenset({JobState.RUNNING}),
     JobState.RUNNING: frozenset({JobState.QUEUED, JobState.RUNNING}),
     JobState.COMPLETED: frozenset({JobState.QUEUED, JobState.RUNNING}),
     JobState.FAILED: frozenset({JobState.QUEUED, JobState.RUNNING}),

@@ -141,30 +141,26 @@ def post_once(url: str, body: bytes, headers: dict[str, str], address: str, dead
     return int(result["status"])  # type: ignore[arg-type]
 
 
-def deliver(
-    url: str, body: bytes, secret: str, *, attempts: int = 3, timeout_s: float = 5.0, backoff_s: float = 1.0,
-    sleep: Callable[[float], None] = time.sleep, allow_private: bool = False, resolve: Resolver = resolve_host,
-) -> str | None:
-    """POST ``body`` to ``url`` with retries and exponential backoff; None on a 2xx, else the last error.
+class DeliveryError(Exception):
+    """One delivery attempt failed (no connection, no answer within the deadline, a non-2xx answer or a redirect);
+    a later attempt may succeed. The message says what happened, for the job's ``webhook_error``."""
 
-    The target is checked (``checked_address``) before every attempt and the connection goes to the address that
-    was checked; redirects count as failures; each attempt has ``timeout_s`` in all.
+
+def deliver(url: str, body: bytes, secret: str, *, timeout_s: float = 5.0, allow_private: bool = False,
+            resolve: Resolver = resolve_host) -> None:
+    """One signed POST of ``body`` to ``url``; returns on a 2xx answer.
+
+    The target is checked (``checked_address``) and the connection goes to the address that was checked; redirects
+    are not followed; ``timeout_s`` bounds the whole exchange. Raises ``UnsafeTargetError`` when the target is not
+    allowed (retrying cannot help) and ``DeliveryError`` when this attempt failed (retrying may). Retries are the
+    caller's: the webhook function gets one attempt per queue delivery.
     """
-    error = "not attempted"
-    for attempt in range(attempts):
-        if attempt:
-            sleep(backoff_s * 2 ** (attempt - 1))
-        headers = {"Content-Type": "application/json", "User-Agent": "diffrhythm-service-webhook/1",
-                   SIGNATURE_HEADER: sign(secret, body)}
-        try:
-            address = checked_address(url, allow_private=allow_private, resolve=resolve)
-            status = post_once(url, body, headers, address, timeout_s)
-        except UnsafeTargetError as unsafe:
-            return str(unsafe)  # retrying cannot make it safe
-        except (OSError, http.client.HTTPException, ssl.SSLError) as failure:
-            error = f"{type(failure).__name__}: {failure}"
-            continue
-        if 200 <= status < 300:
-            return None
-        error = f"HTTP {status}" + (" (redirects are not followed)" if 300 <= status < 400 else "")
-    return error
+    address = checked_address(url, allow_private=allow_private, resolve=resolve)
+    headers = {"Content-Type": "application/json", "User-Agent": "diffrhythm-service-webhook/1",
+               SIGNATURE_HEADER: sign(secret, body)}
+    try:
+        status = post_once(url, body, headers, address, timeout_s)
+    except (OSError, http.client.HTTPException, ssl.SSLError) as failure:  # TimeoutError is an OSError
+        raise DeliveryError(f"{type(failure).__name__}: {failure}") from failure
+    if not 200 <= status < 300:
+        raise DeliveryError(f"HTTP {status}" + (" (redirects are not followed)" if 300 <= status < 400 else ""))

@@ -69,6 +69,13 @@ class InputError(ApiError):
         super().__init__(msg)
         self.errors = [{"loc": ["body", *loc], "msg": msg, "type": kind}]
 
+    @classmethod
+    def many(cls, fields: Sequence[str], msg: str, kind: str = "value_error") -> InputError:
+        """One problem that several fields make together (e.g. a request's cost): ``msg`` under each of them."""
+        error = cls([fields[0]], msg, kind)
+        error.errors = [{"loc": ["body", field], "msg": msg, "type": kind} for field in fields]
+        return error
+
 
 async def _api_error(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ApiError)

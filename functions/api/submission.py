@@ -24,9 +24,11 @@ from shared import keys
 from shared.contract import MAX_SEED, GenerateRequest
 from shared.ports import Clock, JobTable, MessageQueue, ObjectStore
 from shared.records import JobMessage, JobRecord, JobRequestRecord, utcnow
+from shared.rejections import rejection_reason
 from shared.settings import Settings
 from shared.states import JobState
 from shared.storage import put_json
+from shared.timeline import MIN_SECONDS
 from shared.webhooks import Resolver, UnsafeTargetError, checked_address, resolve_host
 
 logger = Logger(service="api")
@@ -68,7 +70,7 @@ class Submissions:
         else:
             job_id = str(uuid.uuid4())
         now = self.clock()
-        self._take_rate_token(owner, now)
+        self._take_rate_token(request, owner, now)
         seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
         stored = JobRequestRecord(**{**body, "seed": seed}, job_id=job_id, owner=owner, lrc=lyrics.to_lrc()
                                   if not lyrics.timed else request.lyrics, submitted_at=now)
@@ -87,12 +89,23 @@ class Submissions:
         self._enqueue(record)
         return Submission(record, list(lyrics.warnings), replayed=False)
 
-    def _take_rate_token(self, owner: str, now: datetime) -> None:
+    def _take_rate_token(self, request: GenerateRequest, owner: str, now: datetime) -> None:
+        """Charge the request's cost to the caller's hourly budget: 422 naming the fields when it exceeds the whole
+        budget (waiting would not help), 429 with Retry-After when it exceeds what is left this hour."""
         limit = self.settings.rate_limit_per_hour
-        retry_after = self.store.take_rate_token(owner, limit, now) if limit else None
+        if not limit:
+            return
+        cost = request.cost_units()
+        budget = f"{limit} units per hour per API key (1 unit = one {MIN_SECONDS} s song at the default steps)"
+        if cost > limit:
+            steps = "steps" if request.steps is not None else "preset"
+            raise InputError.many(["audio_length", steps, "batch_size"],
+                                  f"this request costs {cost} units (length x steps x variations), more than the rate "
+                                  f"limit of {budget}; make it shorter, with fewer steps or fewer variations")
+        retry_after = self.store.take_rate_token(owner, limit, cost, now)
         if retry_after is not None:
-            raise RateLimitError(f"rate limit: {limit} jobs per hour per API key; retry in {retry_after} s",
-                                 headers={"Retry-After": str(retry_after)})
+            raise RateLimitError(f"rate limit: {budget}; this request costs {cost} and does not fit in what is left "
+                                 f"this hour; retry in {retry_after} s", headers={"Retry-After": str(retry_after)})
 
     def _check_references(self, request: GenerateRequest, owner: str) -> None:
         if request.webhook_url is not None:  # checked again before every call (DNS can change in between)
@@ -109,6 +122,9 @@ class Submissions:
         for loc, key in refs:
             if not key.startswith(keys.input_prefix(owner)):
                 raise InputError(loc, "must be a key returned by POST /api/v1/uploads for this API key")
+            refused = rejection_reason(self.s3, self.settings.bucket_name, key)
+            if refused is not None:  # the upload check deleted it
+                raise InputError(loc, f"the uploaded file was refused: {refused}")
             try:
                 self.s3.head_object(Bucket=self.settings.bucket_name, Key=key)
             except ClientError as error:
@@ -124,8 +140,9 @@ class Submissions:
         return existing
 
     def _enqueue(self, record: JobRecord) -> None:
+        now = self.clock()
         message = JobMessage(job_id=record.job_id, owner=record.owner, request_key=record.request_key,
-                             submitted_at=record.created_at)
+                             submitted_at=record.created_at, enqueued_at=now)
         try:
             self.sqs.send_message(QueueUrl=self.settings.queue_url, MessageBody=message.model_dump_json())
         except (BotoCoreError, ClientError) as error:
@@ -133,4 +150,4 @@ class Submissions:
             fail_job(self.store, self.s3, self.settings.bucket_name, record.job_id, "enqueue_failed",
                      "the job could not be queued; please submit it again")
             raise UnavailableError("the job could not be queued; please retry") from error
-        self.store.set_fields(record.job_id, enqueued_at=self.clock())
+        self.store.set_fields(record.job_id, enqueued_at=now)

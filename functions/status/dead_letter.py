@@ -1,11 +1,14 @@
 """The dead-letter consumer: a job message that exhausted its deliveries -> a failure record in S3.
 
 The status function then fails the job and notifies its webhook, exactly as for a worker's own failure record.
-Jobs already final (e.g. cancelled) are left alone.
+Jobs already final (e.g. cancelled) are left alone, and so are jobs the message no longer speaks for: one the
+reconciler re-queued with a newer message (the message's ``enqueued_at`` is older than the job's), and one a worker
+holds a lease on (it is running under another delivery).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -18,12 +21,28 @@ from pydantic import ValidationError
 from functions.observability import lambda_entry
 from shared.aws import client
 from shared.jobs import JobStore
-from shared.records import JobMessage
+from shared.records import JobMessage, JobRecord, utcnow
 from shared.settings import get_settings
+from shared.states import JobState
 from shared.storage import put_failure
 
 logger = Logger(service="status")
 processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def abandoned(job: JobRecord, message: JobMessage, now: datetime) -> bool:
+    """Whether the dead-lettered ``message`` means ``job`` was abandoned. Not when the job is final, when a newer
+    message replaced this one (the reconciler re-queued it), or when a worker holds a lease on it (it is running
+    under another delivery)."""
+    if job.status.is_final:
+        return False
+    if message.enqueued_at is not None and job.enqueued_at is not None and message.enqueued_at < job.enqueued_at:
+        logger.info("superseded dead letter ignored", extra={"job_id": job.job_id})
+        return False
+    if job.status is JobState.RUNNING and job.lease_until is not None and job.lease_until > now:
+        logger.info("dead letter of a job a worker holds ignored", extra={"job_id": job.job_id})
+        return False
+    return True
 
 
 def record_dead_letter(record: SQSRecord) -> str | None:
@@ -36,7 +55,7 @@ def record_dead_letter(record: SQSRecord) -> str | None:
         return None  # no job can be waiting on it: nothing to fail
     store = JobStore(client("dynamodb", settings), settings.table_name)
     job = store.get(message.job_id)
-    if job is None or job.status.is_final:
+    if job is None or not abandoned(job, message, utcnow()):
         return None
     attempts = job.attempts or "repeated"  # the worker counts its attempts on the job
     reason = f"generation did not succeed after {attempts} attempts and was abandoned"

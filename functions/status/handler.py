@@ -1,7 +1,8 @@
 """The status function: S3 ObjectCreated on outputs/, failures/ and cancellations/ -> the job's final state.
 
 Idempotent: a duplicate or late event finds the job already final and changes nothing (``shared.states`` forbids
-leaving a final state), so jobs never move backwards. Every final state is announced to the job's webhook once.
+leaving a final state), so jobs never move backwards. Every final state is queued for the job's webhook once
+(``functions.status.notify``; the webhook function delivers it).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from functions.status.notify import notify_final
 from shared import keys
 from shared.aws import client
 from shared.jobs import JobStore
-from shared.ports import JobTable, ObjectStore
-from shared.records import FailureRecord, JobRecord, OutputFile, OutputManifest, utcnow
+from shared.ports import JobTable, MessageQueue, ObjectStore
+from shared.records import FailureCode, FailureRecord, JobRecord, OutputFile, OutputManifest, utcnow
 from shared.settings import Settings, get_settings
 from shared.states import JobState
 
@@ -30,10 +31,11 @@ metrics = Metrics(namespace="DiffRhythm", service="status")
 
 
 class StatusRecorder:
-    """Applies one S3 object to its job. Clients are injected."""
+    """Applies one S3 object to its job and queues the job's webhook event (``webhooks``: the SQS client of
+    ``settings.webhook_queue_url``). Clients are injected."""
 
-    def __init__(self, settings: Settings, store: JobTable, s3: ObjectStore) -> None:
-        self.settings, self.store, self.s3 = settings, store, s3
+    def __init__(self, settings: Settings, store: JobTable, s3: ObjectStore, webhooks: MessageQueue) -> None:
+        self.settings, self.store, self.s3, self.webhooks = settings, store, s3, webhooks
 
     def apply(self, key: str) -> JobRecord | None:
         """Record what ``key`` means for its job; returns the job when this call changed its state."""
@@ -55,7 +57,7 @@ class StatusRecorder:
             logger.info("no state change", extra={"job_id": job_id, "status": job.status, "key": key})
         else:
             metrics.add_metric(name=f"Jobs{job.status.value.title()}", unit=MetricUnit.Count, value=1)
-        notify_final(job, self.store, self.settings)
+        notify_final(job, self.store, self.webhooks, self.settings)
         return changed
 
     def _complete(self, job_id: str, key: str) -> JobRecord | None:
@@ -68,18 +70,20 @@ class StatusRecorder:
                        for o in manifest.outputs]
         except (ValueError, FileNotFoundError) as error:
             logger.error("bad manifest", extra={"key": key, "error": str(error)})
-            return self.store.transition(job_id, JobState.FAILED, completed_at=utcnow(),
+            return self.store.transition(job_id, JobState.FAILED, completed_at=utcnow(), error_code="output_incomplete",
                                          error="the worker's output was incomplete; please submit the job again")
         return self.store.transition(job_id, JobState.COMPLETED, completed_at=utcnow(), outputs=outputs,
                                      duration_s=manifest.duration_s, progress_stage="done", progress_percent=100.0,
-                                     error=None)
+                                     error=None, error_code=None)
 
     def _fail(self, job_id: str, key: str) -> JobRecord | None:
+        code: FailureCode
         try:
-            reason = FailureRecord.model_validate_json(self._read(key)).reason
+            failure = FailureRecord.model_validate_json(self._read(key))
+            reason, code = failure.reason, failure.code
         except (ValidationError, FileNotFoundError):
-            reason = "generation failed for an unknown reason"
-        return self.store.transition(job_id, JobState.FAILED, completed_at=utcnow(), error=reason)
+            reason, code = "generation failed for an unknown reason", "internal"
+        return self.store.transition(job_id, JobState.FAILED, completed_at=utcnow(), error=reason, error_code=code)
 
     def _read(self, key: str) -> bytes:
         try:
@@ -102,9 +106,10 @@ def _missing(error: ClientError, key: str) -> Exception:
 
 
 def recorder(settings: Settings | None = None) -> StatusRecorder:
-    """A recorder wired to the settings' table and bucket."""
+    """A recorder wired to the settings' table, bucket and webhook queue."""
     settings = settings or get_settings()
-    return StatusRecorder(settings, JobStore(client("dynamodb", settings), settings.table_name), client("s3", settings))
+    return StatusRecorder(settings, JobStore(client("dynamodb", settings), settings.table_name), client("s3", settings),
+                          client("sqs", settings))
 
 
 @event_source(data_class=S3Event)

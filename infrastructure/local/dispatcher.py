@@ -1,6 +1,6 @@
 """The local stand-in for Lambda's event sources: delivers the bucket's object-created events to the status
-function and dead-lettered messages to the dead-letter consumer, and runs the reconciler on a schedule, with AWS's
-event shapes."""
+function or the upload check (routed by the template's key filters), webhook messages to the webhook function,
+dead-lettered messages to the dead-letter consumer, and runs the reconciler on a schedule, with AWS's event shapes."""
 
 from __future__ import annotations
 
@@ -18,8 +18,10 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger
 
-from functions.status import dead_letter, reconcile
+from functions.status import dead_letter, reconcile, upload_check, webhook
 from functions.status import handler as status
+from infrastructure.local.resources import S3_FUNCTIONS
+from infrastructure.local.template import key_matches, s3_key_rules
 from shared.aws import client
 from shared.settings import Settings
 
@@ -85,7 +87,9 @@ class Dispatcher:
     """Polls the local events queue and the DLQ in a background thread and invokes the handlers; runs the
     reconciler every ``reconcile_every_s`` seconds (the template's schedule, shortened for a local stack).
 
-    ``processed`` counts the object keys whose event the status function has handled (tests wait on it).
+    ``processed`` counts the object keys whose event the status function or the upload check has handled, and
+    ``webhooks`` the webhook messages handled per job id, delivered or dropped (not those that failed and come back
+    later): tests wait on them.
     """
 
     def __init__(self, settings: Settings, events_queue_url: str, reconcile_every_s: float = 60.0) -> None:
@@ -93,6 +97,9 @@ class Dispatcher:
         self.reconcile_every_s = reconcile_every_s
         self.sqs = client("sqs", settings)
         self.processed: Counter[str] = Counter()
+        self.webhooks: Counter[str] = Counter()
+        handlers = {"StatusFunction": status.handler, "UploadCheckFunction": upload_check.handler}
+        self._routes = [(function_id, s3_key_rules(function_id), handlers[function_id]) for function_id in S3_FUNCTIONS]
         self._reconciling = threading.Lock()
         self._last_reconcile = time.monotonic()
         self._stop = threading.Event()
@@ -117,7 +124,7 @@ class Dispatcher:
 
     def pump(self) -> bool:
         """Deliver what is waiting now, and reconcile when due; True if anything was delivered."""
-        busy = self._pump_events() | self._pump_dead_letters()
+        busy = self._pump_events() | self._pump_webhooks() | self._pump_dead_letters()
         if time.monotonic() - self._last_reconcile >= self.reconcile_every_s:
             self.run_reconciler()
         return busy
@@ -148,10 +155,32 @@ class Dispatcher:
             for record in body.get("Records", []):  # s3:TestEvent has none
                 if record.get("eventName", "").startswith("ObjectCreated"):
                     event = s3_put_event(record, self.settings.aws_region)
-                    status.handler(event, LambdaContext("StatusFunction"))
-                    self.processed[unquote_plus(event["Records"][0]["s3"]["object"]["key"])] += 1
+                    key = unquote_plus(event["Records"][0]["s3"]["object"]["key"])
+                    for function_id, rules, handler in self._routes:
+                        if key_matches(rules, key):
+                            handler(event, LambdaContext(function_id))
+                    self.processed[key] += 1
             self.sqs.delete_message(QueueUrl=self.events_queue_url, ReceiptHandle=message["ReceiptHandle"])
         return bool(messages)
+
+    def _pump_webhooks(self) -> bool:
+        """One batch of WebhookQueue to the webhook function; records it reports as failed stay (with the visibility
+        it set), the others are deleted, as Lambda's event source mapping with ReportBatchItemFailures does."""
+        url = self.settings.webhook_queue_url
+        if not url:
+            return False
+        messages = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                                            AttributeNames=["All"]).get("Messages", [])
+        if not messages:
+            return False
+        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        result = webhook.handler(sqs_event(messages, arn, self.settings.aws_region), LambdaContext("WebhookFunction"))
+        failed = {item["itemIdentifier"] for item in result.get("batchItemFailures", [])}
+        for message in messages:
+            if message["MessageId"] not in failed:
+                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+                self.webhooks[str(json.loads(message["Body"]).get("job_id"))] += 1
+        return True
 
     def _pump_dead_letters(self) -> bool:
         if not self.settings.dlq_url:

@@ -1,8 +1,9 @@
 """Create, on the moto server, the bucket, queues and table that ``template.yaml`` declares.
 
-The template is the source: key schema, indexes, TTL, redrive policy, visibility timeout, bucket CORS and lifecycle
-are read from it. The one local-only resource is ``local-s3-events``, an SQS queue the bucket notifies so the local
-dispatcher can deliver object-created events to the status function (AWS invokes it directly).
+The template is the source: key schema, indexes, TTL, redrive policies, visibility timeouts, bucket CORS and
+lifecycle, and which keys notify which function are read from it. The one local-only resource is ``local-s3-events``,
+an SQS queue the bucket notifies so the local dispatcher can deliver object-created events to the status function and
+the upload check (AWS invokes them directly).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from shared.aws import client
 from shared.settings import Settings
 
 EVENTS_QUEUE = "local-s3-events"
+#: the functions the bucket notifies (template logical ids); the dispatcher routes each key by the same filters
+S3_FUNCTIONS = ("StatusFunction", "UploadCheckFunction")
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,8 @@ class LocalResources:
     queue_url: str
     dlq_url: str
     events_queue_url: str
+    webhook_queue_url: str
+    webhook_dlq_url: str
 
 
 def create_bucket(settings: Settings, events_queue_arn: str) -> None:
@@ -47,7 +52,7 @@ def create_bucket(settings: Settings, events_queue_arn: str) -> None:
     ]
     s3.put_bucket_lifecycle_configuration(Bucket=settings.bucket_name, LifecycleConfiguration={"Rules": lifecycle})
     configs = []
-    for event in s3_event_filters("StatusFunction"):
+    for event in (event for function_id in S3_FUNCTIONS for event in s3_event_filters(function_id)):
         rules = event.get("Filter", {}).get("S3Key", {}).get("Rules", [])
         configs.append({"QueueArn": events_queue_arn, "Events": [event["Events"]],
                         "Filter": {"Key": {"FilterRules": [{"Name": r["Name"], "Value": r["Value"]} for r in rules]}}})
@@ -55,17 +60,16 @@ def create_bucket(settings: Settings, events_queue_arn: str) -> None:
                                              NotificationConfiguration={"QueueConfigurations": configs})
 
 
-def create_queues(settings: Settings, queue_name: str, dlq_name: str) -> tuple[str, str, str]:
-    """The job queue and its dead-letter queue as declared, plus the local events queue."""
+def create_queue(settings: Settings, logical_id: str, queue_name: str, dlq_name: str) -> tuple[str, str]:
+    """A queue of the template (``JobQueue``, ``WebhookQueue``) and its dead-letter queue, as declared."""
     sqs = client("sqs", settings)
     dlq_url = sqs.create_queue(QueueName=dlq_name)["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    props = resource("JobQueue")
+    props = resource(logical_id)
     redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(props["RedrivePolicy"]["maxReceiveCount"])}
     queue_url = sqs.create_queue(QueueName=queue_name, Attributes={
         "VisibilityTimeout": str(props["VisibilityTimeout"]), "RedrivePolicy": json.dumps(redrive)})["QueueUrl"]
-    events_url = sqs.create_queue(QueueName=EVENTS_QUEUE)["QueueUrl"]
-    return queue_url, dlq_url, events_url
+    return queue_url, dlq_url
 
 
 def create_table(settings: Settings) -> None:
@@ -83,11 +87,15 @@ def create_table(settings: Settings) -> None:
 def create_all(settings: Settings, queue_name: str = "diffrhythm-jobs", dlq_name: str = "diffrhythm-jobs-dlq"
                ) -> LocalResources:
     """Everything the control plane needs, on the endpoint of ``settings``."""
-    queue_url, dlq_url, events_url = create_queues(settings, queue_name, dlq_name)
+    queue_url, dlq_url = create_queue(settings, "JobQueue", queue_name, dlq_name)
+    webhook_url, webhook_dlq_url = create_queue(settings, "WebhookQueue", f"{queue_name}-webhooks",
+                                                f"{queue_name}-webhooks-dlq")
     sqs = client("sqs", settings)
+    events_url = sqs.create_queue(QueueName=EVENTS_QUEUE)["QueueUrl"]
     events_arn = sqs.get_queue_attributes(QueueUrl=events_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     create_bucket(settings, events_arn)
     create_table(settings)
     # S3 sends a test event when notifications are configured; drop it
     sqs.purge_queue(QueueUrl=events_url)
-    return LocalResources(settings.bucket_name, settings.table_name, queue_url, dlq_url, events_url)
+    return LocalResources(settings.bucket_name, settings.table_name, queue_url, dlq_url, events_url, webhook_url,
+                          webhook_dlq_url)

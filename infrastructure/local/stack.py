@@ -86,7 +86,8 @@ class LocalStack(AbstractContextManager["LocalStack"]):
         os.environ.update({**self.env, "AWS_ENDPOINT_URL": self.endpoint_url})
         get_settings.cache_clear()
         self.resources = create_all(get_settings())
-        os.environ.update({"QUEUE_URL": self.resources.queue_url, "DLQ_URL": self.resources.dlq_url})
+        os.environ.update({"QUEUE_URL": self.resources.queue_url, "DLQ_URL": self.resources.dlq_url,
+                           "WEBHOOK_QUEUE_URL": self.resources.webhook_queue_url})
         get_settings.cache_clear()
         self.settings = get_settings()
         self.dispatcher = Dispatcher(self.settings, self.resources.events_queue_url)

@@ -50,3 +50,14 @@ def s3_event_filters(function_id: str) -> list[dict[str, Any]]:
     """The S3 events (``Events`` + ``Filter``) a function of the template subscribes to."""
     events = resource(function_id).get("Events", {})
     return [e["Properties"] for e in events.values() if e["Type"] == "S3"]
+
+
+def s3_key_rules(function_id: str) -> list[dict[str, str]]:
+    """The key filters of a function's S3 events, one ``{"prefix": ..., "suffix": ...}`` per event."""
+    return [{rule["Name"].lower(): rule["Value"] for rule in event.get("Filter", {}).get("S3Key", {}).get("Rules", [])}
+            for event in s3_event_filters(function_id)]
+
+
+def key_matches(rules: list[dict[str, str]], key: str) -> bool:
+    """Whether ``key`` matches one of ``rules`` (``s3_key_rules``), as S3's notification filter would."""
+    return any(key.startswith(rule.get("prefix", "")) and key.endswith(rule.get("suffix", "")) for rule in rules)

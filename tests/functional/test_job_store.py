@@ -23,11 +23,20 @@ def _job(owner: str, created: datetime, enqueued: bool) -> JobRecord:
 def test_the_rate_window_is_the_clock_hour_of_now(settings, aws):
     store = JobStore(aws("dynamodb"), settings.table_name)
     owner = f"rate-{uuid.uuid4().hex[:8]}"
-    assert store.take_rate_token(owner, 2, END_OF_HOUR - timedelta(minutes=59)) is None
-    assert store.take_rate_token(owner, 2, END_OF_HOUR - timedelta(seconds=90)) is None
-    assert store.take_rate_token(owner, 2, END_OF_HOUR - timedelta(seconds=90)) == 90  # seconds to the next hour
-    assert store.take_rate_token(owner, 2, END_OF_HOUR) is None  # a new window
-    assert store.take_rate_token(f"{owner}-other", 2, END_OF_HOUR - timedelta(seconds=90)) is None
+    assert store.take_rate_token(owner, 2, 1, END_OF_HOUR - timedelta(minutes=59)) is None
+    assert store.take_rate_token(owner, 2, 1, END_OF_HOUR - timedelta(seconds=90)) is None
+    assert store.take_rate_token(owner, 2, 1, END_OF_HOUR - timedelta(seconds=90)) == 90  # seconds to the next hour
+    assert store.take_rate_token(owner, 2, 1, END_OF_HOUR) is None  # a new window
+    assert store.take_rate_token(f"{owner}-other", 2, 1, END_OF_HOUR - timedelta(seconds=90)) is None
+
+
+def test_a_rate_token_spends_the_requests_cost_all_or_nothing(settings, aws):
+    store = JobStore(aws("dynamodb"), settings.table_name)
+    owner, at = f"cost-{uuid.uuid4().hex[:8]}", END_OF_HOUR - timedelta(minutes=30)
+    assert store.take_rate_token(owner, 10, 7, at) is None
+    assert store.take_rate_token(owner, 10, 4, at) == 1800  # 3 left: refused whole, nothing spent
+    assert store.take_rate_token(owner, 10, 3, at) is None  # so the 3 left still fit
+    assert store.take_rate_token(owner, 10, 1, at) == 1800
 
 
 def test_unqueued_before_lists_old_queued_jobs_and_transition_can_require_an_unset_attribute(stack, settings, aws):
@@ -49,6 +58,46 @@ def test_unqueued_before_lists_old_queued_jobs_and_transition_can_require_an_uns
         assert store.unqueued_before(long_ago + timedelta(hours=1)) == []
         store.transition(sent.job_id, JobState.CANCELLED)
         store.transition(running.job_id, JobState.CANCELLED)
+
+
+def test_the_active_index_finds_stale_running_and_long_queued_jobs(stack, settings, aws):
+    """The reconciler's queries read the index projection: RUNNING jobs by lease end or start, QUEUED jobs by
+    ``enqueued_at``; a claim moves a job to the RUNNING partition, a re-queue back, a final state out of it."""
+    store = JobStore(aws("dynamodb"), settings.table_name)
+    owner = f"active-{uuid.uuid4().hex[:8]}"
+    base = datetime(2002, 1, 1, tzinfo=UTC)  # before every other job of the session
+    with stack.dispatcher.reconciler_paused():  # these are stale on purpose: leave them to this test
+        dead, held, old_start, waiting = (_job(owner, base + timedelta(minutes=i), True) for i in range(4))
+        for job in (dead, held, old_start, waiting):
+            assert store.create(job)
+        store.claim(dead.job_id, base, base + timedelta(minutes=20), started_at=base, attempts=2)
+        store.claim(held.job_id, base, datetime(2100, 1, 1, tzinfo=UTC), started_at=base + timedelta(hours=5))
+        store.claim(old_start.job_id, base, datetime(2100, 1, 1, tzinfo=UTC), started_at=base)
+        cutoff, started_before = base + timedelta(hours=1), base + timedelta(hours=2)
+
+        def mine(found: list) -> dict:
+            return {a.job_id: a for a in found if a.job_id in {dead.job_id, held.job_id, old_start.job_id,
+                                                                 waiting.job_id}}
+
+        stale = mine(store.running_stale(cutoff, started_before))
+        assert set(stale) == {dead.job_id, old_start.job_id}  # held: lease and start both recent enough
+        assert stale[dead.job_id].attempts == 2 and stale[dead.job_id].lease_until == base + timedelta(minutes=20)
+        assert stale[old_start.job_id].started_at == base
+        assert set(mine(store.queued_since_before(base + timedelta(hours=1)))) == {waiting.job_id}
+        assert mine(store.queued_since_before(base + timedelta(minutes=3))) == {}  # enqueued at base + 3 min
+        assert store.queue_position(waiting) == 0  # the running jobs created before it are not queued
+
+        # the re-queue holds only while the lease is ended: not for the held job, yes for the dead one
+        assert store.transition(held.job_id, JobState.QUEUED, lease_ended_before=cutoff) is None
+        requeued = store.transition(dead.job_id, JobState.QUEUED, lease_ended_before=cutoff, lease_until=None,
+                                    enqueued_at=cutoff)
+        assert requeued is not None and requeued.status is JobState.QUEUED and requeued.attempts == 2
+        assert dead.job_id not in mine(store.running_stale(cutoff, started_before))
+        assert set(mine(store.queued_since_before(cutoff + timedelta(seconds=1)))) == {dead.job_id, waiting.job_id}
+        for job in (dead, held, old_start, waiting):
+            store.transition(job.job_id, JobState.CANCELLED)
+        assert mine(store.running_stale(datetime(2100, 1, 2, tzinfo=UTC), datetime(2100, 1, 2, tzinfo=UTC))) == {}
+        assert mine(store.queued_since_before(datetime(2100, 1, 2, tzinfo=UTC))) == {}
 
 
 def test_a_claim_holds_until_its_lease_ends(settings, aws):

@@ -116,22 +116,56 @@ def receiver():
     server.shutdown()
 
 
-def test_webhook_is_signed_retried_and_sent_once_per_final_state(api, aws, settings, receiver):
+def test_webhook_goes_through_its_queue_signed_once_per_final_state(stack, api, aws, settings, receiver):
     url, handler = receiver
+    handler.fail_first = 0
     job_id = api.submit(webhook_url=url)["job_id"]
     write_outputs(aws("s3"), settings.bucket_name, job_id)
-    wait_for(lambda: len(handler.calls) == 2)  # first answered 503, retried
-    headers, body = handler.calls[-1]
+    wait_for(lambda: stack.dispatcher.webhooks[job_id])  # the webhook function handled the queued event
+    recorder().apply(keys.manifest_key(job_id))  # a duplicate status event queues nothing
+    assert stack.dispatcher.processed[keys.manifest_key(job_id)] == 1
+    assert len(handler.calls) == 1 and stack.dispatcher.webhooks[job_id] == 1
+    headers, body = handler.calls[0]
     verify(settings.webhook_secret, body, headers[SIGNATURE_HEADER])
     with pytest.raises(SignatureError):
         verify("another-secret", body, headers[SIGNATURE_HEADER])
     with pytest.raises(SignatureError):
         verify(settings.webhook_secret, body.replace(b"completed", b"failed"), headers[SIGNATURE_HEADER])
     event = json.loads(body)
-    assert event["event"] == "job.completed" and event["job_id"] == job_id and event["outputs"]
-    recorder().apply(keys.manifest_key(job_id))  # a duplicate event must not notify again
-    assert len(handler.calls) == 2
-    wait_for(lambda: recorder().store.get(job_id).webhook_delivered_at is not None)
+    assert event["event"] == "job.completed" and event["job_id"] == job_id and event["outputs"] and event["event_id"]
+    job = recorder().store.get(job_id)
+    assert job.webhook_delivered_at is not None and job.webhook_error is None
+    queued = aws("sqs").get_queue_attributes(QueueUrl=settings.webhook_queue_url, AttributeNames=["All"])
+    assert queued["Attributes"]["ApproximateNumberOfMessages"] == "0"
+
+
+def test_a_failed_webhook_attempt_comes_back_through_the_queue_and_is_delivered(stack, api, aws, settings, receiver):
+    url, handler = receiver  # answers 503 first
+    job_id = api.submit(webhook_url=url)["job_id"]
+    write_outputs(aws("s3"), settings.bucket_name, job_id)
+    wait_for(lambda: stack.dispatcher.webhooks[job_id])
+    assert len(handler.calls) == 2  # the same message, received twice (the local backoff rounds to 0 s)
+    assert handler.calls[0][1] == handler.calls[1][1]
+    assert recorder().store.get(job_id).webhook_delivered_at is not None
+
+
+def test_a_webhook_that_keeps_failing_lands_in_the_dead_letter_queue_after_max_receives(stack, api, aws, settings,
+                                                                                        receiver):
+    from infrastructure.local.template import resource
+
+    url, handler = receiver
+    handler.fail_first = 1000
+    job_id = api.submit(webhook_url=url)["job_id"]
+    write_outputs(aws("s3"), settings.bucket_name, job_id)
+    dlq = stack.resources.webhook_dlq_url
+    dead = wait_for(lambda: aws("sqs").receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages"),
+                    timeout=30)
+    attempts = int(resource("WebhookQueue")["RedrivePolicy"]["maxReceiveCount"])
+    assert [json.loads(m["Body"])["job_id"] for m in dead] == [job_id] and len(handler.calls) == attempts
+    job = recorder().store.get(job_id)
+    assert job.webhook_delivered_at is None and job.webhook_error == f"HTTP 503 (attempt {attempts})"
+    for message in dead:
+        aws("sqs").delete_message(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"])
 
 
 def test_cancel_notifies_the_webhook(api, receiver):

@@ -1,11 +1,24 @@
-"""Reference-clip uploads and the 422s: every error names its field and what was expected."""
+"""Reference-clip uploads, the upload check, and the 422s: every error names its field and what was expected."""
 
 from __future__ import annotations
 
-import requests
+from functools import cache
 
-from tests.conftest import SEED_REQUEST
+import pytest
+import requests
+from botocore.exceptions import ClientError
+
+from shared import keys
+from shared.audio_probe import MIN_DURATION_S
+from tests.conftest import SEED_REQUEST, wait_for
+from tests.unit.shared.test_audio_probe import encode
 from tests.worker_sim import wav_bytes
+
+
+@cache
+def clip() -> bytes:
+    """A clip the upload check keeps (long enough for a style reference)."""
+    return wav_bytes(MIN_DURATION_S + 0.5)
 
 
 def _upload(api, data: bytes, content_type: str = "audio/wav") -> str:
@@ -17,11 +30,36 @@ def _upload(api, data: bytes, content_type: str = "audio/wav") -> str:
     return str(grant["key"])
 
 
-def test_reference_clip_upload_then_submit_with_it(api):
-    key = _upload(api, wav_bytes(1.0))
+def test_reference_clip_upload_then_submit_with_it(stack, api, aws, settings):
+    key = _upload(api, clip())
+    wait_for(lambda: stack.dispatcher.processed[key])  # the upload check kept it
+    aws("s3").head_object(Bucket=settings.bucket_name, Key=key)
     request = {k: v for k, v in SEED_REQUEST.items() if k != "style_prompt"}
     job = api.post("/api/v1/generate", json={**request, "reference_audio_key": key})
     assert job.status_code == 202, job.text
+
+
+@pytest.mark.parametrize(("data", "content_type", "reason"), [
+    (lambda: encode(30 * 60), "audio/flac", "the clip is 1800.0 s long; at most 600 s are accepted"),
+    (lambda: wav_bytes(2.0), "audio/wav", "the clip is 2.0 s long; at least 10 s are needed"),
+    (lambda: b"ID3 but not really an mp3" * 20, "audio/mpeg", "could not be read as audio"),
+], ids=["30-minute-silent-flac", "too-short", "not-audio"])
+def test_an_upload_refused_at_upload_time_is_deleted_and_submit_is_422_with_the_reason(
+        stack, api, aws, settings, data, content_type, reason):
+    key = _upload(api, data(), content_type)
+    wait_for(lambda: stack.dispatcher.processed[key])  # the upload check ran
+    with pytest.raises(ClientError, match="404"):
+        aws("s3").head_object(Bucket=settings.bucket_name, Key=key)
+    assert aws("s3").head_object(Bucket=settings.bucket_name, Key=keys.rejection_key(key))
+    request = {k: v for k, v in SEED_REQUEST.items() if k != "style_prompt"}
+    refused = api.post("/api/v1/generate", json={**request, "reference_audio_key": key})
+    assert refused.status_code == 422, refused.text
+    (error,) = refused.json()["detail"]
+    assert error["loc"] == ["body", "reference_audio_key"]
+    assert error["msg"].startswith("the uploaded file was refused: ") and reason in error["msg"]
+    edit = api.post("/api/v1/generate", json={**SEED_REQUEST, "edit": {"reference_audio_key": key,
+                                                                         "segments": [[10, 20]]}})
+    assert edit.status_code == 422 and edit.json()["detail"][0]["loc"] == ["body", "edit", "reference_audio_key"]
 
 
 def test_upload_limits_type_and_size(api, settings):
@@ -33,11 +71,11 @@ def test_upload_limits_type_and_size(api, settings):
 
 
 def test_reference_keys_must_be_the_callers_existing_uploads(api, other_api):
-    foreign = _upload(other_api, wav_bytes(0.2))
+    foreign = _upload(other_api, clip())
     request = {k: v for k, v in SEED_REQUEST.items() if k != "style_prompt"}
     stolen = api.post("/api/v1/generate", json={**request, "reference_audio_key": foreign})
     assert stolen.status_code == 422 and stolen.json()["detail"][0]["loc"] == ["body", "reference_audio_key"]
-    mine = _upload(api, wav_bytes(0.2))
+    mine = _upload(api, clip())
     missing = mine.rsplit("/", 1)[0] + "/never-uploaded.wav"
     edit = api.post("/api/v1/generate", json={**SEED_REQUEST, "edit": {"reference_audio_key": missing,
                                                                          "segments": [[10, 20]]}})
@@ -47,7 +85,7 @@ def test_reference_keys_must_be_the_callers_existing_uploads(api, other_api):
 
 
 def test_edit_mode_segments_accept_minus_one_and_reject_bad_ranges(api):
-    key = _upload(api, wav_bytes(0.2))
+    key = _upload(api, clip())
     ok = api.post("/api/v1/generate", json={**SEED_REQUEST, "edit": {"reference_audio_key": key,
                                                                        "segments": [[-1, 10], [60, -1]]}})
     assert ok.status_code == 202, ok.text

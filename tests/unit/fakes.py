@@ -14,7 +14,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from shared.jobs import CursorError
-from shared.records import JobRecord
+from shared.records import ActiveJob, JobRecord
 from shared.states import ALLOWED_FROM, JobState
 
 WRITES = frozenset({"create", "transition", "claim", "set_fields", "take_rate_token"})
@@ -65,15 +65,17 @@ class FakeJobTable:
         return self.jobs.get(job_id)
 
     def transition(self, job_id: str, target: JobState, *, only_if_absent: str | None = None,
-                   **fields: Any) -> JobRecord | None:
+                   lease_ended_before: datetime | None = None, **fields: Any) -> JobRecord | None:
         self.calls.append("transition")
         job = self.jobs.get(job_id)
         if job is None or job.status not in ALLOWED_FROM[target]:
             return None
         if only_if_absent is not None and getattr(job, only_if_absent) is not None:
             return None
+        if lease_ended_before is not None and job.lease_until is not None and job.lease_until >= lease_ended_before:
+            return None
         self.jobs[job_id] = self._updated(job, status=target, **fields)
-        if target is not JobState.RUNNING:
+        if target not in (JobState.QUEUED, JobState.RUNNING):
             self.reached[target.value.lower()] += 1
         return self.jobs[job_id]
 
@@ -125,13 +127,26 @@ class FakeJobTable:
         return [j.job_id for j in sorted(self._queued(), key=lambda j: j.created_at)
                 if j.created_at < cutoff and j.enqueued_at is None]
 
-    def take_rate_token(self, owner: str, limit: int, now: datetime | None = None) -> int | None:
+    def queued_since_before(self, cutoff: datetime) -> list[ActiveJob]:
+        self.calls.append("queued_since_before")
+        return [self._active(j) for j in sorted(self._queued(), key=lambda j: j.created_at)
+                if j.enqueued_at is not None and j.enqueued_at < cutoff]
+
+    def running_stale(self, lease_ended_before: datetime, started_before: datetime) -> list[ActiveJob]:
+        self.calls.append("running_stale")
+        running = sorted((j for j in self.jobs.values() if j.status is JobState.RUNNING), key=lambda j: j.created_at)
+        return [self._active(j) for j in running if (j.lease_until is not None and j.lease_until < lease_ended_before)
+                or (j.started_at is not None and j.started_at < started_before)]
+
+    def take_rate_token(self, owner: str, limit: int, cost: int, now: datetime | None = None) -> int | None:
         self.calls.append("take_rate_token")
+        if not 0 < cost <= limit:
+            raise ValueError(f"a cost of {cost} units can never fit a limit of {limit} per hour")
         stamp = int((now or datetime.now(UTC)).timestamp())
         window = stamp // 3600 * 3600
-        if self.rate_counts[owner, window] >= limit:
+        if self.rate_counts[owner, window] + cost > limit:
             return max(1, window + 3600 - stamp)
-        self.rate_counts[owner, window] += 1
+        self.rate_counts[owner, window] += cost
         return None
 
     def counters(self) -> dict[str, int]:
@@ -145,6 +160,12 @@ class FakeJobTable:
     def heartbeat(self, device: str, now: datetime | None = None) -> None:
         self.calls.append("heartbeat")
         self.last_seen = (now or datetime.now(UTC), device)
+
+    @staticmethod
+    def _active(job: JobRecord) -> ActiveJob:
+        """What the active-job index projects of ``job``."""
+        return ActiveJob(job_id=job.job_id, state=job.status, created_at=job.created_at, enqueued_at=job.enqueued_at,
+                         lease_until=job.lease_until, started_at=job.started_at, attempts=job.attempts)
 
     def _queued(self) -> list[JobRecord]:
         return [j for j in self.jobs.values() if j.status is JobState.QUEUED]
@@ -180,6 +201,11 @@ class FakeObjectStore:
             raise client_error("404", "HeadObject")
         body, content_type = self.objects[Key]
         return {"ContentType": content_type, "ContentLength": len(body)}
+
+    def delete_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
+        self._check(Bucket, "DeleteObject")
+        self.objects.pop(Key, None)  # S3 answers 204 for a missing key too
+        return {}
 
     def generate_presigned_url(self, ClientMethod: str, Params: dict[str, Any], ExpiresIn: int) -> str:
         self._check(Params["Bucket"], ClientMethod)

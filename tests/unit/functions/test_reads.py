@@ -102,3 +102,16 @@ def test_pages_follow_the_cursor_and_refuse_another_owners(services, table):
     assert [j.job_id for j in second.jobs] == [ids[0]] and second.next_cursor is None
     with pytest.raises(CursorError):
         services.reads.page(OTHER, 2, first.next_cursor)
+
+
+def test_a_failed_job_shows_its_error_code_in_the_view_and_in_list_rows(services, table):
+    failed = put_job(table, status=JobState.FAILED, age_s=2, error="no worker became free in time; please submit "
+                     "the job again", error_code="timed_out")
+    retrying = put_job(table, status=JobState.RUNNING, age_s=1, error="storage was briefly unavailable; it will be "
+                       "retried", error_code="internal")  # not failed: no code on the wire
+    view = services.reads.view(failed)
+    assert (view.status, view.error_code) == ("failed", "timed_out") and view.error.startswith("no worker")
+    assert services.reads.view(retrying).error_code is None
+    rows = {row.job_id: row for row in services.reads.page(OWNER, 10).jobs}
+    assert rows[failed.job_id].error_code == "timed_out" and rows[retrying.job_id].error_code is None
+    assert "error_code" in view.model_dump(mode="json")  # the wire field

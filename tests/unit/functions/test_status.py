@@ -2,36 +2,33 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
+from botocore.exceptions import ClientError
 
-from functions.status import notify
 from functions.status.handler import StatusRecorder
 from shared import keys
 from shared.records import ManifestOutput, OutputManifest, WebhookEvent
 from shared.states import JobState
 from shared.storage import put_failure
-from tests.unit.functions.conftest import BUCKET, put_job
+from tests.unit.fakes import FakeQueue, client_error
+from tests.unit.functions.conftest import BUCKET, make_settings, put_job
+
+WEBHOOK_QUEUE_URL = "https://sqs.example/unit-webhooks"
 
 
 @pytest.fixture
-def webhooks(monkeypatch):
-    """Deliveries the recorder makes, answered with ``answer`` (None = delivered)."""
-    sent: list[tuple[str, dict]] = []
-
-    def deliver(url: str, body: bytes, secret: str, **_: object) -> str | None:
-        sent.append((url, json.loads(body)))
-        return deliver.answer  # type: ignore[attr-defined]
-
-    deliver.answer = None  # type: ignore[attr-defined]
-    monkeypatch.setattr(notify, "deliver", deliver)
-    return sent, deliver
+def webhooks() -> FakeQueue:
+    """The webhook queue the recorder sends final-state events to."""
+    return FakeQueue(WEBHOOK_QUEUE_URL)
 
 
 @pytest.fixture
-def recorder(settings, table, s3) -> StatusRecorder:
-    return StatusRecorder(settings, table, s3)
+def recorder(table, s3, webhooks) -> StatusRecorder:
+    return StatusRecorder(make_settings(webhook_queue_url=WEBHOOK_QUEUE_URL), table, s3, webhooks)
+
+
+def queued_events(webhooks: FakeQueue) -> list[WebhookEvent]:
+    return [WebhookEvent.model_validate_json(body) for body in webhooks.bodies]
 
 
 def write_outputs(s3, job_id: str, formats: tuple[str, ...] = ("wav",), sizes: int = 5) -> None:
@@ -92,33 +89,43 @@ def test_other_keys_and_unknown_jobs_change_nothing(recorder, table):
     assert table.jobs == {}
 
 
-def test_each_final_state_is_announced_once(recorder, table, s3, webhooks):
-    sent, _ = webhooks
+def test_each_final_state_is_queued_for_its_webhook_once_and_not_posted(recorder, table, s3, webhooks, monkeypatch):
+    import socket
+
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: pytest.fail("the status function connected"))
     job = put_job(table, status=JobState.RUNNING, webhook_url="https://example.com/hook")
     write_outputs(s3, job.job_id)
     recorder.apply(keys.manifest_key(job.job_id))
     recorder.apply(keys.manifest_key(job.job_id))  # a duplicate event
-    assert [(url, body["event"], body["job_id"]) for url, body in sent] == [
-        ("https://example.com/hook", "job.completed", job.job_id)]
-    WebhookEvent.model_validate(sent[0][1])
-    assert table.jobs[job.job_id].webhook_delivered_at is not None
+    assert [(e.event, e.job_id, e.status) for e in queued_events(webhooks)] == [
+        ("job.completed", job.job_id, "completed")]
+    saved = table.jobs[job.job_id]
+    assert saved.webhook_claimed_at is not None and saved.webhook_delivered_at is None  # the webhook function's job
 
 
-def test_a_cancellation_marker_announces_the_cancelled_job(recorder, table, webhooks):
-    sent, _ = webhooks
+def test_a_cancellation_marker_queues_the_cancelled_event(recorder, table, webhooks):
     job = put_job(table, status=JobState.CANCELLED, webhook_url="https://example.com/hook")
     assert recorder.apply(keys.cancellation_key(job.job_id)) is None  # no state change: the API cancelled it
-    assert [body["event"] for _, body in sent] == ["job.cancelled"]
+    assert [e.event for e in queued_events(webhooks)] == ["job.cancelled"]
 
 
-def test_a_webhook_that_keeps_failing_is_recorded_on_the_job(recorder, table, s3, webhooks):
-    sent, deliver = webhooks
-    deliver.answer = "HTTP 503 after 3 attempts"
+def test_a_job_without_a_webhook_queues_nothing(recorder, table, s3, webhooks):
+    job = put_job(table, status=JobState.RUNNING)
+    put_failure(s3, BUCKET, job.job_id, "generation_failed", "no")
+    recorder.apply(keys.failure_key(job.job_id))
+    assert webhooks.bodies == [] and table.jobs[job.job_id].webhook_claimed_at is None
+
+
+def test_a_failed_send_releases_the_claim_and_raises_so_the_event_comes_again(recorder, table, s3, webhooks):
     job = put_job(table, webhook_url="https://example.com/hook")
     put_failure(s3, BUCKET, job.job_id, "dead_letter", "abandoned")
-    recorder.apply(keys.failure_key(job.job_id))
-    saved = table.jobs[job.job_id]
-    assert len(sent) == 1 and saved.webhook_error == "HTTP 503 after 3 attempts" and saved.webhook_delivered_at is None
+    webhooks.failing = client_error("ThrottlingException", "SendMessage")
+    with pytest.raises(ClientError, match="Throttling"):
+        recorder.apply(keys.failure_key(job.job_id))
+    assert table.jobs[job.job_id].status is JobState.FAILED and table.jobs[job.job_id].webhook_claimed_at is None
+    webhooks.failing = None
+    recorder.apply(keys.failure_key(job.job_id))  # the redelivered status event
+    assert [e.event for e in queued_events(webhooks)] == ["job.failed"]
 
 
 def test_a_manifest_pointing_outside_its_jobs_folder_fails_the_job_and_presigns_nothing(recorder, table, s3):
@@ -133,11 +140,27 @@ def test_a_manifest_pointing_outside_its_jobs_folder_fails_the_job_and_presigns_
 
 
 def test_a_throttled_read_is_raised_for_redelivery_not_taken_as_broken_output(recorder, table, s3, monkeypatch):
-    from tests.unit.fakes import client_error
-
     job = put_job(table, status=JobState.RUNNING)
     write_outputs(s3, job.job_id)
     monkeypatch.setattr(s3, "head_object", lambda **_: (_ for _ in ()).throw(client_error("SlowDown", "HeadObject")))
     with pytest.raises(Exception, match="SlowDown"):
         recorder.apply(keys.manifest_key(job.job_id))
     assert table.jobs[job.job_id].status is JobState.RUNNING
+
+
+def test_each_failing_path_records_its_error_code(recorder, table, s3, webhooks):
+    worker = put_job(table, status=JobState.RUNNING, webhook_url="https://example.com/hook")
+    put_failure(s3, BUCKET, worker.job_id, "invalid_input", "the lyrics could not be sung")
+    assert recorder.apply(keys.failure_key(worker.job_id)).error_code == "invalid_input"  # the record's code
+    broken = put_job(table, status=JobState.RUNNING)
+    write_outputs(s3, broken.job_id)
+    del s3.objects[keys.output_key(broken.job_id, 0, "wav")]
+    assert recorder.apply(keys.manifest_key(broken.job_id)).error_code == "output_incomplete"
+    unreadable = put_job(table, status=JobState.RUNNING)
+    s3.objects[keys.failure_key(unreadable.job_id)] = (b"not json", "application/json")
+    assert recorder.apply(keys.failure_key(unreadable.job_id)).error_code == "internal"
+    done = put_job(table, status=JobState.RUNNING)
+    write_outputs(s3, done.job_id)
+    assert recorder.apply(keys.manifest_key(done.job_id)).error_code is None
+    (event,) = queued_events(webhooks)
+    assert (event.job_id, event.error_code) == (worker.job_id, "invalid_input")  # the webhook carries it

@@ -29,6 +29,8 @@ def test_submit_stores_the_request_then_the_job_then_sends_the_message(services,
     saved = table.jobs[job.job_id]
     assert saved.status is JobState.QUEUED and saved.created_at == NOW and saved.enqueued_at == NOW
     assert table.writes() == ["take_rate_token", "create", "set_fields"]
+    # the message carries the enqueued_at written with it (a dead letter older than the job's message is superseded)
+    assert JobMessage.model_validate_json(sqs.bodies[0]).enqueued_at == saved.enqueued_at
 
 
 def test_a_seed_is_drawn_when_none_is_given_and_plain_lyrics_warn(services, s3):
@@ -76,10 +78,51 @@ def test_rate_limit_counts_per_owner_per_clock_hour(services, clock):
     with pytest.raises(RateLimitError) as refused:
         services.submissions.submit(request(), OWNER, None)
     assert refused.value.status == 429 and refused.value.headers == {"Retry-After": "60"}  # NOW is hh:59:00
-    assert "3 jobs per hour" in refused.value.detail
+    assert "3 units per hour" in refused.value.detail
     services.submissions.submit(request(), OTHER, None)  # another key has its own count
     clock.advance(60)  # the next clock hour
     services.submissions.submit(request(), OWNER, None)
+
+
+def test_the_most_expensive_request_spends_proportionally_more_of_the_budget(table, s3, sqs, clock):
+    from functions.api.services import Services
+
+    services = Services.build(make_settings(rate_limit_per_hour=40), table, s3, sqs, clock)
+    window = int(NOW.timestamp()) // 3600 * 3600
+    services.submissions.submit(request(), OWNER, None)
+    assert table.rate_counts[OWNER, window] == 1  # one default job: one unit
+    longest = request(audio_length=285, batch_size=4, preset="ultra",
+                      lyrics="[00:00.00]Line 1\n[00:05.00]Line 2")
+    services.submissions.submit(longest, OWNER, None)
+    assert table.rate_counts[OWNER, window] == 1 + 38  # 285 s x 100 steps x 4 variations = 37.5 default jobs
+    services.submissions.submit(request(), OWNER, None)  # the last unit
+    with pytest.raises(RateLimitError) as refused:
+        services.submissions.submit(request(), OWNER, None)
+    assert refused.value.headers == {"Retry-After": "60"} and "costs 1" in refused.value.detail
+    assert len(sqs.bodies) == 3
+
+
+def test_a_request_over_what_is_left_is_429_and_spends_nothing(services, table, sqs):
+    services.submissions.submit(request(), OWNER, None)  # 1 of 3 units
+    with pytest.raises(RateLimitError) as refused:
+        services.submissions.submit(request(batch_size=3), OWNER, None)  # 3 units: 2 are left
+    assert refused.value.status == 429 and refused.value.headers == {"Retry-After": "60"}
+    assert "costs 3" in refused.value.detail and len(table.jobs) == 1
+    services.submissions.submit(request(batch_size=2), OWNER, None)  # what is left still fits
+
+
+def test_a_request_costing_more_than_the_whole_hourly_limit_is_422_naming_the_fields(services, table, sqs):
+    with pytest.raises(InputError) as refused:
+        services.submissions.submit(request(audio_length=285, lyrics="[00:00.00]Line 1\n[00:05.00]Line 2",
+                                            batch_size=2), OWNER, None)  # 6 units, limit 3
+    assert refused.value.status == 422
+    assert [e["loc"] for e in refused.value.errors] == [["body", "audio_length"], ["body", "preset"],
+                                                        ["body", "batch_size"]]
+    assert "costs 6 units" in refused.value.errors[0]["msg"]
+    with pytest.raises(InputError) as by_steps:
+        services.submissions.submit(request(steps=100), OWNER, None)  # 4 units
+    assert ["body", "steps"] in [e["loc"] for e in by_steps.value.errors]
+    assert table.jobs == {} and sqs.bodies == [] and "take_rate_token" not in table.calls
 
 
 def test_rate_limit_zero_means_no_limit(table, s3, sqs, clock):

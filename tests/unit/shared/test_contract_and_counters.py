@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from pydantic import ValidationError
 
@@ -41,3 +43,52 @@ def test_a_throttled_counter_does_not_undo_the_job_it_counts():
     db = _ThrottledCounters()
     record = put_job(FakeJobTable())
     assert JobStore(db, "jobs").create(record) is True and db.puts == 1
+
+
+def _cost(**fields: object) -> int:
+    return GenerateRequest(**{**FRONTEND_EXAMPLE, **fields}).cost_units()
+
+
+def test_a_default_job_costs_one_unit_and_cost_grows_with_length_steps_and_variations():
+    assert _cost() == 1  # 95 s, preset high (32 steps), one variation
+    assert _cost(preset="preview") == _cost(steps=MIN_STEPS) == 1  # cheaper than a unit still costs one
+    assert _cost(audio_length=190) == 2 and _cost(batch_size=4) == 4 and _cost(preset="maximum") == 2
+    assert _cost(audio_length=285, batch_size=4, preset="ultra") == 38  # 285/95 x 100/32 x 4 = 37.5, rounded up
+    assert _cost(audio_length=285, batch_size=4, steps=MAX_STEPS, preset="preview") == 38  # steps override presets
+    assert _cost(audio_length=96) == 2  # any part of a unit is charged
+
+
+def test_the_active_job_index_key_follows_the_state_queued_running_then_removed():
+    """``queue_state`` (the active-job index's key) is RUNNING after a claim, QUEUED after a re-queue (on the
+    condition that no lease holds) and removed when final."""
+    from datetime import UTC, datetime, timedelta
+
+    from shared.jobs import serialize
+    from shared.states import JobState
+
+    job = put_job(FakeJobTable())
+
+    class Recording:
+        def __init__(self) -> None:
+            self.updates: list[dict[str, Any]] = []
+
+        def update_item(self, **kwargs: Any) -> dict[str, Any]:
+            self.updates.append(kwargs)
+            return {"Attributes": serialize({**job.model_dump(), "pk": f"job#{job.job_id}"})}
+
+    db, now = Recording(), datetime(2030, 1, 1, tzinfo=UTC)
+    store = JobStore(db, "jobs")
+    store.claim(job.job_id, now, now + timedelta(minutes=5))
+    store.transition(job.job_id, JobState.QUEUED, lease_ended_before=now)
+    store.transition(job.job_id, JobState.FAILED)
+    claim, requeue, fail = (u for u in db.updates if u["Key"] != {"pk": {"S": "stats"}})
+
+    def assigned(update: dict[str, Any]) -> dict[str, Any]:
+        names, values = update["ExpressionAttributeNames"], update["ExpressionAttributeValues"]
+        sets = update["UpdateExpression"].split(" REMOVE ")[0].removeprefix("SET ").split(", ")
+        return {names[n]: values[v] for n, v in (part.split(" = ") for part in sets)}
+
+    assert assigned(claim)["queue_state"] == {"S": "RUNNING"}
+    assert assigned(requeue)["queue_state"] == {"S": "QUEUED"}
+    assert "#lease < :lease_end" in requeue["ConditionExpression"]
+    assert "queue_state" not in assigned(fail) and "queue_state" in fail["ExpressionAttributeNames"].values()

@@ -15,8 +15,9 @@ def test_final_states_are_terminal_and_wire_names_match_the_contract():
     for final in FINAL_STATES:
         assert not any(can_transition(final, target) for target in JobState)
     assert [s.wire for s in JobState] == ["queued", "processing", "completed", "failed", "cancelled"]
-    assert not can_transition(JobState.RUNNING, JobState.QUEUED)
     assert ALLOWED_FROM[JobState.RUNNING] == {JobState.QUEUED, JobState.RUNNING}
+    # only the reconciler moves a job back to the queue, and only a running one (its worker died)
+    assert ALLOWED_FROM[JobState.QUEUED] == {JobState.RUNNING}
 
 
 def test_key_layout_round_trips():
@@ -58,3 +59,20 @@ def test_a_webhook_event_carries_one_id_per_event_for_receivers_to_drop_repeats(
     failed = WebhookEvent.for_job(job.model_copy(update={"status": JobState.FAILED}))
     assert first.event_id == again.event_id != failed.event_id
     assert first.event_id in first.model_dump_json()  # inside the signed body
+    assert first.error_code is None  # completed
+
+
+def test_a_failed_jobs_webhook_event_carries_its_error_code():
+    from datetime import UTC, datetime
+
+    from shared.records import JobRecord, WebhookEvent
+    from shared.states import JobState
+
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    job = JobRecord(job_id="j-2", owner="o", status=JobState.FAILED, created_at=now, updated_at=now, expires_at=1,
+                    request_key="requests/j-2.json", request_sha256="0", audio_length=95, batch_size=1,
+                    output_format="wav", seed=1, error="generation took longer than the time limit",
+                    error_code="timed_out")
+    event = WebhookEvent.for_job(job)
+    assert (event.event, event.error_code, event.error) == ("job.failed", "timed_out", job.error)
+    assert '"error_code":"timed_out"' in event.model_dump_json()  # inside the signed body

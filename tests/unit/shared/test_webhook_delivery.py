@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from shared.webhooks import deliver
+from shared.webhooks import DeliveryError, UnsafeTargetError, deliver
 
 pytestmark = pytest.mark.slow  # local sockets and threads
 
@@ -68,22 +68,33 @@ def test_a_redirect_is_a_failure_and_is_not_followed(receivers):
     target = _serve(_Receiver("ok"))
     redirecting = _serve(_Receiver("redirect", redirect_to=target.url))
     receivers += [target, redirecting]
-    error = deliver(redirecting.url, b"{}", "secret", attempts=1, allow_private=True)
-    assert error is not None and "HTTP 302" in error
+    with pytest.raises(DeliveryError, match="HTTP 302"):
+        deliver(redirecting.url, b"{}", "secret", allow_private=True)
     assert redirecting.requests == 1 and target.requests == 0
 
 
 def test_a_receiver_that_trickles_its_answer_is_cut_off_by_one_deadline(receivers):
     slow = _serve(_Receiver("trickle"))
     receivers.append(slow)
-    error = deliver(slow.url, b"{}", "secret", attempts=1, timeout_s=1.0, allow_private=True)
-    assert error is not None and "no answer within 1 s" in error
+    started = time.monotonic()
+    with pytest.raises(DeliveryError, match="no answer within 1 s"):
+        deliver(slow.url, b"{}", "secret", timeout_s=1.0, allow_private=True)
+    assert time.monotonic() - started < 3
 
 
-def test_a_public_receiver_gets_the_signed_body(receivers):
+def test_a_public_receiver_gets_the_signed_body_in_one_attempt(receivers):
     ok = _serve(_Receiver("ok"))
     receivers.append(ok)
-    assert deliver(ok.url, b"{}", "secret", attempts=1, allow_private=True) is None and ok.requests == 1
+    deliver(ok.url, b"{}", "secret", allow_private=True)
+    assert ok.requests == 1
+
+
+def test_a_receiver_that_is_down_is_a_retryable_failure():
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/hook"
+    with pytest.raises(DeliveryError, match="ConnectionRefusedError"):
+        deliver(url, b"{}", "secret", allow_private=True)
 
 
 def test_a_private_target_is_refused_at_send_without_connecting(monkeypatch):
@@ -92,5 +103,5 @@ def test_a_private_target_is_refused_at_send_without_connecting(monkeypatch):
 
     monkeypatch.setattr(socket, "create_connection", no_connection)
     for url in ("https://127.0.0.1/hook", "https://169.254.169.254/latest/meta-data", "http://93.184.216.34/x"):
-        error = deliver(url, b"{}", "secret", attempts=3, sleep=lambda _: None)
-        assert error is not None and ("private" in error or "https" in error)
+        with pytest.raises(UnsafeTargetError, match=r"private|https"):
+            deliver(url, b"{}", "secret")

@@ -1,0 +1,149 @@
+"""The webhook function over fakes: one attempt per queued event, the outcome on the job, failures back later."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from functions.status import webhook
+from functions.status.webhook import MAX_BACKOFF_S, RetryLater, WebhookSender, backoff_s
+from shared.records import JobRecord, WebhookEvent, utcnow
+from shared.states import JobState
+from shared.webhooks import DeliveryError
+from tests.unit.fakes import FakeJobTable, FakeQueue
+from tests.unit.functions.conftest import make_settings, put_job, resolve
+
+WEBHOOK_QUEUE_URL = "https://sqs.example/unit-webhooks"
+HOOK = "https://hooks.example.com/done"
+
+
+@pytest.fixture
+def queue() -> FakeQueue:
+    return FakeQueue(WEBHOOK_QUEUE_URL)
+
+
+@pytest.fixture
+def sender(table: FakeJobTable, queue: FakeQueue) -> WebhookSender:
+    return WebhookSender(make_settings(webhook_queue_url=WEBHOOK_QUEUE_URL), table, queue, resolve)
+
+
+class Posts(list[dict[str, Any]]):
+    """The POSTs the function makes (fake ``deliver``); each raises ``failing`` when set."""
+
+    failing: Exception | None = None
+
+    def deliver(self, url: str, body: bytes, secret: str, **options: Any) -> None:
+        self.append({"url": url, "body": body, "secret": secret, **options})
+        if self.failing is not None:
+            raise self.failing
+
+
+@pytest.fixture
+def posts(monkeypatch: pytest.MonkeyPatch) -> Posts:
+    made = Posts()
+    monkeypatch.setattr(webhook, "deliver", made.deliver)
+    return made
+
+
+def message(job: JobRecord, receive_count: int = 1, message_id: str = "m-1") -> dict[str, Any]:
+    """An SQS record as the event source mapping delivers it, carrying the job's event."""
+    return {"messageId": message_id, "receiptHandle": f"rh-{message_id}", "eventSource": "aws:sqs",
+            "body": WebhookEvent.for_job(job).model_dump_json(), "md5OfBody": "", "messageAttributes": {},
+            "attributes": {"ApproximateReceiveCount": str(receive_count)}, "awsRegion": "us-east-1",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:webhooks"}
+
+
+def final_job(table: FakeJobTable, url: str = HOOK, **fields: Any) -> JobRecord:
+    return put_job(table, status=JobState.COMPLETED, outputs=("wav",), webhook_url=url, completed_at=utcnow(),
+                   webhook_claimed_at=utcnow(), **fields)
+
+
+def test_an_event_is_delivered_signed_with_the_queued_body_and_recorded(sender, table, queue, posts):
+    job = final_job(table)
+    record = message(job)
+    assert sender.send(SQSRecord(record)) == "delivered"
+    assert [(p["url"], p["body"], p["secret"]) for p in posts] == [(HOOK, record["body"].encode(), "unit-secret")]
+    assert posts[0]["allow_private"] is False and posts[0]["timeout_s"] == 5.0
+    saved = table.jobs[job.job_id]
+    assert saved.webhook_delivered_at is not None and saved.webhook_error is None
+    assert queue.visibility == []
+
+
+def test_a_failed_attempt_is_raised_with_a_growing_visibility_and_recorded(sender, table, queue, posts):
+    job = final_job(table)
+    posts.failing = DeliveryError("HTTP 503")
+    with pytest.raises(RetryLater, match="HTTP 503"):
+        sender.send(SQSRecord(message(job, receive_count=3)))
+    assert queue.visibility == [("rh-m-1", 120)]
+    saved = table.jobs[job.job_id]
+    assert saved.webhook_delivered_at is None and saved.webhook_error == "HTTP 503 (attempt 3)"
+
+
+def test_a_batch_reports_only_the_failed_records_for_redelivery(sender, table, queue, posts, monkeypatch):
+    good, bad = final_job(table, "https://hooks.example.com/good"), final_job(table, "https://hooks.example.com/bad")
+
+    def deliver(url: str, body: bytes, secret: str, **_: Any) -> None:
+        if url.endswith("/bad"):
+            raise DeliveryError("ConnectionRefusedError: [Errno 111] Connection refused")
+
+    monkeypatch.setattr(webhook, "deliver", deliver)
+    monkeypatch.setattr(webhook, "sender", lambda: sender)
+    event = {"Records": [message(good, message_id="good"), message(bad, message_id="bad")]}
+    assert webhook._handle(event, None) == {"batchItemFailures": [{"itemIdentifier": "bad"}]}
+    assert table.jobs[good.job_id].webhook_delivered_at is not None
+    assert queue.visibility == [("rh-bad", 30)]
+
+
+def test_a_batch_where_every_record_fails_is_answered_not_raised(sender, table, posts, monkeypatch):
+    job = final_job(table)
+    posts.failing = DeliveryError("HTTP 500")
+    monkeypatch.setattr(webhook, "sender", lambda: sender)
+    assert webhook._handle({"Records": [message(job)]}, None) == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
+
+
+def test_an_unsafe_target_is_recorded_and_dropped_without_connecting(sender, table, queue, monkeypatch):
+    import socket
+
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: pytest.fail("connected to an unsafe target"))
+    job = final_job(table, "https://metadata.example.com/latest")  # resolves to 169.254.169.254 now
+    assert sender.send(SQSRecord(message(job))) == "target not allowed"
+    saved = table.jobs[job.job_id]
+    assert "private, loopback or link-local" in (saved.webhook_error or "") and saved.webhook_delivered_at is None
+    assert queue.visibility == []
+
+
+@pytest.mark.parametrize("status", [JobState.QUEUED, JobState.RUNNING])
+def test_an_event_for_a_job_that_is_not_final_is_dropped(sender, table, posts, status):
+    job = put_job(table, status=status, webhook_url=HOOK)
+    record = message(job.model_copy(update={"status": JobState.COMPLETED}))
+    assert sender.send(SQSRecord(record)) == "job gone or not final"
+    assert posts == []
+
+
+def test_an_event_for_a_job_that_is_gone_is_dropped(sender, table, posts):
+    job = final_job(table)
+    del table.jobs[job.job_id]
+    assert sender.send(SQSRecord(message(job))) == "job gone or not final"
+    assert posts == []
+
+
+def test_a_duplicate_delivery_of_a_delivered_event_posts_nothing(sender, table, posts):
+    job = final_job(table, webhook_delivered_at=utcnow())
+    assert sender.send(SQSRecord(message(job))) == "already delivered"
+    assert posts == []
+
+
+def test_a_body_that_is_not_an_event_is_dropped(sender, posts):
+    record = {"messageId": "x", "receiptHandle": "rh-x", "body": "{\"job\": 1}", "attributes": {}}
+    assert sender.send(SQSRecord(record)) == "not an event"
+    assert posts == []
+
+
+def test_the_backoff_doubles_from_30_s_and_stops_at_15_minutes():
+    assert make_settings().webhook_backoff_s == 30.0  # the default base
+    delays = [backoff_s(count) for count in range(1, 9)]
+    assert delays == [30, 60, 120, 240, 480, 900, 900, 900]
+    assert backoff_s(0) == 30 and backoff_s(10_000) == MAX_BACKOFF_S
+    assert [backoff_s(count, 0.05) for count in (1, 5)] == [0, 0]  # a local stack's base: visible again at once
