@@ -1,6 +1,9 @@
 # Developer commands (README) and the targets `sam build` runs for BuildMethod: makefile.
 PYTHON ?= python3.11
 VENV ?= .venv
+# The functions' Lambda runtime (template.yaml Globals): Amazon Linux 2023, glibc 2.34, so the layer may hold
+# manylinux_2_28 wheels (soundfile's libsndfile for the upload check)
+LAMBDA_PYTHON := 3.12
 
 .PHONY: local test test-fast sam checkov system-deps
 
@@ -41,8 +44,9 @@ checkov: .venv-checkov/.installed  ## checkov (IaC policy checks) in its own vir
 
 # ---- sam build (template.yaml: Metadata BuildMethod makefile) ----
 build-DependenciesLayer build-DispatchDependenciesLayer:
-	pip install --quiet --target "$(ARTIFACTS_DIR)/python" --platform manylinux2014_aarch64 \
-		--implementation cp --python-version 3.11 --only-binary=:all: -r functions/requirements.txt
+	pip install --quiet --target "$(ARTIFACTS_DIR)/python" --platform manylinux_2_28_aarch64 \
+		--platform manylinux2014_aarch64 --implementation cp --python-version $(LAMBDA_PYTHON) --only-binary=:all: \
+		-r functions/requirements.txt
 
 # every function of template.yaml and infrastructure/gpu/compute.yaml ships shared/ and functions/ (a test checks the list)
 build-ApiFunction build-StatusFunction build-DeadLetterFunction build-ReconcileFunction build-WebhookFunction \

@@ -118,7 +118,11 @@ def test_template_declares_what_the_service_promises(transformed):
     functions = {n: r["Properties"] for n, r in resources.items() if r["Type"] == "AWS::Lambda::Function"}
     assert set(functions) == {"ApiFunction", "StatusFunction", "DeadLetterFunction", "ReconcileFunction",
                               "WebhookFunction", "UploadCheckFunction"}
-    assert all(f["Architectures"] == ["arm64"] and f["Runtime"] == "python3.11" for f in functions.values())
+    # the layer is built for the runtime's Python and glibc (manylinux_2_28 wheels need Amazon Linux 2023)
+    layer_python = re.search(r"^LAMBDA_PYTHON := (\S+)$", (ROOT / "Makefile").read_text(), re.M)
+    assert layer_python is not None and layer_python[1] == "3.12"
+    assert all(f["Architectures"] == ["arm64"] and f["Runtime"] == f"python{layer_python[1]}"
+               for f in functions.values())
     assert all(f["TracingConfig"] == {"Mode": "Active"} for f in functions.values())
     schedules = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Scheduler::Schedule"]
     assert [s["ScheduleExpression"] for s in schedules] == ["rate(5 minutes)"]
