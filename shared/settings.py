@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     api_keys: CommaList = Field(default_factory=list, description="Accepted X-API-Key values; empty = no key needed")
     cors_origins: CommaList = Field(default_factory=list, description="Browser origins allowed to call the API")
     rate_limit_per_hour: int = Field(
-        10, ge=0, description="Cost units one API key may submit per clock hour (1 unit = one default job: 95 s, the "
+        40, ge=0, description="Cost units one API key may submit per clock hour (1 unit = one default job: 95 s, the "
         "default preset's steps, one variation; see shared.contract.cost_units); 0 = no limit")
 
     # Limits

@@ -7,8 +7,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from infrastructure.local.template import load_template
 from shared.contract import FRONTEND_EXAMPLE, MAX_STEPS, MIN_STEPS, GenerateRequest
 from shared.jobs import JobStore
+from shared.settings import Settings
+from shared.timeline import MAX_SECONDS
 from tests.unit.fakes import FakeJobTable, client_error
 from tests.unit.functions.conftest import put_job
 
@@ -18,6 +21,18 @@ def test_steps_outside_what_the_sampler_can_use_are_refused_naming_the_field(ste
     with pytest.raises(ValidationError) as caught:
         GenerateRequest(**{**FRONTEND_EXAMPLE, "steps": steps})
     assert caught.value.errors()[0]["loc"] == ("steps",)
+
+
+def test_the_default_rate_limit_admits_the_costliest_request():
+    """A limit below one request's cost would refuse that request for ever: the default (the same in the settings
+    and the template) leaves room for the costliest request the contract accepts."""
+    limits = GenerateRequest.model_fields["batch_size"].metadata
+    most = max(m.le for m in limits if hasattr(m, "le"))
+    costliest = GenerateRequest(**{**FRONTEND_EXAMPLE, "audio_length": MAX_SECONDS, "steps": MAX_STEPS,
+                                   "batch_size": most})
+    default = Settings.model_fields["rate_limit_per_hour"].default
+    assert load_template()["Parameters"]["RateLimitPerHour"]["Default"] == default
+    assert costliest.cost_units() <= default
 
 
 def test_steps_within_the_limits_are_accepted():
