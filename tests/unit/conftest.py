@@ -7,6 +7,7 @@ import pytest
 from tests.unit.fakes import FakeJobTable, FakeObjectStore, FakeQueue
 
 BUCKET, QUEUE_URL = "unit-bucket", "https://sqs.example/unit-jobs"
+WEBHOOK_QUEUE_URL = "https://sqs.example/unit-webhooks"
 
 
 @pytest.fixture

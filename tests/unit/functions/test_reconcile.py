@@ -19,11 +19,9 @@ from shared.records import ActiveJob, FailureRecord, JobMessage, JobRecord, Mani
 from shared.settings import Settings
 from shared.states import JobState
 from shared.storage import put_failure, put_json
-from tests.unit.conftest import BUCKET
+from tests.unit.conftest import BUCKET, WEBHOOK_QUEUE_URL
 from tests.unit.fakes import FakeClock, FakeJobTable, FakeObjectStore, FakeQueue, client_error
 from tests.unit.functions.conftest import NOW, make_settings, put_job
-
-WEBHOOK_QUEUE_URL = "https://sqs.example/unit-webhooks"
 
 
 @pytest.fixture

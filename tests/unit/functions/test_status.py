@@ -10,10 +10,9 @@ from shared import keys
 from shared.records import ManifestOutput, OutputManifest, WebhookEvent
 from shared.states import JobState
 from shared.storage import put_failure
+from tests.unit.conftest import WEBHOOK_QUEUE_URL
 from tests.unit.fakes import FakeQueue, client_error
 from tests.unit.functions.conftest import BUCKET, make_settings, put_job
-
-WEBHOOK_QUEUE_URL = "https://sqs.example/unit-webhooks"
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ from functions.status.webhook import MAX_BACKOFF_S, RetryLater, WebhookSender, b
 from shared.records import JobRecord, WebhookEvent, utcnow
 from shared.states import JobState
 from shared.webhooks import DeliveryError
+from tests.unit.conftest import WEBHOOK_QUEUE_URL
 from tests.unit.fakes import FakeJobTable, FakeQueue
 from tests.unit.functions.conftest import make_settings, put_job, resolve
 
-WEBHOOK_QUEUE_URL = "https://sqs.example/unit-webhooks"
 HOOK = "https://hooks.example.com/done"
 
 
