@@ -68,7 +68,7 @@ class Report:
     dropped_events: int = 0
     client_retries: int = 0
     seconds: float = 0.0
-    seed: int = 0  # rerun with --seed to replay the same choices
+    seed: int = 0  # --seed replays the harness's choices (kills, drops, cancels)
 
     @property
     def ok(self) -> bool:
