@@ -2,15 +2,15 @@
 
 Item schema (single table, hash key ``pk``)::
 
-    job#{job_id}            a JobRecord; ``queue_state`` = "QUEUED" while queued, "RUNNING" while running, absent
-                            once final (sparse index)
+    job#{job_id}            a JobRecord; ``queue_state`` = "QUEUED" while queued, "RUNNING" while running, "NOTIFY"
+                            once final until its webhook event is queued (or it has none), then absent (sparse index)
     rate#{owner}#{window}   cost units one API key submitted in one clock hour (``count``), expiring after two hours
     stats                   counters of jobs reaching each state, for /metrics
     worker#heartbeat        last time a GPU worker reported itself (``last_seen``, ``device``)
 
 Indexes: ``owner-created`` (owner, created_at) lists a caller's jobs; ``active-created`` (queue_state, created_at;
-projecting ``enqueued_at``, ``lease_until``, ``started_at``, ``attempts``) gives queue positions and the reconciler's
-candidates. ``expires_at`` is the TTL attribute.
+projecting ``enqueued_at``, ``lease_until``, ``started_at``, ``attempts``, ``completed_at``) gives queue positions and
+the reconciler's candidates. ``expires_at`` is the TTL attribute.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ from shared.states import ALLOWED_FROM, JobState
 OWNER_INDEX = "owner-created"
 ACTIVE_INDEX = "active-created"
 _ACTIVE = frozenset({JobState.QUEUED, JobState.RUNNING})  # the states ``queue_state`` mirrors
+NOTIFY = "NOTIFY"  # ``queue_state`` of a final job whose webhook event may not be queued yet
+_FINAL = sorted(state for state in JobState if state.is_final)
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width, so strings sort as times
 _serializer, _deserializer = TypeSerializer(), TypeDeserializer()
 _log = logging.getLogger(__name__)
@@ -129,12 +131,14 @@ class JobStore:
         (and, with ``only_if_absent``, only while that attribute is unset; with ``lease_ended_before``, only while no
         worker holds a lease on it that ends at or after then, so a worker that claimed it meanwhile wins).
 
+        A final ``target`` puts the job in the index's NOTIFY partition, until ``notified`` takes it out.
+
         Returns the updated job, or None when the job is missing or a condition forbids the move (a duplicate or
         late event), so callers can treat repeats as no-ops.
         """
-        active = {"queue_state": target} if target in _ACTIVE else {}
+        queue_state = target.value if target in _ACTIVE else NOTIFY
         expression, names, values = _update_expression(
-            {"updated_at": utcnow(), **fields, **active, "status": target}, [] if active else ["queue_state"])
+            {"updated_at": utcnow(), **fields, "queue_state": queue_state, "status": target})
         allowed = sorted(ALLOWED_FROM[target])
         values |= {f":from{i}": state for i, state in enumerate(allowed)}
         names["#status"] = "status"
@@ -152,13 +156,19 @@ class JobStore:
             self._count(target)
         return _record(updated)
 
-    def claim(self, job_id: str, now: datetime, lease_until: datetime, **fields: Any) -> JobRecord | None:
+    def claim(
+        self, job_id: str, now: datetime, lease_until: datetime, *, lease_owner: str | None = None, **fields: Any
+    ) -> JobRecord | None:
         """Move a job to RUNNING for one worker until ``lease_until``: from QUEUED, or from RUNNING whose lease has
         ended (its worker died). None when the job is missing, final, or another worker's lease still holds, so a
-        duplicate delivery never generates the same job twice at once."""
+        duplicate delivery never generates the same job twice at once.
+
+        ``lease_owner`` (a token unique to this claim) replaces the previous holder's (None removes it): the worker's
+        later lease writes name it (``set_fields(only_if_lease_owner=...)``), so a worker whose lease was taken over
+        can no longer renew or end it."""
         expression, names, values = _update_expression(
-            {"updated_at": now, **fields, "lease_until": lease_until, "queue_state": JobState.RUNNING,
-             "status": JobState.RUNNING})
+            {"updated_at": now, **fields, "lease_until": lease_until, "lease_owner": lease_owner,
+             "queue_state": JobState.RUNNING, "status": JobState.RUNNING})
         names |= {"#status": "status", "#lease": "lease_until"}
         values |= {":queued": JobState.QUEUED, ":running": JobState.RUNNING, ":now": now}
         condition = ("attribute_exists(pk) AND (#status = :queued OR (#status = :running AND "
@@ -167,12 +177,14 @@ class JobStore:
         return _record(updated) if updated is not None else None
 
     def set_fields(
-        self, job_id: str, *, only_if: JobState | None = None, only_if_absent: str | None = None, **fields: Any
+        self, job_id: str, *, only_if: JobState | None = None, only_if_absent: str | None = None,
+        only_if_lease_owner: str | None = None, **fields: Any
     ) -> bool:
-        """Set non-state attributes (progress, enqueued_at, webhook result).
+        """Set non-state attributes (progress, lease, enqueued_at, webhook result).
 
         ``only_if`` requires the job to be in that state; ``only_if_absent`` requires that attribute to be unset
-        (a claim). Returns False when the condition failed.
+        (a claim); ``only_if_lease_owner`` requires the lease to be that claim's (``lease_owner``, set by
+        ``claim``). Returns False when a condition failed.
         """
         expression, names, values = _update_expression(fields)
         condition = "attribute_exists(pk)"
@@ -182,7 +194,18 @@ class JobStore:
         if only_if_absent is not None:
             condition += " AND attribute_not_exists(#absent)"
             names["#absent"] = only_if_absent
+        if only_if_lease_owner is not None:
+            condition += " AND #lease_owner = :lease_owner"
+            names["#lease_owner"], values[":lease_owner"] = "lease_owner", only_if_lease_owner
         return self._update_if(job_id, expression, condition, names, values) is not None
+
+    def notified(self, job_id: str) -> bool:
+        """Take a final job out of the index's NOTIFY partition: its webhook event is queued (or it has no webhook).
+        False when the job is missing or not final."""
+        names = {"#status": "status", "#queue": "queue_state"}
+        values: dict[str, Any] = {f":final{i}": state for i, state in enumerate(_FINAL)}
+        condition = f"attribute_exists(pk) AND #status IN ({', '.join(values)})"
+        return self._update_if(job_id, "REMOVE #queue", condition, names, values) is not None
 
     def _update_if(self, job_id: str, expression: str, condition: str, names: dict[str, str],
                    values: dict[str, Any]) -> dict[str, Any] | None:
@@ -241,6 +264,13 @@ class JobStore:
         return self._active(JobState.RUNNING, "", {":lease_end": lease_ended_before, ":started": started_before},
                             "lease_until < :lease_end OR started_at < :started")
 
+    def notify_pending(self, completed_before: datetime) -> list[str]:
+        """Ids of the final jobs still in the NOTIFY partition that ended before ``completed_before`` (or have no
+        ``completed_at``), oldest first: the reconciler queues their webhook events."""
+        pages = self._query_active("", {":done": completed_before}, state=NOTIFY,
+                                   filter_expression="attribute_not_exists(completed_at) OR completed_at < :done")
+        return [deserialize(item)["pk"].removeprefix(job_pk("")) for page in pages for item in page["Items"]]
+
     def _active(self, state: JobState, extra: str, values: dict[str, Any], filter_expression: str) -> list[ActiveJob]:
         """The jobs in ``state`` (``queue_state``) that ``extra`` and ``filter_expression`` select, oldest first."""
         jobs = []
@@ -254,10 +284,11 @@ class JobStore:
     def _count_queued(self, extra: str, values: dict[str, Any]) -> int:
         return sum(int(page["Count"]) for page in self._query_active(extra, values, select="COUNT"))
 
-    def _query_active(self, extra: str, values: dict[str, Any], *, state: JobState = JobState.QUEUED,
+    def _query_active(self, extra: str, values: dict[str, Any], *, state: str = JobState.QUEUED,
                       select: str = "ALL_PROJECTED_ATTRIBUTES",
                       filter_expression: str | None = None) -> Iterator[dict[str, Any]]:
-        """Every page of a query of the sparse active-job index for ``state``, ``created_at`` narrowed by ``extra``."""
+        """Every page of a query of the sparse active-job index for ``state`` (a ``queue_state``), ``created_at``
+        narrowed by ``extra``."""
         start = None
         while True:
             query: dict[str, Any] = {

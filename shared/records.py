@@ -66,11 +66,14 @@ class JobRecord(BaseModel):
     progress_percent: float | None = None
     attempts: int = 0
     lease_until: datetime | None = Field(None, description="While RUNNING: until when its worker holds it")
+    lease_owner: str | None = Field(None, description="The token of the claim that holds the lease: a worker's lease "
+                                    "writes hold only while it is still theirs")
     error: str | None = None
     error_code: FailureCode | None = Field(None, description="Set with ``error`` when the job failed")
     outputs: list[OutputFile] = Field(default_factory=list)
     duration_s: float | None = None
-    webhook_claimed_at: datetime | None = None
+    webhook_queued_at: datetime | None = Field(None, description="When its final-state event was sent to the webhook "
+                                               "queue (at least once)")
     webhook_delivered_at: datetime | None = None
     webhook_error: str | None = None
 

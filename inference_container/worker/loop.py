@@ -20,21 +20,31 @@ Outcomes of one message:
 A job given back (retry, hand-back) keeps a lease that ends at once, never none: should its message be lost, the
 reconciler sees a lease that ended long ago and re-queues the job.
 
+Every claim carries a token unique to it (``lease_owner``: this worker's id and a counter), and every later lease
+write of the worker (renewal, release, progress) holds only while the job is still that claim's. A worker that fails
+before or at its claim (a throttled read of a duplicate delivery) leaves the holder's lease alone; a worker whose
+renewal finds another claim on its job (its lease lapsed and another worker took it, or the reconciler re-queued it)
+stops renewing it and drops it untouched (``abandoned``): no outputs, no message call.
+
 At most ``max_rows`` rows (variations) go into one sampling call: compatible jobs are grouped up to that many, and a
 job with more variations is sampled in several calls (``JobRunner.generate``).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
 import threading
 import time
 import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -68,7 +78,7 @@ class Outcome(StrEnum):
     LEASED = "leased"  # another worker holds the job (a duplicate delivery): the message comes back after its lease
     HANDED_BACK = "handed_back"  # the worker is stopping: the message is visible again at once
     UNREADABLE = "unreadable"  # not a job message: left for the dead-letter queue
-    ABANDONED = "abandoned"  # stalled: its lease and message were left to lapse, another worker retries it
+    ABANDONED = "abandoned"  # stalled or taken over: its lease and message are left to lapse or to their new holder
 
     @property
     def finished(self) -> bool:
@@ -106,11 +116,12 @@ class _Abandoned(Exception):
 
 @dataclass(frozen=True, eq=False)
 class _Claimed:
-    """A job this worker moved to RUNNING, with its message and request."""
+    """A job this worker moved to RUNNING, with its message, request and the claim's ``lease_owner`` token."""
 
     message: dict[str, Any]
     request: JobRequestRecord
     song: SongRequest
+    token: str
 
     @property
     def job_id(self) -> str:
@@ -134,7 +145,7 @@ def _protect_task(enabled: bool) -> None:
 @dataclass
 class Worker:
     """Processes job messages one batch at a time. ``stats`` counts outcomes (for tests and logs); ``watchdog``
-    times progress (built from the settings unless given)."""
+    times progress (built from the settings unless given); ``worker_id`` starts the token of each of its claims."""
 
     settings: WorkerSettings
     runner: JobRunner
@@ -144,11 +155,14 @@ class Worker:
     retry_delay_s: int = 30
     stats: dict[str, int] = field(default_factory=dict)
     watchdog: Watchdog | None = None
+    worker_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    _claims: Iterator[int] = field(default_factory=itertools.count)  # numbers this worker's claims
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _leases: threading.Lock = field(default_factory=threading.Lock)  # renewals never follow a release
-    _held: dict[str, dict[str, Any]] = field(default_factory=dict)  # job id -> message, renewed by the heartbeat
+    _held: dict[str, _Claimed] = field(default_factory=dict)  # token -> claimed job, renewed by the heartbeat
     _abandoned: threading.Event = field(default_factory=threading.Event)  # the jobs in hand stalled
+    _lost: set[str] = field(default_factory=set)  # tokens of claims another claim has replaced
     _deadline: float | None = None
 
     def __post_init__(self) -> None:
@@ -215,6 +229,7 @@ class Worker:
         ``max_rows`` rows per group). One heartbeat renews every claimed job until its outcome is known."""
         outcomes: dict[int, Outcome] = {}
         self._abandoned.clear()
+        self._lost.clear()
         self.timer.begin()
         try:
             claims = []
@@ -268,20 +283,25 @@ class Worker:
         except ValidationError:
             logger.error("unreadable message left for the dead-letter queue", extra={"body": message["Body"][:300]})
             return Outcome.UNREADABLE
+        token, tried = f"{self.worker_id}/{next(self._claims)}", None
         try:
             job = self.store.get(job_message.job_id)
             if job is None or job.status.is_final:
                 self._delete(message)
                 return Outcome.SKIPPED
-            now = utcnow()
-            claimed = self.store.claim(job.job_id, now, self._lease_end(now), started_at=job.started_at or now,
-                                       attempts=job.attempts + 1, progress_stage="starting", progress_percent=0.0)
+            now, tried = utcnow(), token
+            claimed = self.store.claim(job.job_id, now, self._lease_end(now), lease_owner=token,
+                                       started_at=job.started_at or now, attempts=job.attempts + 1,
+                                       progress_stage="starting", progress_percent=0.0)
             current = self.store.get(job.job_id) if claimed is None else claimed
-        except Exception as error:  # the table is throttled or unreachable: the message comes back later
-            return self._retry(job_message.job_id, message, error)
+        except Exception as error:  # the table is throttled or unreachable: the message comes back later; the lease
+            # is left to its holder, unless a claim of ours landed before the error (then its own token releases it)
+            return self._retry(job_message.job_id, message, error, tried)
         if current is None or current.status.is_final:  # it became final in between (cancelled)
             self._delete(message)
             return Outcome.SKIPPED
+        if claimed is None and current.lease_owner == token:  # ours: an earlier try of the same call wrote it
+            claimed = current
         if claimed is None:  # another worker's lease holds: come back when it ends (or to find the job final)
             ends = current.lease_until or utcnow()
             self._visibility(message, max(1, min(self.settings.visibility_s, int((ends - utcnow()).total_seconds()))))
@@ -290,41 +310,57 @@ class Worker:
             if self.runner.delivered(job.job_id):  # done before: its status event is still on its way
                 logger.warning("job already delivered; its message is dropped", extra={"job_id": job.job_id})
                 self._best_effort("ending the lease", self.store.set_fields, job.job_id, only_if=JobState.RUNNING,
-                                  lease_until=utcnow())
+                                  only_if_lease_owner=token, lease_until=utcnow())
                 self._delete(message)
                 return Outcome.SKIPPED
             request = self.runner.load_request(job_message.request_key)
-            return _Claimed(message, request, self.runner.song_request(request))
+            return _Claimed(message, request, self.runner.song_request(request), token)
         except InputError as refused:
-            return self._fail(job.job_id, message, str(refused), "invalid_input")
+            return self._fail_job(job.job_id, message, token, str(refused), "invalid_input")
         except Exception as error:
-            return self._retry(job.job_id, message, error)
+            return self._retry(job.job_id, message, error, token)
 
-    def _fail(self, job_id: str, message: dict[str, Any], reason: str, code: FailureCode,
-              outcome: Outcome = Outcome.FAILED) -> Outcome:
+    def _fail(self, claimed: _Claimed, reason: str, code: FailureCode, outcome: Outcome = Outcome.FAILED) -> Outcome:
+        """``_fail_job`` for a claimed job."""
+        return self._fail_job(claimed.job_id, claimed.message, claimed.token, reason, code, outcome)
+
+    def _fail_job(self, job_id: str, message: dict[str, Any], token: str, reason: str, code: FailureCode,
+                  outcome: Outcome = Outcome.FAILED) -> Outcome:
         """Fail a job for good (its failure record) and delete its message; if the record cannot be written, the
         message comes back and the next attempt writes it."""
         try:
             self.runner.fail(job_id, reason, code)
         except Exception as error:
-            return self._retry(job_id, message, error)
-        self._release(job_id)
+            return self._retry(job_id, message, error, token)
+        self._release(token)
         self._delete(message)
         return outcome
 
-    def _release(self, job_id: str) -> None:
-        """Stop renewing a job's lease (its outcome is known)."""
+    def _release(self, token: str) -> None:
+        """Stop renewing a claim's lease (its outcome is known)."""
         with self._leases:
-            self._held.pop(job_id, None)
+            self._held.pop(token, None)
 
-    def _retry(self, job_id: str, message: dict[str, Any], error: Exception) -> Outcome:
+    def _retry(self, job_id: str, message: dict[str, Any], error: Exception, token: str | None,
+               claimed: _Claimed | None = None) -> Outcome:
+        """Let the message come back after ``retry_delay_s``. The claim ``token`` (None: this worker has none) ends
+        its lease and records the error; a lease that is not this claim's (another worker's) is left alone. A
+        ``claimed`` job found taken over by then is dropped untouched instead."""
         logger.exception("transient failure; the message will come back", extra={"job_id": job_id})
-        with self._leases:
-            self._held.pop(job_id, None)
-            self._best_effort("recording the error", self.store.set_fields, job_id, only_if=JobState.RUNNING,
-                              error=f"{plain_reason(error)}; it will be retried", lease_until=utcnow())
+        if token is not None:
+            with self._leases:
+                self._held.pop(token, None)
+                written = self._best_effort(
+                    "recording the error", self.store.set_fields, job_id, only_if=JobState.RUNNING,
+                    only_if_lease_owner=token, error=f"{plain_reason(error)}; it will be retried", lease_until=utcnow())
+            if written is False and claimed is not None and self._taken_over(claimed):
+                return self._abandon([claimed])[claimed]
         self._visibility(message, self.retry_delay_s)
         return Outcome.RETRY
+
+    def _retry_claim(self, claimed: _Claimed, error: Exception) -> Outcome:
+        """``_retry`` for a claimed job."""
+        return self._retry(claimed.job_id, claimed.message, error, claimed.token, claimed)
 
     def _groups(self, claims: list[_Claimed]) -> list[list[_Claimed]]:
         """Batch-compatible groups of at most ``max_rows`` rows (variations), in arrival order; a job with more rows
@@ -345,86 +381,105 @@ class Worker:
         """Generate the claimed jobs group by group; the heartbeat and task protection cover them all."""
         beat = threading.Event()
         with self._leases:
-            self._held.update((c.job_id, c.message) for c in claims)
+            self._held.update((c.token, c) for c in claims)
         heart = threading.Thread(target=self._heartbeat, args=(beat,), daemon=True)
         heart.start()
         _protect_task(True)
         outcomes: dict[_Claimed, Outcome] = {}
         try:
             for group in self._groups(claims):
-                if self._abandoned.is_set():  # their leases lapsed with the stalled group's: another worker has them
-                    outcomes.update(self._abandon(group))
-                    continue
-                self.timer.begin()  # each group has max_run_s
-                outcomes.update(self._generate(group))
+                gone = [c for c in group if self._gone(c)]  # stalled with an earlier group, or taken over meanwhile
+                if gone:
+                    outcomes.update(self._abandon(gone))
+                if mine := [c for c in group if c not in gone]:
+                    self.timer.begin()  # each group has max_run_s
+                    outcomes.update(self._generate(mine))
         finally:
             beat.set()
             heart.join()
             with self._leases:
                 for claimed in claims:
-                    self._held.pop(claimed.job_id, None)
+                    self._held.pop(claimed.token, None)
             _protect_task(False)
         return outcomes
 
     def _generate(self, group: list[_Claimed]) -> dict[_Claimed, Outcome]:
+        """Generate one group and settle each job; a job no longer this worker's is dropped (``_unless_gone``)."""
         cancelled: set[str] = set()
         started = time.perf_counter()
         try:
-            songs = self.runner.generate([c.song for c in group], self._progress([c.job_id for c in group], cancelled),
+            songs = self.runner.generate([c.song for c in group], self._progress(group, cancelled),
                                          self.settings.max_rows)
         except InputError as refused:
             if len(group) > 1:  # find the job at fault: run each alone
                 return {claimed: outcome for c in group for claimed, outcome in self._generate([c]).items()}
-            return {group[0]: self._fail(group[0].job_id, group[0].message, str(refused), "invalid_input")}
+            reason = str(refused)
+            return {group[0]: self._unless_gone(group[0], partial(self._fail, reason=reason, code="invalid_input"))}
         except _Cancelled:
-            return {claimed: self._cancelled(claimed) for claimed in group}
+            return {c: self._unless_gone(c, self._cancelled) for c in group}
         except _TimedOut:
             reason = f"generation took longer than {self.timer.run_time_words()}"
             logger.error("job group ran past max_run_s", extra={"job_ids": [c.job_id for c in group]})
-            return {c: self._fail(c.job_id, c.message, reason, "timed_out", Outcome.TIMED_OUT)
-                    if c.job_id not in cancelled else self._cancelled(c) for c in group}
+            timed_out = partial(self._fail, reason=reason, code="timed_out", outcome=Outcome.TIMED_OUT)
+            return {c: self._unless_gone(c, self._cancelled if c.job_id in cancelled else timed_out) for c in group}
         except _Abandoned:
             return self._abandon(group)
         except _HandBack:
-            for claimed in group:  # release the lease first: the next worker may claim it at once
-                with self._leases:
-                    self._held.pop(claimed.job_id, None)
-                    self._best_effort("releasing the lease", self.store.set_fields, claimed.job_id,
-                                      only_if=JobState.RUNNING, lease_until=utcnow())
-                self._visibility(claimed.message, 0)
-            return dict.fromkeys(group, Outcome.HANDED_BACK)
+            return {c: self._unless_gone(c, self._hand_back) for c in group}
         except Exception as error:
-            return {c: self._retry(c.job_id, c.message, error) for c in group}
-        outcomes = {}
-        for claimed, song in zip(group, songs, strict=True):
-            if self._abandoned.is_set():  # stalled while finishing: another worker may hold it now
-                outcomes.update(self._abandon([claimed]))
-            elif claimed.job_id in cancelled:
-                outcomes[claimed] = self._cancelled(claimed)
-            else:
-                self.timer.step()  # an upload is progress too
-                try:
-                    manifest = self.runner.upload(claimed.request, song, time.perf_counter() - started)
-                except Exception as error:  # this job comes back; its neighbours' songs are still delivered
-                    outcomes[claimed] = self._retry(claimed.job_id, claimed.message, error)
-                    continue
-                self._record_metrics(manifest.metadata, claimed.request.batch_size)
-                self._release(claimed.job_id)
-                self._delete(claimed.message)
-                outcomes[claimed] = Outcome.COMPLETED
-        return outcomes
+            retry = partial(self._retry_claim, error=error)
+            return {c: self._unless_gone(c, retry) for c in group}
+        return {c: self._unless_gone(c, self._cancelled if c.job_id in cancelled
+                                     else partial(self._deliver, song=song, started=started))
+                for c, song in zip(group, songs, strict=True)}
+
+    def _deliver(self, claimed: _Claimed, song: Any, started: float) -> Outcome:
+        """Upload a job's outputs (manifest last) and delete its message; an upload that fails retries that job."""
+        self.timer.step()  # an upload is progress too
+        try:
+            manifest = self.runner.upload(claimed.request, song, time.perf_counter() - started)
+        except Exception as error:  # this job comes back; its neighbours' songs are still delivered
+            return self._retry_claim(claimed, error)
+        self._record_metrics(manifest.metadata, claimed.request.batch_size)
+        self._release(claimed.token)
+        self._delete(claimed.message)
+        return Outcome.COMPLETED
+
+    def _hand_back(self, claimed: _Claimed) -> Outcome:
+        """End the claim's lease first (the next worker may claim it at once), then make its message visible; a job
+        found taken over by then is dropped untouched instead."""
+        with self._leases:
+            self._held.pop(claimed.token, None)
+            written = self._best_effort("releasing the lease", self.store.set_fields, claimed.job_id,
+                                        only_if=JobState.RUNNING, only_if_lease_owner=claimed.token,
+                                        lease_until=utcnow())
+        if written is False and self._taken_over(claimed):
+            return self._abandon([claimed])[claimed]
+        self._visibility(claimed.message, 0)
+        return Outcome.HANDED_BACK
 
     def _cancelled(self, claimed: _Claimed) -> Outcome:
-        self._release(claimed.job_id)
+        self._release(claimed.token)
         self._delete(claimed.message)
         return Outcome.CANCELLED
 
+    def _gone(self, claimed: _Claimed) -> bool:
+        """Whether another worker may hold the job now: its group stalled (the leases lapsed) or another claim
+        replaced this one."""
+        return self._abandoned.is_set() or claimed.token in self._lost
+
+    def _unless_gone(self, claimed: _Claimed, settle: Callable[[_Claimed], Outcome]) -> Outcome:
+        """``settle(claimed)`` while the job is still this worker's; dropped untouched (``_abandon``) once gone."""
+        return self._abandon([claimed])[claimed] if self._gone(claimed) else settle(claimed)
+
     def _abandon(self, group: list[_Claimed]) -> dict[_Claimed, Outcome]:
-        """Drop jobs whose leases lapsed while stalled: no write, no message call (another worker may hold them)."""
-        logger.error("stalled jobs dropped; their messages come back to other workers",
-                     extra={"job_ids": [c.job_id for c in group]})
+        """Drop jobs whose leases lapsed while stalled or that another claim took over: no write, no message call
+        (another worker may hold them)."""
+        logger.error("jobs dropped untouched: stalled or taken over; their messages are left to other workers",
+                     extra={"job_ids": [c.job_id for c in group], "taken_over": [c.job_id for c in group
+                                                                                 if c.token in self._lost]})
         for claimed in group:
-            self._release(claimed.job_id)
+            self._release(claimed.token)
         return dict.fromkeys(group, Outcome.ABANDONED)
 
     def _record_metrics(self, metadata: dict[str, Any], songs: int) -> None:
@@ -447,34 +502,60 @@ class Worker:
     def _beat(self) -> None:
         """Keep the jobs in hand leased and their messages invisible while they make progress (so no other worker
         takes them); once they have made none for ``stall_s``, renew nothing: leases and messages lapse, the jobs
-        come back to other workers, and the health check (published here) reports this worker unhealthy."""
+        come back to other workers, and the health check (published here) reports this worker unhealthy. A renewal
+        that finds another claim on its job ends that job's renewals (``_taken_over``)."""
         self._best_effort("writing the health file", self.timer.publish)
         if self.timer.stalled():
             if not self._abandoned.is_set():
                 logger.error("no progress; leases left to lapse", extra={"stall_s": self.settings.stall_s,
-                                                                          "job_ids": list(self._held)})
+                                                                          "job_ids": [c.job_id for c in
+                                                                                      self._held.values()]})
             self._abandoned.set()
             return
         try:
-            for job_id, message in list(self._held.items()):  # the lease first: it never outlives the message's
+            for claimed in list(self._held.values()):  # the lease first: it never outlives the message's
                 with self._leases:  # invisibility by much
-                    if job_id not in self._held:
+                    if claimed.token not in self._held:
                         continue  # released meanwhile (handed back, retried or finished)
-                    self.store.set_fields(job_id, only_if=JobState.RUNNING, lease_until=self._lease_end(utcnow()))
-                self._visibility(message, self.settings.visibility_s)
+                    renewed = self.store.set_fields(claimed.job_id, only_if=JobState.RUNNING,
+                                                    only_if_lease_owner=claimed.token,
+                                                    lease_until=self._lease_end(utcnow()))
+                if not renewed and self._taken_over(claimed):
+                    continue  # its message is left alone: it may be the new holder's delivery
+                self._visibility(claimed.message, self.settings.visibility_s)
             self.store.heartbeat(self.device)
         except Exception:  # the next beat tries again; the visibility window covers a missed one
             logger.exception("heartbeat failed")
 
-    def _progress(self, job_ids: list[str], cancelled: set[str]) -> Any:
+    def _taken_over(self, claimed: _Claimed) -> bool:
+        """After a lease write of ``claimed`` failed its condition: whether the job is no longer this claim's
+        (another claim holds it, or the reconciler re-queued or it lost the job). Then it is marked lost: no more
+        renewals, and it is dropped at its next step. A final job is not taken over (the cancel check stops it);
+        a failed read decides nothing (the next write asks again)."""
+        try:
+            job = self.store.get(claimed.job_id)
+        except Exception:
+            logger.exception("reading a job whose lease write failed", extra={"job_id": claimed.job_id})
+            return False
+        if job is not None and (job.status.is_final or (job.status is JobState.RUNNING
+                                                         and job.lease_owner == claimed.token)):
+            return False
+        logger.warning("job taken over by another claim; this worker drops it",
+                       extra={"job_id": claimed.job_id, "status": job.status if job else None})
+        with self._leases:
+            self._held.pop(claimed.token, None)
+            self._lost.add(claimed.token)
+        return True
+
+    def _progress(self, group: list[_Claimed], cancelled: set[str]) -> Any:
         """The pipeline's progress callback for a group: it times the step (watchdog), then stops the group when it
-        was abandoned, ran past ``max_run_s`` or must be handed back; progress writes at a bounded rate, and cancel
-        checks."""
+        was abandoned (stalled, or every job taken over), ran past ``max_run_s`` or must be handed back; progress
+        writes (each only while the claim holds) at a bounded rate, and cancel checks."""
         last: dict[str, Any] = {"stage": "", "at": 0.0}
 
         def report(stage: str, percent: float) -> None:
             self.timer.step()
-            if self._abandoned.is_set():
+            if self._abandoned.is_set() or all(c.token in self._lost for c in group):
                 raise _Abandoned
             if self.timer.overran():
                 raise _TimedOut
@@ -484,15 +565,17 @@ class Worker:
             if stage == last["stage"] and now - last["at"] < self.settings.progress_interval_s:
                 return
             last.update(stage=stage, at=now)
-            for job_id in job_ids:
-                if job_id in cancelled:
+            for claimed in group:
+                if claimed.job_id in cancelled or claimed.token in self._lost:
                     continue
-                written = self._best_effort("writing progress", self.store.set_fields, job_id,
-                                            only_if=JobState.RUNNING, progress_stage=stage,
-                                            progress_percent=round(percent, 1))
-                if written is False:  # no longer RUNNING: cancelled while we worked (None: the write failed)
-                    cancelled.add(job_id)
-            if len(cancelled) == len(job_ids):
+                written = self._best_effort("writing progress", self.store.set_fields, claimed.job_id,
+                                            only_if=JobState.RUNNING, only_if_lease_owner=claimed.token,
+                                            progress_stage=stage, progress_percent=round(percent, 1))
+                if written is False and not self._taken_over(claimed):  # final: cancelled while we worked
+                    cancelled.add(claimed.job_id)  # (None: the write failed; the next report tries again)
+            if all(c.token in self._lost for c in group):
+                raise _Abandoned
+            if all(c.job_id in cancelled or c.token in self._lost for c in group):
                 raise _Cancelled
 
         return report

@@ -112,3 +112,33 @@ def test_a_claim_holds_until_its_lease_ends(settings, aws):
     assert second is not None and second.attempts == 2
     store.transition(job.job_id, JobState.COMPLETED)
     assert store.claim(job.job_id, start + timedelta(hours=1), start + timedelta(hours=2)) is None  # final stays
+
+
+def test_lease_writes_hold_only_for_the_claim_that_holds_the_lease(settings, aws):
+    """A worker's renewal or release names its claim's token: once another claim took the job over (the first
+    lease lapsed), the first worker's writes change nothing; a claim without a token removes the last one."""
+    store = JobStore(aws("dynamodb"), settings.table_name)
+    start = datetime(2030, 2, 1, 12, tzinfo=UTC)
+    job = _job(f"owner-{uuid.uuid4().hex[:8]}", start, True)
+    assert store.create(job)
+    first = store.claim(job.job_id, start, start + timedelta(seconds=300), lease_owner="w-1/0", attempts=1)
+    assert first is not None and first.lease_owner == "w-1/0"
+    renewed = start + timedelta(seconds=600)
+    assert store.set_fields(job.job_id, only_if=JobState.RUNNING, only_if_lease_owner="w-1/0", lease_until=renewed)
+    assert not store.set_fields(job.job_id, only_if_lease_owner="w-2/0", lease_until=start)  # not its claim
+    assert store.get(job.job_id).lease_until == renewed
+
+    later = renewed + timedelta(seconds=1)  # w-1 went quiet: its lease lapsed and w-2 took the job
+    second = store.claim(job.job_id, later, later + timedelta(seconds=300), lease_owner="w-2/0", attempts=2)
+    assert second is not None and second.lease_owner == "w-2/0"
+    assert not store.set_fields(job.job_id, only_if=JobState.RUNNING, only_if_lease_owner="w-1/0",
+                                lease_until=later + timedelta(seconds=900))  # w-1's renewal
+    assert not store.set_fields(job.job_id, only_if=JobState.RUNNING, only_if_lease_owner="w-1/0",
+                                lease_until=later)  # w-1's release
+    assert store.get(job.job_id).lease_until == later + timedelta(seconds=300)  # w-2's, untouched
+
+    store.set_fields(job.job_id, only_if_lease_owner="w-2/0", lease_until=later)  # w-2 hands it back
+    third = store.claim(job.job_id, later + timedelta(seconds=1), later + timedelta(seconds=301))
+    assert third is not None and third.lease_owner is None  # a claim never inherits a token
+    assert not store.set_fields(job.job_id, only_if_lease_owner="w-2/0", lease_until=later)  # no token: no match
+    store.transition(job.job_id, JobState.CANCELLED)

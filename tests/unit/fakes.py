@@ -17,7 +17,7 @@ from shared.jobs import CursorError
 from shared.records import ActiveJob, JobRecord
 from shared.states import ALLOWED_FROM, JobState
 
-WRITES = frozenset({"create", "transition", "claim", "set_fields", "take_rate_token"})
+WRITES = frozenset({"create", "transition", "claim", "set_fields", "notified", "take_rate_token"})
 
 
 def client_error(code: str, operation: str) -> ClientError:
@@ -47,6 +47,7 @@ class FakeJobTable:
         self.rate_counts: Counter[tuple[str, int]] = Counter()
         self.reached: Counter[str] = Counter()
         self.last_seen: tuple[datetime, str] | None = None
+        self.notifying: set[str] = set()  # the index's NOTIFY partition: final jobs not yet ``notified``
 
     def writes(self) -> list[str]:
         """The write calls made so far."""
@@ -77,25 +78,30 @@ class FakeJobTable:
         self.jobs[job_id] = self._updated(job, status=target, **fields)
         if target not in (JobState.QUEUED, JobState.RUNNING):
             self.reached[target.value.lower()] += 1
+            self.notifying.add(job_id)
         return self.jobs[job_id]
 
-    def claim(self, job_id: str, now: datetime, lease_until: datetime, **fields: Any) -> JobRecord | None:
+    def claim(self, job_id: str, now: datetime, lease_until: datetime, *, lease_owner: str | None = None,
+              **fields: Any) -> JobRecord | None:
         self.calls.append("claim")
         job = self.jobs.get(job_id)
         free = job is not None and (job.status is JobState.QUEUED or (
             job.status is JobState.RUNNING and (job.lease_until is None or job.lease_until < now)))
         if job is None or not free:
             return None
-        self.jobs[job_id] = self._updated(job, status=JobState.RUNNING, lease_until=lease_until, **fields)
+        self.jobs[job_id] = self._updated(job, status=JobState.RUNNING, lease_until=lease_until,
+                                          lease_owner=lease_owner, **fields)
         return self.jobs[job_id]
 
     def set_fields(self, job_id: str, *, only_if: JobState | None = None, only_if_absent: str | None = None,
-                   **fields: Any) -> bool:
+                   only_if_lease_owner: str | None = None, **fields: Any) -> bool:
         self.calls.append("set_fields")
         job = self.jobs.get(job_id)
         if job is None or (only_if is not None and job.status is not only_if):
             return False
         if only_if_absent is not None and getattr(job, only_if_absent) is not None:
+            return False
+        if only_if_lease_owner is not None and job.lease_owner != only_if_lease_owner:
             return False
         self.jobs[job_id] = job.model_validate({**job.model_dump(), **fields})
         return True
@@ -137,6 +143,19 @@ class FakeJobTable:
         running = sorted((j for j in self.jobs.values() if j.status is JobState.RUNNING), key=lambda j: j.created_at)
         return [self._active(j) for j in running if (j.lease_until is not None and j.lease_until < lease_ended_before)
                 or (j.started_at is not None and j.started_at < started_before)]
+
+    def notified(self, job_id: str) -> bool:
+        self.calls.append("notified")
+        job = self.jobs.get(job_id)
+        if job is None or not job.status.is_final:
+            return False
+        self.notifying.discard(job_id)
+        return True
+
+    def notify_pending(self, completed_before: datetime) -> list[str]:
+        self.calls.append("notify_pending")
+        pending = sorted((self.jobs[i] for i in self.notifying if i in self.jobs), key=lambda j: j.created_at)
+        return [j.job_id for j in pending if j.completed_at is None or j.completed_at < completed_before]
 
     def take_rate_token(self, owner: str, limit: int, cost: int, now: datetime | None = None) -> int | None:
         self.calls.append("take_rate_token")
