@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from aws_lambda_powertools import Logger
+from botocore.exceptions import BotoCoreError, ClientError
+
 from functions.api.errors import ConflictError
 from functions.api.reads import JobReads
 from shared import keys
@@ -11,6 +14,8 @@ from shared.ports import JobTable, ObjectStore
 from shared.records import CancellationRecord, JobRecord, utcnow
 from shared.states import JobState
 from shared.storage import put_json
+
+logger = Logger(service="api")
 
 
 @dataclass(frozen=True)
@@ -29,5 +34,9 @@ class Cancellations:
         if updated is None:
             current = self.store.get(job_id) or record
             raise ConflictError(f"job {job_id} is already {current.status.wire} and cannot be cancelled")
-        put_json(self.s3, self.bucket, keys.cancellation_key(job_id), CancellationRecord(job_id=job_id))
+        try:  # the marker only triggers the webhook: the job is cancelled whatever happens to it
+            put_json(self.s3, self.bucket, keys.cancellation_key(job_id), CancellationRecord(job_id=job_id))
+        except (BotoCoreError, ClientError):
+            logger.exception("cancellation marker not written; the reconciler queues the webhook",
+                             extra={"job_id": job_id})
         return updated

@@ -2,8 +2,8 @@
 
 Order: request to S3, then the job item (conditional put), then the SQS message, then ``enqueued_at``. A message
 therefore never exists without its job. A job whose message could not be sent is failed at once (503); one left
-behind by a crash between the put and the send is re-sent when its Idempotency-Key is replayed, and otherwise failed
-by the reconciler (``functions/status/reconcile.py``) after ``orphan_after_s``.
+behind by a crash between the put and the send is sent when its Idempotency-Key is replayed, and otherwise by the
+reconciler (``functions/status/reconcile.py``) after ``orphan_after_s``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from shared.settings import Settings
 from shared.states import JobState
 from shared.storage import put_json
 from shared.timeline import MIN_SECONDS
-from shared.webhooks import Resolver, UnsafeTargetError, checked_address, resolve_host
+from shared.webhooks import ResolutionError, Resolver, UnsafeTargetError, checked_addresses, resolve_host
 
 logger = Logger(service="api")
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0f5a0e-54a4-4f5e-9b7e-3c2f1d7a9e10")
@@ -110,10 +110,12 @@ class Submissions:
     def _check_references(self, request: GenerateRequest, owner: str) -> None:
         if request.webhook_url is not None:  # checked again before every call (DNS can change in between)
             try:
-                checked_address(str(request.webhook_url), allow_private=self.settings.allow_insecure_webhooks,
-                                resolve=self.resolve)
-            except UnsafeTargetError as error:
+                checked_addresses(str(request.webhook_url), allow_private=self.settings.allow_insecure_webhooks,
+                                  resolve=self.resolve, timeout_s=self.settings.webhook_timeout_s)
+            except UnsafeTargetError as error:  # not allowed, or a host that does not exist
                 raise InputError(["webhook_url"], str(error)) from None
+            except ResolutionError as error:  # no answer now: accepted, the check before each call decides
+                logger.warning("webhook host not resolved at submit; accepted", extra={"error": str(error)})
         refs: list[tuple[list[str | int], str]] = []
         if request.reference_audio_key is not None:
             refs.append((["reference_audio_key"], request.reference_audio_key))

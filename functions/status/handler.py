@@ -1,7 +1,7 @@
 """The status function: S3 ObjectCreated on outputs/, failures/ and cancellations/ -> the job's final state.
 
 Idempotent: a duplicate or late event finds the job already final and changes nothing (``shared.states`` forbids
-leaving a final state), so jobs never move backwards. Every final state is queued for the job's webhook once
+leaving a final state), so jobs never move backwards. Every final state is queued for the job's webhook at least once
 (``functions.status.notify``; the webhook function delivers it).
 """
 
@@ -59,6 +59,12 @@ class StatusRecorder:
             metrics.add_metric(name=f"Jobs{job.status.value.title()}", unit=MetricUnit.Count, value=1)
         notify_final(job, self.store, self.webhooks, self.settings)
         return changed
+
+    def notify(self, job_id: str) -> bool:
+        """Queue the webhook event of a final job whose status event was lost (the reconciler calls this); True if
+        this call queued one."""
+        job = self.store.get(job_id)
+        return job is not None and notify_final(job, self.store, self.webhooks, self.settings)
 
     def _complete(self, job_id: str, key: str) -> JobRecord | None:
         try:

@@ -1,8 +1,11 @@
-"""Webhook notification of a job's final state: claimed once per job, then handed to the webhook queue.
+"""Webhook notification of a job's final state: handed to the webhook queue at least once per job.
 
 The status function never calls a receiver: a slow or failing receiver would hold it. It sends the event (the
 ``WebhookEvent`` JSON, signed at each delivery) to ``WEBHOOK_QUEUE_URL``; the webhook function
 (``functions.status.webhook``) delivers it, one attempt per queue delivery, with growing backoff and a DLQ.
+
+A final transition leaves the job in the active index's NOTIFY partition (``shared.jobs``) until its event is queued
+(or it has no webhook), so the reconciler queues the events of status events that were dropped or failed.
 """
 
 from __future__ import annotations
@@ -17,21 +20,25 @@ logger = Logger(service="status")
 
 
 def notify_final(job: JobRecord, store: JobTable, queue: MessageQueue, settings: Settings) -> bool:
-    """Queue the final-state event of ``job`` for its webhook, once per job; True if this call queued it.
+    """Queue the final-state event of ``job`` for its webhook unless ``webhook_queued_at`` says it was, then take the
+    job out of the NOTIFY partition; True if this call queued the event.
 
-    The claim (``webhook_claimed_at``) makes duplicate status events send nothing. When the send fails the claim is
-    released and the error raised, so the status event is delivered again (or reconciled) and nothing is lost.
+    The event is sent first and ``webhook_queued_at`` set after: a crash or a failed write in between sends it again
+    later (a duplicate, which receivers drop by ``event_id``), never loses it. A failed send raises, so the status
+    event is delivered again; the job stays NOTIFY, so the reconciler tries too.
     """
-    if not (job.status.is_final and job.webhook_url):
+    if not job.status.is_final:
         return False
-    if not store.set_fields(job.job_id, only_if_absent="webhook_claimed_at", webhook_claimed_at=utcnow()):
-        return False  # another event for this job already queued (or is queuing) its notification
-    body = WebhookEvent.for_job(job).model_dump_json()
-    try:
-        queue.send_message(QueueUrl=settings.webhook_queue_url, MessageBody=body)
-    except Exception:
-        logger.exception("webhook event not queued; claim released", extra={"job_id": job.job_id})
-        store.set_fields(job.job_id, webhook_claimed_at=None)
-        raise
-    logger.info("webhook event queued", extra={"job_id": job.job_id, "status": job.status.value})
-    return True
+    queued = False
+    if job.webhook_url and job.webhook_queued_at is None:
+        body = WebhookEvent.for_job(job).model_dump_json()
+        try:
+            queue.send_message(QueueUrl=settings.webhook_queue_url, MessageBody=body)
+        except Exception:
+            logger.exception("webhook event not queued", extra={"job_id": job.job_id})
+            raise
+        store.set_fields(job.job_id, webhook_queued_at=utcnow())
+        logger.info("webhook event queued", extra={"job_id": job.job_id, "status": job.status.value})
+        queued = True
+    store.notified(job.job_id)
+    return queued

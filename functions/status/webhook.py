@@ -1,11 +1,14 @@
 """The webhook function: WebhookQueue (SQS) -> one signed POST per record per invocation.
 
-Each message is a ``WebhookEvent`` queued once per final job by the status function. A record is delivered with
-``shared.webhooks.deliver`` (public targets only, the checked address, no redirects, one deadline) and the outcome
-recorded on the job: ``webhook_delivered_at``, or ``webhook_error``. A failed attempt comes back later: its visibility
-grows with the receive count (``backoff_s``) and the record is reported as a batch item failure; after the queue's
+Each message is a ``WebhookEvent`` queued at least once per final job by the status function (or the reconciler). A
+record is delivered with ``shared.webhooks.deliver`` (public targets only, a checked address, no redirects, one
+deadline) and the outcome recorded on the job: ``webhook_delivered_at``, or ``webhook_error``. A failed attempt comes
+back later: its visibility grows with the receive count (``backoff_s``) and the record is reported as a batch item
+failure; after the queue's
 maxReceiveCount it moves to WebhookDeadLetterQueue. Records that cannot succeed are dropped: a target that is not
-allowed, a job that is gone, not final or already notified, a body that is not an event.
+allowed, a job that is gone, not final or already notified, a body that is not an event. A record is tried only while
+the invocation has time left for a whole attempt (``webhook_timeout_s``, the DNS lookup included, plus
+``RESERVE_S``); the rest of the batch is reported as failures untried, its visibility unchanged.
 """
 
 from __future__ import annotations
@@ -30,10 +33,15 @@ from shared.webhooks import DeliveryError, Resolver, UnsafeTargetError, deliver,
 
 logger = Logger(service="webhook")
 MAX_BACKOFF_S = 15 * 60
+RESERVE_S = 2.0  # of an invocation, beyond one attempt's deadline: the job's reads and writes, the visibility change
 
 
 class RetryLater(Exception):
     """This record's delivery failed; it comes back after its new visibility timeout."""
+
+
+class NotTried(Exception):
+    """Too little of the invocation was left for this record's attempt; it comes back when its visibility ends."""
 
 
 class VisibilityQueue(Protocol):
@@ -111,9 +119,18 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 
 
 def _handle(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    """SQS batch from WebhookQueue; records whose attempt failed are reported for a later delivery."""
+    """SQS batch from WebhookQueue; records whose attempt failed, or that there was no time left to try, are reported
+    for a later delivery."""
     send = sender()
-    return process_partial_response(event=event, record_handler=send.send, processor=processor, context=context)
+    needed_ms = (send.settings.webhook_timeout_s + RESERVE_S) * 1000
+
+    def in_time(record: SQSRecord) -> str:
+        if context.get_remaining_time_in_millis() < needed_ms:  # the function's timeout would cut the attempt off
+            logger.warning("no time left for this record; untried", extra={"message_id": record.message_id})
+            raise NotTried(record.message_id)
+        return send.send(record)
+
+    return process_partial_response(event=event, record_handler=in_time, processor=processor, context=context)
 
 
 handler = lambda_entry(_handle, logger=logger, service="webhook")

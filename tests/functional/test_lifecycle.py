@@ -189,7 +189,7 @@ def test_job_whose_message_could_not_be_sent_fails_at_once(settings, aws):
     assert aws("s3").get_object(Bucket=settings.bucket_name, Key=keys.failure_key(jobs[0].job_id))
 
 
-def test_job_left_unqueued_by_a_crash_is_failed_by_the_reconciler_not_by_reads(stack, api, settings, aws, receiver):
+def test_job_left_unqueued_by_a_crash_is_sent_by_the_reconciler_not_by_reads(stack, api, settings, aws, receiver):
     from functions.api.deps import owner_of
 
     url, handler = receiver
@@ -207,8 +207,38 @@ def test_job_left_unqueued_by_a_crash_is_failed_by_the_reconciler_not_by_reads(s
         assert store.get(job_id) == before  # reads never write
         result = reconcile.handler(scheduled_event("ReconcileSchedule", settings.aws_region),
                                    LambdaContext("ReconcileFunction"))
-    assert result["failed"] >= 1
-    status = api.status(job_id)
-    assert status["status"] == "failed" and "never queued" in status["error"]
-    wait_for(lambda: handler.calls)  # the failure record reached the status function, which notified
-    assert json.loads(handler.calls[0][1])["event"] == "job.failed"
+    assert result["resent"] >= 1
+    assert api.status(job_id)["status"] == "queued" and store.get(job_id).enqueued_at is not None
+    take_message(aws("sqs"), settings.queue_url, job_id)  # its message is in the queue now: a worker will run it
+
+
+def test_a_final_job_whose_webhook_event_was_lost_is_queued_by_the_reconciler(stack, api, settings, aws, receiver):
+    """A cancel whose marker was never written (or any final state whose status event was lost): the job waits in the
+    active index's NOTIFY partition, not counted as queued, until a reconciler pass queues its event, once it ended
+    ``notify_after_s`` ago; then it leaves the index."""
+    from functions.api.deps import owner_of
+
+    url, handler = receiver
+    handler.fail_first = 0
+    store = JobStore(aws("dynamodb"), settings.table_name)
+    created = utcnow() - timedelta(minutes=10)
+    job_id = "0f0f0f0f-0000-4000-8000-000000000002"
+    with stack.dispatcher.reconciler_paused():  # only this test's pass may run
+        waiting = store.queued_count()
+        assert store.create(JobRecord(job_id=job_id, owner=owner_of(api.session.headers["X-API-Key"]),
+                                      created_at=created, updated_at=created, enqueued_at=created, webhook_url=url,
+                                      expires_at=JobRecord.ttl(created, 30), request_key="requests/x.json",
+                                      request_sha256="0", audio_length=95, batch_size=1, output_format="wav", seed=1))
+        assert store.queued_count() == waiting + 1
+        ended = utcnow() - timedelta(seconds=settings.notify_after_s + 5)
+        assert store.transition(job_id, JobState.CANCELLED, completed_at=ended) is not None  # no marker follows
+        assert store.queued_count() == waiting  # final: out of the queue counts, though still in the index
+        assert job_id in store.notify_pending(utcnow()) and job_id not in store.notify_pending(ended)
+        result = reconcile.handler(scheduled_event("ReconcileSchedule", settings.aws_region),
+                                   LambdaContext("ReconcileFunction"))
+    assert result["notified"] >= 1 and result["errors"] == 0
+    wait_for(lambda: handler.calls)
+    headers, body = handler.calls[0]
+    verify(settings.webhook_secret, body, headers[SIGNATURE_HEADER])
+    assert json.loads(body)["event"] == "job.cancelled" and json.loads(body)["job_id"] == job_id
+    assert job_id not in store.notify_pending(utcnow()) and store.get(job_id).webhook_queued_at is not None

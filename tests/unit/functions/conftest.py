@@ -38,21 +38,26 @@ def clock() -> FakeClock:
     return FakeClock(NOW)
 
 
-#: what the fake resolver knows (anything else does not resolve): public hosts, and some that point inside
+#: what the fake resolver knows (anything else does not exist): public hosts, and some that point inside
 DNS = {"example.com": ["93.184.216.34"], "hooks.example.com": ["93.184.216.34"], "localhost": ["127.0.0.1"],
        "metadata.example.com": ["169.254.169.254"], "mixed.example.com": ["93.184.216.34", "10.0.0.7"]}
+#: hosts whose lookup fails for now (the resolver's SERVFAIL or timeout), with the error the system resolver raises
+DNS_DOWN = {"flaky.example.com"}
 
 
 def resolve(host: str, port: int) -> list[str]:
     """A resolver over ``DNS``; IP literals resolve to themselves, as the system resolver does."""
     import ipaddress
+    import socket
 
     try:
         return [str(ipaddress.ip_address(host))]
     except ValueError:
         pass
+    if host in DNS_DOWN:
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
     if host not in DNS:
-        raise OSError(f"{host}: Name or service not known")
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
     return DNS[host]
 
 

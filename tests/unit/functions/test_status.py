@@ -99,7 +99,8 @@ def test_each_final_state_is_queued_for_its_webhook_once_and_not_posted(recorder
     assert [(e.event, e.job_id, e.status) for e in queued_events(webhooks)] == [
         ("job.completed", job.job_id, "completed")]
     saved = table.jobs[job.job_id]
-    assert saved.webhook_claimed_at is not None and saved.webhook_delivered_at is None  # the webhook function's job
+    assert saved.webhook_queued_at is not None and saved.webhook_delivered_at is None  # the webhook function's job
+    assert table.notifying == set()  # out of the reconciler's NOTIFY partition
 
 
 def test_a_cancellation_marker_queues_the_cancelled_event(recorder, table, webhooks):
@@ -112,19 +113,46 @@ def test_a_job_without_a_webhook_queues_nothing(recorder, table, s3, webhooks):
     job = put_job(table, status=JobState.RUNNING)
     put_failure(s3, BUCKET, job.job_id, "generation_failed", "no")
     recorder.apply(keys.failure_key(job.job_id))
-    assert webhooks.bodies == [] and table.jobs[job.job_id].webhook_claimed_at is None
+    assert webhooks.bodies == [] and table.jobs[job.job_id].webhook_queued_at is None
+    assert table.notifying == set()  # nothing to notify: out of the NOTIFY partition at once
 
 
-def test_a_failed_send_releases_the_claim_and_raises_so_the_event_comes_again(recorder, table, s3, webhooks):
+def test_a_failed_send_raises_so_the_event_comes_again_and_the_job_stays_to_notify(recorder, table, s3, webhooks):
     job = put_job(table, webhook_url="https://example.com/hook")
     put_failure(s3, BUCKET, job.job_id, "dead_letter", "abandoned")
     webhooks.failing = client_error("ThrottlingException", "SendMessage")
     with pytest.raises(ClientError, match="Throttling"):
         recorder.apply(keys.failure_key(job.job_id))
-    assert table.jobs[job.job_id].status is JobState.FAILED and table.jobs[job.job_id].webhook_claimed_at is None
+    assert table.jobs[job.job_id].status is JobState.FAILED and table.jobs[job.job_id].webhook_queued_at is None
+    assert table.notifying == {job.job_id}  # the reconciler would queue it if this event never came again
     webhooks.failing = None
     recorder.apply(keys.failure_key(job.job_id))  # the redelivered status event
-    assert [e.event for e in queued_events(webhooks)] == ["job.failed"]
+    assert [e.event for e in queued_events(webhooks)] == ["job.failed"] and table.notifying == set()
+
+
+def test_the_event_is_sent_before_it_is_recorded_so_a_failed_write_sends_it_again(recorder, table, s3, webhooks,
+                                                                                  monkeypatch):
+    """At least once: a crash or failed write after the send leaves ``webhook_queued_at`` unset and the job NOTIFY,
+    so the next status event (or the reconciler) sends the event again; receivers drop the repeat by ``event_id``."""
+    job = put_job(table, status=JobState.RUNNING, webhook_url="https://example.com/hook")
+    write_outputs(s3, job.job_id)
+    set_fields = table.set_fields
+
+    def throttled(job_id, **fields):
+        if "webhook_queued_at" in fields:
+            raise client_error("ThrottlingException", "UpdateItem")
+        return set_fields(job_id, **fields)
+
+    monkeypatch.setattr(table, "set_fields", throttled)
+    with pytest.raises(ClientError, match="Throttling"):
+        recorder.apply(keys.manifest_key(job.job_id))
+    assert len(webhooks.bodies) == 1 and table.notifying == {job.job_id}  # sent, not recorded
+    monkeypatch.setattr(table, "set_fields", set_fields)
+    recorder.apply(keys.manifest_key(job.job_id))  # the status event again
+    first, second = queued_events(webhooks)
+    assert first == second and table.jobs[job.job_id].webhook_queued_at is not None and table.notifying == set()
+    recorder.apply(keys.manifest_key(job.job_id))  # once recorded, a duplicate event sends nothing
+    assert len(webhooks.bodies) == 2
 
 
 def test_a_manifest_pointing_outside_its_jobs_folder_fails_the_job_and_presigns_nothing(recorder, table, s3):

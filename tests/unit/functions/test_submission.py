@@ -172,6 +172,13 @@ def test_a_public_https_webhook_is_accepted(services):
     assert job.webhook_url == "https://hooks.example.com/x"
 
 
+def test_a_webhook_host_the_resolver_cannot_answer_for_now_is_accepted_and_checked_at_send(services, table):
+    """A SERVFAIL or a DNS timeout says nothing about the target: the job is accepted (the check before each call
+    refuses it then if it points inside); a host that does not exist is refused above."""
+    job = services.submissions.submit(request(webhook_url="https://flaky.example.com/x"), OWNER, None).record
+    assert job.webhook_url == "https://flaky.example.com/x" and table.jobs[job.job_id].status is JobState.QUEUED
+
+
 def test_reference_clips_must_be_the_callers_existing_uploads(services, s3):
     others = keys.input_key(OTHER, "abc", "wav")
     s3.objects[others] = (b"RIFF", "audio/wav")

@@ -55,9 +55,19 @@ def message(job: JobRecord, receive_count: int = 1, message_id: str = "m-1") -> 
             "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:webhooks"}
 
 
+class Context:
+    """A Lambda context whose remaining time is read from ``remaining_ms`` (the last value repeats)."""
+
+    def __init__(self, *remaining_ms: int) -> None:
+        self.remaining_ms = list(remaining_ms or (55_000,))
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms.pop(0) if len(self.remaining_ms) > 1 else self.remaining_ms[0]
+
+
 def final_job(table: FakeJobTable, url: str = HOOK, **fields: Any) -> JobRecord:
     return put_job(table, status=JobState.COMPLETED, outputs=("wav",), webhook_url=url, completed_at=utcnow(),
-                   webhook_claimed_at=utcnow(), **fields)
+                   webhook_queued_at=utcnow(), **fields)
 
 
 def test_an_event_is_delivered_signed_with_the_queued_body_and_recorded(sender, table, queue, posts):
@@ -91,7 +101,7 @@ def test_a_batch_reports_only_the_failed_records_for_redelivery(sender, table, q
     monkeypatch.setattr(webhook, "deliver", deliver)
     monkeypatch.setattr(webhook, "sender", lambda: sender)
     event = {"Records": [message(good, message_id="good"), message(bad, message_id="bad")]}
-    assert webhook._handle(event, None) == {"batchItemFailures": [{"itemIdentifier": "bad"}]}
+    assert webhook._handle(event, Context()) == {"batchItemFailures": [{"itemIdentifier": "bad"}]}
     assert table.jobs[good.job_id].webhook_delivered_at is not None
     assert queue.visibility == [("rh-bad", 30)]
 
@@ -100,7 +110,37 @@ def test_a_batch_where_every_record_fails_is_answered_not_raised(sender, table, 
     job = final_job(table)
     posts.failing = DeliveryError("HTTP 500")
     monkeypatch.setattr(webhook, "sender", lambda: sender)
-    assert webhook._handle({"Records": [message(job)]}, None) == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
+    assert webhook._handle({"Records": [message(job)]}, Context()) == {
+        "batchItemFailures": [{"itemIdentifier": "m-1"}]}
+
+
+def test_records_there_is_no_time_left_to_try_are_reported_untried_with_their_visibility_unchanged(
+        sender, table, queue, posts, monkeypatch):
+    """One attempt takes up to ``webhook_timeout_s`` (5 s) + ``RESERVE_S``: with 7 s left the first record is tried,
+    with 6.9 s the others are handed back as they are, not cut off by the function's timeout."""
+    jobs = [final_job(table, f"https://hooks.example.com/{i}") for i in range(3)]
+    monkeypatch.setattr(webhook, "sender", lambda: sender)
+    event = {"Records": [message(job, message_id=f"m-{i}") for i, job in enumerate(jobs)]}
+    result = webhook._handle(event, Context(7_000, 6_900))
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m-1"}, {"itemIdentifier": "m-2"}]}
+    assert [p["url"] for p in posts] == ["https://hooks.example.com/0"]
+    assert queue.visibility == [] and table.jobs[jobs[0].job_id].webhook_delivered_at is not None
+    assert all(table.jobs[job.job_id].webhook_error is None for job in jobs[1:])  # untried: nothing recorded
+
+
+@pytest.mark.parametrize("host", ["flaky.example.com", "gone.example.com"])
+def test_a_host_that_does_not_resolve_at_send_is_retried_not_dropped(sender, table, queue, monkeypatch, host):
+    """The resolver's SERVFAIL or timeout (flaky), and a host that resolved at submit but not now (gone): a DNS
+    outage or change, retried with the backoff, not a target refused for good."""
+    import socket
+
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: pytest.fail("connected without an address"))
+    job = final_job(table, f"https://{host}/hook")
+    with pytest.raises(RetryLater, match="resolve"):
+        sender.send(SQSRecord(message(job, receive_count=2)))
+    assert queue.visibility == [("rh-m-1", 60)]
+    saved = table.jobs[job.job_id]
+    assert "resolve" in (saved.webhook_error or "") and saved.webhook_delivered_at is None
 
 
 def test_an_unsafe_target_is_recorded_and_dropped_without_connecting(sender, table, queue, monkeypatch):

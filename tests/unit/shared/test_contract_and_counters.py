@@ -73,9 +73,9 @@ def test_a_default_job_costs_one_unit_and_cost_grows_with_length_steps_and_varia
     assert _cost(audio_length=96) == 2  # any part of a unit is charged
 
 
-def test_the_active_job_index_key_follows_the_state_queued_running_then_removed():
+def test_the_active_job_index_key_follows_the_state_queued_running_then_notify_until_notified():
     """``queue_state`` (the active-job index's key) is RUNNING after a claim, QUEUED after a re-queue (on the
-    condition that no lease holds) and removed when final."""
+    condition that no lease holds), NOTIFY when final, and removed once notified (only from a final state)."""
     from datetime import UTC, datetime, timedelta
 
     from shared.jobs import serialize
@@ -96,7 +96,8 @@ def test_the_active_job_index_key_follows_the_state_queued_running_then_removed(
     store.claim(job.job_id, now, now + timedelta(minutes=5))
     store.transition(job.job_id, JobState.QUEUED, lease_ended_before=now)
     store.transition(job.job_id, JobState.FAILED)
-    claim, requeue, fail = (u for u in db.updates if u["Key"] != {"pk": {"S": "stats"}})
+    store.notified(job.job_id)
+    claim, requeue, fail, notified = (u for u in db.updates if u["Key"] != {"pk": {"S": "stats"}})
 
     def assigned(update: dict[str, Any]) -> dict[str, Any]:
         names, values = update["ExpressionAttributeNames"], update["ExpressionAttributeValues"]
@@ -106,4 +107,8 @@ def test_the_active_job_index_key_follows_the_state_queued_running_then_removed(
     assert assigned(claim)["queue_state"] == {"S": "RUNNING"}
     assert assigned(requeue)["queue_state"] == {"S": "QUEUED"}
     assert "#lease < :lease_end" in requeue["ConditionExpression"]
-    assert "queue_state" not in assigned(fail) and "queue_state" in fail["ExpressionAttributeNames"].values()
+    assert assigned(fail)["queue_state"] == {"S": "NOTIFY"}  # the reconciler's until its webhook event is queued
+    assert notified["UpdateExpression"] == "REMOVE #queue" and notified["ExpressionAttributeNames"]["#queue"] == \
+        "queue_state"
+    final = {v["S"] for k, v in notified["ExpressionAttributeValues"].items() if k.startswith(":final")}
+    assert final == {"COMPLETED", "FAILED", "CANCELLED"} and "#status IN" in notified["ConditionExpression"]
