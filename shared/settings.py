@@ -40,7 +40,8 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 50 * 1024 * 1024
     presign_ttl_s: int = Field(300, ge=1, le=3600)
     job_ttl_days: int = Field(30, ge=1)
-    orphan_after_s: int = Field(300, ge=1, description="A QUEUED job never enqueued this long ago is failed")
+    orphan_after_s: int = Field(300, ge=1, description="A QUEUED job not enqueued this long after its creation is "
+                                "sent (again)")
 
     # Reconciler (functions/status/reconcile.py)
     max_run_s: float = Field(1800.0, gt=0, description="How long one attempt of one job may run (the worker's limit "
@@ -49,6 +50,12 @@ class Settings(BaseSettings):
     max_attempts: int = Field(3, ge=1, description="Attempts of a job (the job queue's maxReceiveCount)")
     max_queued_s: int = Field(172800, ge=1, description="A job queued this long is failed timed_out (SQS keeps "
                               "messages 4 days)")
+    notify_after_s: int = Field(60, ge=0, description="A final job whose webhook event is still not queued this long "
+                                "after it ended (its status event dropped or failed) gets it queued by the reconciler")
+    resend_queued_after_s: int = Field(
+        0, ge=0, description="A job still queued this long after its message was sent is sent again; 0 = never. "
+        "Only for SageMaker mode, whose dispatcher deletes each message once the endpoint accepted it: should the "
+        "endpoint drop the job before claiming it, nothing else would run it")
 
     root_path: str = Field("", description="Public path prefix before the app's paths, e.g. /prod (API stage)")
 

@@ -1,19 +1,26 @@
 """The reconciler, run on a schedule: no job stays unfinished.
 
-One pass, over the active-job index (``shared.jobs``: queued and running jobs only):
+One pass, over the active-job index (``shared.jobs``: queued and running jobs, and final jobs whose webhook event is
+not queued yet):
 
-- **Orphans.** A submit writes the job item, then sends its message, then sets ``enqueued_at``. A job still QUEUED
-  without ``enqueued_at`` ``orphan_after_s`` after its creation will never reach a worker (unless an Idempotency-Key
-  replay re-sends it first): it is failed ``enqueue_failed``, only while ``enqueued_at`` is unset, so a replay that
-  re-sends it in the meantime wins.
+- **Lost webhook events.** A final job still marked NOTIFY ``notify_after_s`` after it ended (its status event was
+  dropped, its send failed, or a cancel's marker was not written) gets its event queued now, or none if it has no
+  webhook.
+
+- **Orphans.** A submit writes the request and the job item, then sends its message, then sets ``enqueued_at``. A job
+  still QUEUED without ``enqueued_at`` ``orphan_after_s`` after its creation may never have reached the queue (a crash
+  between the writes, or a failed ``enqueued_at`` write after a send that worked): its message is sent (again), then
+  ``enqueued_at`` set while still unset. A second message is harmless: claims are exclusive and a final job's message
+  is skipped.
 - **Stale running jobs** (lease ended more than ``stale_after_s`` ago, or started too long ago). A manifest, failure
   record or cancellation marker already in S3 means the status function's S3 event was dropped: the record is applied
   through ``StatusRecorder.apply`` (the job completes without running again). Otherwise a job that ran longer than
-  ``max_attempts`` x ``max_run_s`` (+ ``stale_after_s``) since it first started is failed ``timed_out``; one whose
-  worker died and whose message was lost is re-queued while it has attempts left (``attempts`` < ``max_attempts``),
-  else failed ``dead_letter``.
+  ``max_attempts`` x ``max_run_s`` (+ ``stale_after_s``) since it first started, and whose lease has ended (no worker
+  is on it now), is failed ``timed_out``; one whose worker died and whose message was lost is re-queued while it has
+  attempts left (``attempts`` < ``max_attempts``), else failed ``dead_letter``.
 - **Jobs queued too long.** A job whose message was sent more than ``max_queued_s`` ago (SQS keeps messages 4 days)
-  is failed ``timed_out``.
+  is failed ``timed_out``. With ``resend_queued_after_s`` (SageMaker mode, where the dispatcher deletes each message
+  once the endpoint accepted it) a job queued that long is sent again first, as an orphan is.
 
 Every failure goes through ``functions.failures.fail_job`` (the transition plus the failure record, from which the
 status function notifies the webhook). Re-queue and the lease-based failures hold only while no worker holds a lease
@@ -44,12 +51,11 @@ from shared.settings import Settings, get_settings
 from shared.states import JobState
 
 logger = Logger(service="status")
-ORPHAN_REASON = "the job was never queued; please submit it again"
 QUEUED_TOO_LONG_REASON = "no worker became free in time; please submit the job again"
 RAN_TOO_LONG_REASON = "generation took longer than the time limit and was stopped; please submit the job again"
 WORKER_LOST_REASON = "generation was interrupted {attempts} times and was abandoned; please submit the job again"
 #: every action a pass may take, as its result's keys (plus ``checked`` and ``failed``, the failures' sum)
-ACTIONS = ("orphaned", "applied", "requeued", "dead_lettered", "timed_out", "unchanged", "errors")
+ACTIONS = ("resent", "applied", "requeued", "dead_lettered", "timed_out", "unchanged", "errors", "notified")
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 
 
@@ -57,6 +63,8 @@ class Recorder(Protocol):
     """What the reconciler needs of the status function (``functions.status.handler.StatusRecorder``)."""
 
     def apply(self, key: str) -> JobRecord | None: ...
+
+    def notify(self, job_id: str) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -75,23 +83,39 @@ class Reconciler:
         """One pass; returns how many candidates were checked and how many of them got each action."""
         now = self.clock()
         tally: Counter[str] = Counter()
+        tally.update(self._notify_pending(now))  # first: the jobs this pass ends are the status function's turn
         orphans = self.store.unqueued_before(now - timedelta(seconds=self.settings.orphan_after_s))
         for job_id in orphans:
-            tally[self._guarded(job_id, self._orphan, job_id)] += 1
+            tally[self._guarded(job_id, self._orphan, job_id, now)] += 1
         lease_cutoff = now - timedelta(seconds=self.settings.stale_after_s)
         started_cutoff = now - self._run_limit()
         running = self.store.running_stale(lease_cutoff, started_cutoff)
         for active in running:
             tally[self._guarded(active.job_id, self._running, active, now, lease_cutoff, started_cutoff)] += 1
-        queued = self.store.queued_since_before(now - timedelta(seconds=self.settings.max_queued_s))
+        resend_s = self.settings.resend_queued_after_s
+        queued_s = min(resend_s, self.settings.max_queued_s) if resend_s else self.settings.max_queued_s
+        queued = self.store.queued_since_before(now - timedelta(seconds=queued_s))
         for active in queued:
-            tally[self._guarded(active.job_id, self._queued_too_long, active, now)] += 1
+            tally[self._guarded(active.job_id, self._queued, active, now)] += 1
         result = {action: tally[action] for action in ACTIONS}
         return {"checked": len(orphans) + len(running) + len(queued), **result,
-                "failed": result["orphaned"] + result["dead_lettered"] + result["timed_out"]}
+                "failed": result["dead_lettered"] + result["timed_out"]}
+
+    def _notify_pending(self, now: datetime) -> Counter[str]:
+        """Queue the webhook events of final jobs still NOTIFY (``shared.jobs``) ``notify_after_s`` after they ended:
+        their status event was dropped (an applied record, a cancel whose marker was not written) or its send failed.
+        ``notified`` counts the jobs settled (their event queued, or none to queue)."""
+        done: Counter[str] = Counter()
+        for job_id in self.store.notify_pending(now - timedelta(seconds=self.settings.notify_after_s)):
+            done[self._guarded(job_id, self._notify, job_id)] += 1
+        return done
+
+    def _notify(self, job_id: str) -> str:
+        self.recorder.notify(job_id)
+        return "notified"
 
     def _run_limit(self) -> timedelta:
-        """How long after its first start a running job is failed whatever its lease says."""
+        """How long after its first start a running job is failed once no worker holds its lease."""
         return timedelta(seconds=self.settings.max_attempts * self.settings.max_run_s + self.settings.stale_after_s)
 
     @staticmethod
@@ -103,15 +127,22 @@ class Reconciler:
             logger.exception("reconciling a job failed; the next pass tries again", extra={"job_id": job_id})
             return "errors"
 
-    def _orphan(self, job_id: str) -> str:
+    def _orphan(self, job_id: str, now: datetime) -> str:
         job = self.store.get(job_id)
         if job is None or job.status is not JobState.QUEUED or job.enqueued_at is not None:
             return "unchanged"
-        if fail_job(self.store, self.s3, self.settings.bucket_name, job_id, "enqueue_failed", ORPHAN_REASON,
-                    only_if_absent="enqueued_at") is None:
-            return "unchanged"
-        logger.warning("orphaned job failed", extra={"job_id": job_id, "created_at": job.created_at})
-        return "orphaned"
+        self._send(job, now)
+        recorded = self.store.set_fields(job_id, only_if=JobState.QUEUED, only_if_absent="enqueued_at",
+                                         enqueued_at=now)
+        logger.warning("orphaned job sent to the queue", extra={"job_id": job_id, "created_at": job.created_at,
+                                                                "recorded": recorded})
+        return "resent"
+
+    def _send(self, job: JobRecord, now: datetime) -> None:
+        """A fresh message for ``job``, stamped ``now`` (the job's ``enqueued_at`` will say the same)."""
+        message = JobMessage(job_id=job.job_id, owner=job.owner, request_key=job.request_key,
+                             submitted_at=job.created_at, enqueued_at=now)
+        self.sqs.send_message(QueueUrl=self.settings.queue_url, MessageBody=message.model_dump_json())
 
     def _running(self, active: ActiveJob, now: datetime, lease_cutoff: datetime, started_cutoff: datetime) -> str:
         job_id = active.job_id
@@ -124,8 +155,8 @@ class Reconciler:
             if current is None or current.status is not JobState.RUNNING:
                 return "unchanged"  # final meanwhile
         if active.started_at is not None and active.started_at < started_cutoff:
-            if fail_job(self.store, self.s3, self.settings.bucket_name, job_id, "timed_out",
-                        RAN_TOO_LONG_REASON) is None:
+            if fail_job(self.store, self.s3, self.settings.bucket_name, job_id, "timed_out", RAN_TOO_LONG_REASON,
+                        lease_ended_before=now) is None:
                 return "unchanged"
             logger.warning("job ran too long and was failed", extra={"job_id": job_id,
                                                                       "started_at": active.started_at})
@@ -153,15 +184,26 @@ class Reconciler:
         lease_ended = job is not None and job.lease_until is not None and job.lease_until < lease_cutoff
         if job is None or job.status is not JobState.RUNNING or not lease_ended:
             return "unchanged"  # final, claimed or handed back since the index was read: no second message
-        message = JobMessage(job_id=job_id, owner=job.owner, request_key=job.request_key,
-                             submitted_at=job.created_at, enqueued_at=now)
-        self.sqs.send_message(QueueUrl=self.settings.queue_url, MessageBody=message.model_dump_json())
+        self._send(job, now)
         requeued = self.store.transition(job_id, JobState.QUEUED, lease_ended_before=lease_cutoff, enqueued_at=now,
                                          lease_until=None, started_at=None, progress_stage=None,
                                          progress_percent=None)
         logger.warning("stale job re-queued", extra={"job_id": job_id, "attempts": job.attempts,
                                                      "transitioned": requeued is not None})
         return "requeued"
+
+    def _queued(self, active: ActiveJob, now: datetime) -> str:
+        """Fail a job queued longer than ``max_queued_s``; send a younger one again (``resend_queued_after_s``)."""
+        enqueued = active.enqueued_at
+        if enqueued is not None and enqueued >= now - timedelta(seconds=self.settings.max_queued_s):
+            job = self.store.get(active.job_id)
+            if job is None or job.status is not JobState.QUEUED or job.enqueued_at != enqueued:
+                return "unchanged"  # claimed, final or sent again since the index was read
+            self._send(job, now)
+            self.store.set_fields(job.job_id, only_if=JobState.QUEUED, enqueued_at=now)
+            logger.warning("queued job sent again", extra={"job_id": job.job_id, "enqueued_at": enqueued})
+            return "resent"
+        return self._queued_too_long(active, now)
 
     def _queued_too_long(self, active: ActiveJob, now: datetime) -> str:
         if fail_job(self.store, self.s3, self.settings.bucket_name, active.job_id, "timed_out",

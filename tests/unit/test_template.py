@@ -4,6 +4,7 @@ and with the properties the service relies on that checkov does not check (scrip
 from __future__ import annotations
 
 import copy
+import fnmatch
 import json
 import re
 from typing import Any
@@ -112,7 +113,8 @@ def test_template_declares_what_the_service_promises(transformed):
     assert set(indexes) == {OWNER_INDEX, ACTIVE_INDEX}  # the names the job store queries
     assert [k["AttributeName"] for k in indexes[ACTIVE_INDEX]["KeySchema"]] == ["queue_state", "created_at"]
     assert indexes[ACTIVE_INDEX]["Projection"] == {
-        "ProjectionType": "INCLUDE", "NonKeyAttributes": ["enqueued_at", "lease_until", "started_at", "attempts"]}
+        "ProjectionType": "INCLUDE",
+        "NonKeyAttributes": ["enqueued_at", "lease_until", "started_at", "attempts", "completed_at"]}
     assert resources["JobQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"] == 3
 
     functions = {n: r["Properties"] for n, r in resources.items() if r["Type"] == "AWS::Lambda::Function"}
@@ -309,6 +311,23 @@ def test_functions_that_look_for_absent_keys_get_404_not_403(compute):
                                                                                "BucketName}"} for s in worker)
 
 
+def test_the_worker_may_read_every_key_it_reads_and_write_every_key_it_writes(compute):
+    """moto enforces no IAM: this is the only check that a deployed worker is allowed what the code does."""
+    statements = compute["Resources"]["WorkerAccessPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+
+    def allowed(action: str) -> list[str]:
+        return [resource["Fn::Sub"].removeprefix("arn:${AWS::Partition}:s3:::${BucketName}/")
+                for s in statements if s["Action"] == action for resource in s["Resource"]]
+
+    job = "0f0f0f0f-0000-4000-8000-000000000001"
+    reads = [keys.request_key(job), keys.input_key("owner", "upload", "wav"), keys.manifest_key(job),
+             keys.sagemaker_input_key(job)]
+    writes = [keys.output_key(job, 0, "mp3"), keys.manifest_key(job), keys.failure_key(job)]
+    for action, used in (("s3:GetObject", reads), ("s3:PutObject", writes)):
+        for key in used:
+            assert any(fnmatch.fnmatchcase(key, pattern) for pattern in allowed(action)), (action, key)
+
+
 def test_the_reconciler_has_its_settings_and_only_the_access_it_needs():
     template = load_template()
     function = template["Resources"]["ReconcileFunction"]
@@ -318,6 +337,9 @@ def test_the_reconciler_has_its_settings_and_only_the_access_it_needs():
     assert variables["MAX_RUN_S"] == {"Ref": "MaxRunSeconds"}
     assert variables["STALE_AFTER_S"] == {"Ref": "StaleAfterSeconds"}
     assert variables["MAX_QUEUED_S"] == {"Ref": "MaxQueuedSeconds"}
+    # only where no SQS message waits for the job (SageMaker's dispatcher deleted it) is a queued job sent again
+    assert variables["RESEND_QUEUED_AFTER_S"] == {"Fn::If": ["SageMakerMode", "7200", "0"]}
+    assert template["Conditions"]["SageMakerMode"] == {"Fn::Equals": [{"Ref": "ComputeMode"}, "sagemaker"]}
     queue = template["Resources"]["JobQueue"]["Properties"]
     assert int(variables["MAX_ATTEMPTS"]) == queue["RedrivePolicy"]["maxReceiveCount"]  # one attempt per delivery
     assert template["Parameters"]["MaxQueuedSeconds"]["MaxValue"] <= queue["MessageRetentionPeriod"]

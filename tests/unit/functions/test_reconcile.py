@@ -9,7 +9,6 @@ import pytest
 
 from functions.status.handler import StatusRecorder
 from functions.status.reconcile import (
-    ORPHAN_REASON,
     QUEUED_TOO_LONG_REASON,
     RAN_TOO_LONG_REASON,
     Reconciler,
@@ -68,31 +67,33 @@ def failure(s3: FakeObjectStore, job_id: str) -> FailureRecord:
     return FailureRecord.model_validate_json(s3.body(keys.failure_key(job_id)))
 
 
-# -- orphans (the rule that existed) --------------------------------------------------------------------------------
-def test_fails_only_queued_jobs_never_enqueued_and_older_than_the_limit(settings, table, s3, sqs, clock):
+# -- orphans: queued jobs whose message may never have been sent -----------------------------------------------------
+def test_only_queued_jobs_never_enqueued_and_older_than_the_limit_are_sent_again(settings, table, s3, sqs, clock):
     limit = settings.orphan_after_s
     orphan = put_job(table, enqueued=False, age_s=limit + 1)
     young = put_job(table, enqueued=False, age_s=limit - 1)
     waiting = put_job(table, age_s=limit + 1)  # enqueued, just waiting for a worker
     busy = running(table, lease_ended_s=-60, enqueued=False)
     result = reconciler(settings, table, s3, sqs, clock).run()
-    assert result["checked"] == 1 and counts(result) == {"orphaned": 1, "failed": 1}
-    failed = table.jobs[orphan.job_id]
-    assert failed.status is JobState.FAILED and failed.error == ORPHAN_REASON and failed.completed_at
-    assert failed.error_code == "enqueue_failed"
-    record = failure(s3, orphan.job_id)
-    assert record.code == "enqueue_failed" and record.reason == ORPHAN_REASON
+    assert result["checked"] == 1 and counts(result) == {"resent": 1}
+    sent = table.jobs[orphan.job_id]
+    assert sent.status is JobState.QUEUED and sent.enqueued_at == NOW and sent.error is None
+    [body] = sqs.bodies
+    message = JobMessage.model_validate_json(body)
+    assert (message.job_id, message.request_key, message.enqueued_at) == (orphan.job_id, orphan.request_key, NOW)
     for untouched in (young, waiting, busy):
         assert table.jobs[untouched.job_id] == untouched
-    assert list(s3.objects) == [keys.failure_key(orphan.job_id)] and sqs.bodies == []
+    assert s3.objects == {}  # no failure record: the job will run
+    assert counts(reconciler(settings, table, s3, sqs, clock).run()) == {}  # and it is sent once
+    assert len(sqs.bodies) == 1
 
 
-def test_the_young_orphan_is_failed_once_it_is_old_enough(settings, table, s3, sqs, clock):
+def test_the_young_orphan_is_sent_once_it_is_old_enough(settings, table, s3, sqs, clock):
     job = put_job(table, enqueued=False, age_s=settings.orphan_after_s - 10)
-    assert reconciler(settings, table, s3, sqs, clock).run()["orphaned"] == 0
+    assert reconciler(settings, table, s3, sqs, clock).run()["resent"] == 0
     clock.advance(11)
-    assert reconciler(settings, table, s3, sqs, clock).run()["orphaned"] == 1
-    assert table.jobs[job.job_id].status is JobState.FAILED
+    assert reconciler(settings, table, s3, sqs, clock).run()["resent"] == 1
+    assert table.jobs[job.job_id].enqueued_at is not None and len(sqs.bodies) == 1
 
 
 class _ReplayedMeanwhile(FakeJobTable):
@@ -105,12 +106,13 @@ class _ReplayedMeanwhile(FakeJobTable):
         return read
 
 
-def test_a_job_enqueued_after_it_was_read_is_not_failed(settings, s3, sqs, clock):
+def test_a_job_enqueued_after_it_was_read_keeps_the_replays_enqueued_at(settings, s3, sqs, clock):
+    """The replay's message and the reconciler's both exist then: harmless, a claim is exclusive."""
     table = _ReplayedMeanwhile()
     job = put_job(table, enqueued=False, age_s=settings.orphan_after_s + 1)
-    result = reconciler(settings, table, s3, sqs, clock).run()
-    assert result["checked"] == 1 and counts(result) == {"unchanged": 1}
-    assert table.jobs[job.job_id].status is JobState.QUEUED and s3.objects == {}
+    reconciler(settings, table, s3, sqs, clock).run()
+    kept = table.jobs[job.job_id]
+    assert kept.status is JobState.QUEUED and kept.enqueued_at == job.created_at and s3.objects == {}
 
 
 # -- running jobs whose worker stopped ------------------------------------------------------------------------------
@@ -177,10 +179,14 @@ def test_a_job_handed_back_without_a_lease_is_left_to_its_message(settings, tabl
     assert table.jobs[job.job_id] == job
 
 
-def test_a_job_running_past_the_total_time_limit_fails_timed_out_even_with_a_lease(settings, table, s3, sqs, clock):
+def test_a_job_running_past_the_total_time_limit_fails_timed_out_once_no_worker_holds_it(settings, table, s3, sqs,
+                                                                                          clock):
     limit = settings.max_attempts * settings.max_run_s + settings.stale_after_s
     over = running(table, lease_ended_s=-120, started_s=limit + 1)
-    under = running(table, lease_ended_s=-120, started_s=limit - 1)
+    under = running(table, lease_ended_s=-120, started_s=limit - 200)
+    # a worker still holds it (its own max_run_s and watchdog bound that): left alone
+    assert counts(reconciler(settings, table, s3, sqs, clock).run()) == {"unchanged": 1}
+    clock.advance(121)  # the lease has ended
     assert counts(reconciler(settings, table, s3, sqs, clock).run()) == {"timed_out": 1, "failed": 1}
     failed = table.jobs[over.job_id]
     assert failed.status is JobState.FAILED and failed.error_code == "timed_out" and failed.error == RAN_TOO_LONG_REASON
@@ -195,6 +201,28 @@ def test_a_job_queued_longer_than_the_limit_fails_timed_out(settings, table, s3,
     failed = table.jobs[old.job_id]
     assert (failed.status, failed.error_code, failed.error) == (JobState.FAILED, "timed_out", QUEUED_TOO_LONG_REASON)
     assert table.jobs[recent.job_id] == recent
+
+
+def test_in_sagemaker_mode_a_job_queued_past_the_resend_limit_is_sent_again_once(table, s3, sqs, clock):
+    """The dispatcher deleted its message when the endpoint took it; the endpoint dropped it before claiming it."""
+    settings = make_settings(resend_queued_after_s=7200)
+    waiting = put_job(table, age_s=7201)
+    young = put_job(table, age_s=7199)
+    too_old = put_job(table, age_s=settings.max_queued_s + 1)
+    assert counts(reconciler(settings, table, s3, sqs, clock).run()) == {"resent": 1, "timed_out": 1, "failed": 1}
+    sent = table.jobs[waiting.job_id]
+    assert sent.status is JobState.QUEUED and sent.enqueued_at == NOW
+    assert [JobMessage.model_validate_json(b).job_id for b in sqs.bodies] == [waiting.job_id]
+    assert table.jobs[young.job_id] == young and table.jobs[too_old.job_id].error_code == "timed_out"
+    # its new enqueued_at is recent; the failed job's webhook step is the reconciler's (no status event over fakes)
+    assert counts(reconciler(settings, table, s3, sqs, clock).run()) == {"notified": 1}
+
+
+def test_by_default_a_queued_job_is_never_sent_again(settings, table, s3, sqs, clock):
+    """With ECS the message waits in SQS: a second one would only duplicate it."""
+    job = put_job(table, age_s=settings.max_queued_s - 1)
+    assert counts(reconciler(settings, table, s3, sqs, clock).run()) == {} and sqs.bodies == []
+    assert table.jobs[job.job_id] == job
 
 
 class _ClaimedAfterTheQuery(FakeJobTable):
@@ -279,11 +307,11 @@ def test_a_pass_reports_each_action(settings, table, s3, sqs, clock):
     write_manifest(s3, running(table, lease_ended_s=1000).job_id)
     running(table, lease_ended_s=1000, attempts=1)
     running(table, lease_ended_s=1000, attempts=3)
-    running(table, lease_ended_s=0, started_s=settings.max_attempts * settings.max_run_s + settings.stale_after_s + 9)
+    running(table, lease_ended_s=1, started_s=settings.max_attempts * settings.max_run_s + settings.stale_after_s + 9)
     put_job(table, age_s=settings.max_queued_s + 9)
     result = reconciler(settings, table, s3, sqs, clock).run()
-    assert result == {"checked": 6, "orphaned": 1, "applied": 1, "requeued": 1, "dead_lettered": 1, "timed_out": 2,
-                      "unchanged": 0, "errors": 0, "failed": 4}
+    assert result == {"checked": 6, "resent": 1, "applied": 1, "requeued": 1, "dead_lettered": 1, "timed_out": 2,
+                      "unchanged": 0, "errors": 0, "notified": 0, "failed": 3}
     assert all(j.status.is_final or j.status is JobState.QUEUED for j in table.jobs.values())
 
 
