@@ -57,7 +57,7 @@ def test_rate_limit_answers_429_with_retry_after(settings, aws, api_key):
         assert client.post("/api/v1/generate", json=SEED_REQUEST).status_code == 202
     response = client.post("/api/v1/generate", json=SEED_REQUEST)
     assert response.status_code == 429 and response.headers["retry-after"] == "30"
-    assert "10 jobs per hour" in response.json()["detail"]
+    assert "10 units per hour" in response.json()["detail"]
 
 
 def test_cors_preflight_and_error_responses_carry_the_origin(stack, api):
