@@ -4,7 +4,8 @@ It starts the local stack (moto server, API, event dispatcher with the reconcile
 (``tests.soak.worker``: the real worker loop with a SIMULATED generator), submits jobs from concurrent clients (a share
 of them cancelled soon after), and meanwhile:
 
-- SIGKILLs a random worker every few seconds and starts a new one;
+- SIGKILLs a random worker (one up long enough to hold jobs) every few seconds of a chaos window, and starts a new
+  one;
 - injects S3, SQS and DynamoDB errors into a share of the calls of the workers, the API, the status function and the
   reconciler (``tests.soak.faults``); clients retry a 5xx with the same Idempotency-Key, as a client should;
 - drops a share of the bucket's object-created events before the status function sees them.
@@ -39,6 +40,7 @@ import requests
 
 KEY = "soak-key"
 REPORT_MARK = "SOAK REPORT "
+MIN_WORKER_AGE_S = 15.0  # a worker this old has imported, polled and probably claimed jobs
 STACK_ENV = {
     "API_KEYS": KEY, "RATE_LIMIT_PER_HOUR": "0",
     # the control plane's time limits, shortened so the reconciler acts within the soak
@@ -79,8 +81,8 @@ class Soak:
     """One soak run; see the module docstring."""
 
     def __init__(self, jobs: int, workers: int, fault_rate: float, drop_rate: float, cancel_rate: float,
-                 deadline_s: float, seed: int, logs: Path) -> None:
-        self.jobs, self.workers, self.fault_rate = jobs, workers, fault_rate
+                 chaos_s: float, deadline_s: float, seed: int, logs: Path) -> None:
+        self.jobs, self.workers, self.fault_rate, self.chaos_s = jobs, workers, fault_rate, chaos_s
         self.drop_rate, self.cancel_rate, self.deadline_s = drop_rate, cancel_rate, deadline_s
         self.rng = random.Random(seed)
         self.seed, self.logs = seed, logs
@@ -91,6 +93,7 @@ class Soak:
         self._lock = threading.Lock()
         self._chaos = threading.Event()
         self._undo: list[Callable[[], None]] = []
+        self._born: dict[int, float] = {}
 
     # -- the stack -------------------------------------------------------------------------------------------------
     def run(self) -> Report:
@@ -152,17 +155,23 @@ class Soak:
         env = {**os.environ, **WORKER_ENV, "SOAK_FAULT_RATE": str(self.fault_rate), "SOAK_SEED": str(self.seed),
                "SOAK_FAULT_LOG": str(self.fault_log)}
         log = open(self.logs / f"worker-{len(self.processes)}.log", "wb")  # noqa: SIM115 (closed with the process)
-        self.processes.append(subprocess.Popen([sys.executable, "-m", "tests.soak.worker"], env=env,
-                                               stdout=log, stderr=subprocess.STDOUT))
+        process = subprocess.Popen([sys.executable, "-m", "tests.soak.worker"], env=env, stdout=log,
+                                   stderr=subprocess.STDOUT)
+        self._born[process.pid] = time.monotonic()
+        self.processes.append(process)
 
     def _kill_workers(self) -> None:
-        while not self._chaos.wait(self.rng.uniform(1.5, 4.0)):
-            alive = [p for p in self.processes if p.poll() is None]
-            if alive:
-                victim = self.rng.choice(alive)
-                victim.send_signal(signal.SIGKILL)
-                victim.wait()
-                self.report.worker_kills += 1
+        """Every few seconds of the chaos window, SIGKILL a worker that has been up long enough to hold jobs (its start
+        takes seconds on a busy machine: killing it sooner would only starve the queue), and start another."""
+        while not self._chaos.wait(self.rng.uniform(3.0, 8.0)):
+            now = time.monotonic()
+            ready = [p for p in self.processes if p.poll() is None and now - self._born[p.pid] > MIN_WORKER_AGE_S]
+            if not ready:
+                continue
+            victim = self.rng.choice(ready)
+            victim.send_signal(signal.SIGKILL)
+            victim.wait()
+            self.report.worker_kills += 1
             self._start_worker()
 
     # -- clients ---------------------------------------------------------------------------------------------------
@@ -215,8 +224,8 @@ class Soak:
             waiting = sum(job.get("status") not in final for job in jobs.values())
             if not waiting:
                 return
-            if waiting < len(jobs) // 10:  # the tail: no more kills, so the last jobs are not starved
-                self._chaos.set()
+            if waiting < len(jobs) // 10 or time.monotonic() - started > self.chaos_s:
+                self._chaos.set()  # the chaos window ends: the last jobs are not starved by kills
             time.sleep(2)
 
     def _count(self) -> None:
@@ -252,7 +261,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fault-rate", type=float, default=0.01, help="share of AWS calls that fail")
     parser.add_argument("--drop-rate", type=float, default=0.1, help="share of object-created events dropped")
     parser.add_argument("--cancel-rate", type=float, default=0.1, help="share of jobs cancelled after submission")
-    parser.add_argument("--deadline", type=float, default=480.0, help="seconds before the soak stops waiting")
+    parser.add_argument("--chaos", type=float, default=240.0, help="seconds from the start during which workers are "
+                        "killed (faults and drops go on to the end)")
+    parser.add_argument("--deadline", type=float, default=600.0, help="seconds before the soak stops waiting")
     parser.add_argument("--seed", type=int, default=int(uuid.uuid4().int % 10_000))
     parser.add_argument("--json", action="store_true", help=f"print the report as one JSON line after {REPORT_MARK!r}")
     parser.add_argument("--verbose", action="store_true", help="keep the stack's error logs (faults log many)")
@@ -260,8 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:  # before the handlers' loggers exist
         os.environ["POWERTOOLS_LOG_LEVEL"] = "CRITICAL"
     with tempfile.TemporaryDirectory(prefix="soak-") as logs:
-        report = Soak(args.jobs, args.workers, args.fault_rate, args.drop_rate, args.cancel_rate, args.deadline,
-                      args.seed, Path(logs)).run()
+        report = Soak(args.jobs, args.workers, args.fault_rate, args.drop_rate, args.cancel_rate, args.chaos,
+                      args.deadline, args.seed, Path(logs)).run()
     if args.json:  # one line, marked: the stack's own output (metrics) shares stdout
         print(REPORT_MARK + json.dumps(asdict(report)))
     else:
