@@ -57,9 +57,16 @@ _PATTERNS = (
 )
 
 
-def request_key(job_id: str) -> str:
-    """Key of the stored request of ``job_id``."""
-    return f"{REQUESTS}{job_id}.json"
+def request_key(job_id: str, attempt: str | None = None) -> str:
+    """Key of the stored request of ``job_id``. A submit with an Idempotency-Key writes its own (``attempt``): two
+    concurrent retries then never overwrite the request the winning job record names (``JobRecord.request_key``).
+
+    Example
+    -------
+    >>> request_key("0f0f", "a1")
+    'requests/0f0f.a1.json'
+    """
+    return f"{REQUESTS}{job_id}.json" if attempt is None else f"{REQUESTS}{job_id}.{attempt}.json"
 
 
 def input_prefix(owner: str) -> str:

@@ -74,10 +74,12 @@ class Submissions:
         seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
         stored = JobRequestRecord(**{**body, "seed": seed}, job_id=job_id, owner=owner, lrc=lyrics.to_lrc()
                                   if not lyrics.timed else request.lyrics, submitted_at=now)
-        put_json(self.s3, self.settings.bucket_name, keys.request_key(job_id), stored)
+        # concurrent retries of one Idempotency-Key each write their own request: the job names the winner's
+        request_key = keys.request_key(job_id, uuid.uuid4().hex if idempotency_key else None)
+        put_json(self.s3, self.settings.bucket_name, request_key, stored)
         record = JobRecord(
             job_id=job_id, owner=owner, created_at=now, updated_at=now,
-            expires_at=JobRecord.ttl(now, self.settings.job_ttl_days), request_key=keys.request_key(job_id),
+            expires_at=JobRecord.ttl(now, self.settings.job_ttl_days), request_key=request_key,
             request_sha256=digest, idempotency_key=idempotency_key, audio_length=request.audio_length,
             batch_size=request.batch_size, output_format=request.output_format, seed=seed,
             webhook_url=str(request.webhook_url) if request.webhook_url else None,

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
 
 from functions.api.errors import ConflictError, InputError, RateLimitError, UnavailableError
+from functions.api.services import Services
 from shared import keys
 from shared.contract import GenerateRequest
-from shared.records import FailureRecord, JobMessage, JobRequestRecord
+from shared.records import FailureRecord, JobMessage, JobRecord, JobRequestRecord
 from shared.states import JobState
-from tests.unit.fakes import client_error
+from tests.unit.fakes import FakeJobTable, client_error
 from tests.unit.functions.conftest import LYRICS_REQUEST, NOW, OTHER, OWNER, make_settings, resolve
 
 
@@ -52,6 +54,32 @@ def test_replay_with_another_body_is_a_conflict(services, table):
     with pytest.raises(ConflictError, match="different request body"):
         services.submissions.submit(request(batch_size=2), OWNER, "order-2")
     assert len(table.jobs) == 1
+
+
+class _NotYetCreated(FakeJobTable):
+    """Two submits with one Idempotency-Key at once: the loser's first read comes before the winner's create."""
+
+    stale_reads = 0
+
+    def get(self, job_id: str) -> JobRecord | None:
+        if self.stale_reads:
+            self.stale_reads -= 1
+            return None
+        return super().get(job_id)
+
+
+@pytest.mark.parametrize("loser_body", [{}, {"batch_size": 2}], ids=["same body", "another body"])
+def test_concurrent_retries_of_one_key_never_overwrite_the_winners_request(s3, sqs, clock, loser_body):
+    table = _NotYetCreated()
+    submissions = Services.build(make_settings(), table, s3, sqs, clock, resolve).submissions
+    winner = submissions.submit(request(), OWNER, "order-race").record
+    table.stale_reads = 1
+    with contextlib.suppress(ConflictError):  # another body: 409 once its create finds the winner's job
+        submissions.submit(request(**loser_body), OWNER, "order-race")
+    job = table.jobs[winner.job_id]
+    stored = JobRequestRecord.model_validate_json(s3.body(job.request_key))
+    assert stored.seed == job.seed and stored.batch_size == job.batch_size == 1  # what the worker will run
+    assert len(sqs.bodies) == 1
 
 
 def test_idempotency_keys_are_per_owner(services):
