@@ -193,9 +193,10 @@ class Reconciler:
         return "requeued"
 
     def _queued(self, active: ActiveJob, now: datetime) -> str:
-        """Fail a job queued longer than ``max_queued_s``; send a younger one again (``resend_queued_after_s``)."""
+        """Fail a job waiting longer than ``max_queued_s`` since it was created (re-sends do not restart that clock);
+        send a younger one again (``resend_queued_after_s``)."""
         enqueued = active.enqueued_at
-        if enqueued is not None and enqueued >= now - timedelta(seconds=self.settings.max_queued_s):
+        if enqueued is not None and active.created_at >= now - timedelta(seconds=self.settings.max_queued_s):
             job = self.store.get(active.job_id)
             if job is None or job.status is not JobState.QUEUED or job.enqueued_at != enqueued:
                 return "unchanged"  # claimed, final or sent again since the index was read

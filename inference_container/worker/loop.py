@@ -434,8 +434,21 @@ class Worker:
                 for c, song in zip(group, songs, strict=True)}
 
     def _deliver(self, claimed: _Claimed, song: Any, started: float) -> Outcome:
-        """Upload a job's outputs (manifest last) and delete its message; an upload that fails retries that job."""
+        """Upload a job's outputs (manifest last) and delete its message; an upload that fails retries that job.
+
+        Fenced: the lease is renewed under this claim's token first, so outputs are never written for a job another
+        worker claimed meanwhile (its renewals may have failed unnoticed for longer than the lease): such a job is
+        dropped untouched, and a job whose renewal cannot be written now comes back rather than risk a second set of
+        outputs."""
         self.timer.step()  # an upload is progress too
+        with self._leases:
+            fenced = self._best_effort("renewing the lease before the upload", self.store.set_fields, claimed.job_id,
+                                       only_if=JobState.RUNNING, only_if_lease_owner=claimed.token,
+                                       lease_until=self._lease_end(utcnow()))
+        if fenced is False:  # taken over, re-queued, or final (cancelled): its message is not ours to settle
+            return self._abandon([claimed])[claimed]
+        if fenced is None:
+            return self._retry_claim(claimed, RuntimeError("the lease could not be renewed before the upload"))
         try:
             manifest = self.runner.upload(claimed.request, song, time.perf_counter() - started)
         except Exception as error:  # this job comes back; its neighbours' songs are still delivered

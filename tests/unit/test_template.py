@@ -337,6 +337,10 @@ def test_the_reconciler_has_its_settings_and_only_the_access_it_needs():
     assert variables["MAX_RUN_S"] == {"Ref": "MaxRunSeconds"}
     assert variables["STALE_AFTER_S"] == {"Ref": "StaleAfterSeconds"}
     assert variables["MAX_QUEUED_S"] == {"Ref": "MaxQueuedSeconds"}
+    # the dead-letter consumer judges "between attempts" by the same limits
+    dead_letter = template["Resources"]["DeadLetterFunction"]["Properties"]["Environment"]["Variables"]
+    assert {k: dead_letter[k] for k in ("STALE_AFTER_S", "MAX_ATTEMPTS")} == {
+        k: variables[k] for k in ("STALE_AFTER_S", "MAX_ATTEMPTS")}
     # only where no SQS message waits for the job (SageMaker's dispatcher deleted it) is a queued job sent again
     assert variables["RESEND_QUEUED_AFTER_S"] == {"Fn::If": ["SageMakerMode", "7200", "0"]}
     assert template["Conditions"]["SageMakerMode"] == {"Fn::Equals": [{"Ref": "ComputeMode"}, "sagemaker"]}

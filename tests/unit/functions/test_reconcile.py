@@ -218,6 +218,19 @@ def test_in_sagemaker_mode_a_job_queued_past_the_resend_limit_is_sent_again_once
     assert counts(reconciler(settings, table, s3, sqs, clock).run()) == {"notified": 1}
 
 
+def test_in_sagemaker_mode_a_job_never_claimed_is_failed_once_it_waited_max_queued_s_in_all(table, s3, sqs, clock):
+    """Re-sends do not restart the clock: every 5-minute pass for longer than max_queued_s ends it."""
+    settings = make_settings(resend_queued_after_s=7200)
+    job = put_job(table, age_s=7201)
+    resent = 0
+    for _ in range(settings.max_queued_s // 300 + 2):
+        resent += reconciler(settings, table, s3, sqs, clock).run()["resent"]
+        clock.advance(300)
+    failed = table.jobs[job.job_id]
+    assert failed.status is JobState.FAILED and failed.error_code == "timed_out"
+    assert resent == len(sqs.bodies) == (settings.max_queued_s - 7201) // 7200 + 1  # one every 2 hours until then
+
+
 def test_by_default_a_queued_job_is_never_sent_again(settings, table, s3, sqs, clock):
     """With ECS the message waits in SQS: a second one would only duplicate it."""
     job = put_job(table, age_s=settings.max_queued_s - 1)

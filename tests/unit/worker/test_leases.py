@@ -235,3 +235,37 @@ def test_a_release_that_finds_another_claim_leaves_lease_and_message_alone(worke
     assert worker.handle(message) == "abandoned"  # before: handed back or retried
     assert table.jobs[job_id] == seen["holder"]  # before: lease_until = now, the new holder's lease ended
     assert sqs.visibility == [] and sqs.deleted == []
+
+
+# -- the upload is fenced -----------------------------------------------------------------------------------------------
+def _after_generation(pipeline, monkeypatch, then) -> None:
+    """``then()`` once the songs exist, before the worker writes them (no progress write comes in between)."""
+    generate = pipeline.generate_batch
+
+    def generated(requests, progress):
+        songs = generate(requests, progress)
+        then()
+        return songs
+
+    monkeypatch.setattr(pipeline, "generate_batch", generated)
+
+
+def test_outputs_are_never_written_for_a_job_taken_over_after_its_last_renewal(worker, table, s3, sqs, pipeline,
+                                                                                 manifests, monkeypatch):
+    """The holder's renewals failed unnoticed (errors, not conditions) until another worker claimed the job."""
+    message = queue_job(table, s3)
+    job_id = job_id_of(message)
+    holder: dict[str, JobRecord] = {}
+    _after_generation(pipeline, monkeypatch, lambda: holder.setdefault("record", _take_over(table, job_id)))
+    assert worker.handle(message) == "abandoned"
+    assert manifests == [] and outputs_of(s3, message) == set()
+    assert table.jobs[job_id].lease_owner == holder["record"].lease_owner == "other-worker/0"
+    assert sqs.deleted == [] and sqs.visibility == []
+
+
+def test_a_fence_that_cannot_be_written_now_retries_the_job_without_outputs(worker, table, s3, sqs, pipeline,
+                                                                            manifests, monkeypatch):
+    message = queue_job(table, s3)
+    _after_generation(pipeline, monkeypatch, lambda: _throttled_once(table, monkeypatch, "set_fields"))
+    assert worker.handle(message) == "retry"
+    assert manifests == [] and sqs.deleted == []
