@@ -237,7 +237,7 @@ def test_a_release_that_finds_another_claim_leaves_lease_and_message_alone(worke
     assert sqs.visibility == [] and sqs.deleted == []
 
 
-# -- the upload is fenced -----------------------------------------------------------------------------------------------
+# -- the upload is fenced ----------------------------------------------------------------------------------------------
 def _after_generation(pipeline, monkeypatch, then) -> None:
     """``then()`` once the songs exist, before the worker writes them (no progress write comes in between)."""
     generate = pipeline.generate_batch
