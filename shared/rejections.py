@@ -14,9 +14,7 @@ from pydantic import BaseModel, Field
 from shared import keys
 from shared.ports import ObjectStore
 from shared.records import utcnow
-from shared.storage import put_json
-
-_MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
+from shared.storage import is_missing, put_json
 
 
 class UploadRejection(BaseModel):
@@ -38,7 +36,7 @@ def rejection_reason(s3: ObjectStore, bucket: str, upload_key: str) -> str | Non
     try:
         body = s3.get_object(Bucket=bucket, Key=keys.rejection_key(upload_key))["Body"].read()
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in _MISSING:
+        if is_missing(error):
             return None
         raise
     return UploadRejection.model_validate_json(body).reason

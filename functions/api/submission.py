@@ -27,13 +27,12 @@ from shared.records import JobMessage, JobRecord, JobRequestRecord, utcnow
 from shared.rejections import rejection_reason
 from shared.settings import Settings
 from shared.states import JobState
-from shared.storage import put_json
+from shared.storage import exists, put_json
 from shared.timeline import MIN_SECONDS
 from shared.webhooks import ResolutionError, Resolver, UnsafeTargetError, checked_addresses, resolve_host
 
 logger = Logger(service="api")
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0f5a0e-54a4-4f5e-9b7e-3c2f1d7a9e10")
-_MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 
 
 @dataclass
@@ -129,12 +128,8 @@ class Submissions:
             refused = rejection_reason(self.s3, self.settings.bucket_name, key)
             if refused is not None:  # the upload check deleted it
                 raise InputError(loc, f"the uploaded file was refused: {refused}")
-            try:
-                self.s3.head_object(Bucket=self.settings.bucket_name, Key=key)
-            except ClientError as error:
-                if error.response["Error"]["Code"] in _MISSING:
-                    raise InputError(loc, f"no uploaded file at {key}; PUT the file to its upload_url first") from None
-                raise
+            if not exists(self.s3, self.settings.bucket_name, key):
+                raise InputError(loc, f"no uploaded file at {key}; PUT the file to its upload_url first")
 
     def _replay(self, existing: JobRecord, digest: str) -> JobRecord:
         if existing.request_sha256 != digest:

@@ -25,6 +25,7 @@ from shared.ports import JobTable, MessageQueue, ObjectStore
 from shared.records import FailureCode, FailureRecord, JobRecord, OutputFile, OutputManifest, utcnow
 from shared.settings import Settings, get_settings
 from shared.states import JobState
+from shared.storage import is_missing
 
 logger = Logger(service="status")
 metrics = Metrics(namespace="DiffRhythm", service="status")
@@ -107,8 +108,7 @@ class StatusRecorder:
 def _missing(error: ClientError, key: str) -> Exception:
     """A missing object is the worker's broken output; any other error (throttling) is raised as it is, so the event
     is delivered again instead of failing a job whose files are fine."""
-    code: object = error.response.get("Error", {}).get("Code")
-    return FileNotFoundError(key) if code in {"NoSuchKey", "404", "NotFound"} else error
+    return FileNotFoundError(key) if is_missing(error) else error
 
 
 def recorder(settings: Settings | None = None) -> StatusRecorder:

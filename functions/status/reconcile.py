@@ -49,6 +49,7 @@ from shared.ports import Clock, JobTable, MessageQueue, ObjectStore
 from shared.records import ActiveJob, JobMessage, JobRecord, utcnow
 from shared.settings import Settings, get_settings
 from shared.states import JobState
+from shared.storage import exists
 
 logger = Logger(service="status")
 QUEUED_TOO_LONG_REASON = "no worker became free in time; please submit the job again"
@@ -56,7 +57,6 @@ RAN_TOO_LONG_REASON = "generation took longer than the time limit and was stoppe
 WORKER_LOST_REASON = "generation was interrupted {attempts} times and was abandoned; please submit the job again"
 #: every action a pass may take, as its result's keys (plus ``checked`` and ``failed``, the failures' sum)
 ACTIONS = ("resent", "applied", "requeued", "dead_lettered", "timed_out", "unchanged", "errors", "notified")
-_MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 
 
 class Recorder(Protocol):
@@ -216,15 +216,8 @@ class Reconciler:
 
     def _record_in_bucket(self, job_id: str) -> str | None:
         """The key of the first of the job's manifest, failure record or cancellation marker that exists."""
-        for key in (keys.manifest_key(job_id), keys.failure_key(job_id), keys.cancellation_key(job_id)):
-            try:
-                self.s3.head_object(Bucket=self.settings.bucket_name, Key=key)
-            except ClientError as error:
-                if error.response.get("Error", {}).get("Code") in _MISSING:
-                    continue
-                raise
-            return key
-        return None
+        records = (keys.manifest_key(job_id), keys.failure_key(job_id), keys.cancellation_key(job_id))
+        return next((key for key in records if exists(self.s3, self.settings.bucket_name, key)), None)
 
 
 def reconciler(settings: Settings | None = None) -> Reconciler:

@@ -23,9 +23,9 @@ from shared.aws import client
 from shared.ports import ObjectStore
 from shared.rejections import put_rejection
 from shared.settings import Settings, get_settings
+from shared.storage import is_missing
 
 logger = Logger(service="upload-check")
-_MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class UploadChecker:
         try:
             data = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in _MISSING:
+            if is_missing(error):
                 return None  # already gone (deleted, or a duplicate event after a refusal)
             raise  # throttling and the like: the event is delivered again
         try:

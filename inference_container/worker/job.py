@@ -20,9 +20,7 @@ from shared import keys
 from shared.audio_probe import ClipRefused, check_clip, probe
 from shared.contract import OutputFormat
 from shared.records import FailureCode, JobRequestRecord, ManifestOutput, OutputManifest
-from shared.storage import put_failure, put_json
-
-_MISSING = {"NoSuchKey", "404", "NotFound"}  # S3's answers for an object that does not exist
+from shared.storage import exists, is_missing, put_failure, put_json
 
 Window = Callable[[int, int], tuple[int, int]]  # (frames, rate) of a clip -> (start, count) of the frames to decode
 
@@ -52,13 +50,7 @@ class JobRunner:
         """Whether the job's manifest is written already: the job is done and only its status event is pending (a
         worker died between writing it and deleting the message, and the event was delayed or lost). Generating it
         again would write its outputs twice; the status function or the reconciler completes it instead."""
-        try:
-            self.s3.head_object(Bucket=self.bucket, Key=keys.manifest_key(job_id))
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in _MISSING:
-                return False
-            raise
-        return True
+        return exists(self.s3, self.bucket, keys.manifest_key(job_id))
 
     def _audio(self, key: str, field: str, window: Window) -> tuple[np.ndarray, int]:
         """The frames of an uploaded clip that generation uses. Its header is checked first
@@ -68,7 +60,7 @@ class JobRunner:
         try:
             data = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in _MISSING:
+            if is_missing(error):
                 raise InputError(f"{field}: {key} no longer exists; upload the file again") from None
             raise
         try:
