@@ -309,8 +309,7 @@ class Worker:
         try:
             if self.runner.delivered(job.job_id):  # done before: its status event is still on its way
                 logger.warning("job already delivered; its message is dropped", extra={"job_id": job.job_id})
-                self._best_effort("ending the lease", self.store.set_fields, job.job_id, only_if=JobState.RUNNING,
-                                  only_if_lease_owner=token, lease_until=utcnow())
+                self._best_effort("ending the lease", self._as_holder, job.job_id, token, lease_until=utcnow())
                 self._delete(message)
                 return Outcome.SKIPPED
             request = self.runner.load_request(job_message.request_key)
@@ -350,9 +349,8 @@ class Worker:
         if token is not None:
             with self._leases:
                 self._held.pop(token, None)
-                written = self._best_effort(
-                    "recording the error", self.store.set_fields, job_id, only_if=JobState.RUNNING,
-                    only_if_lease_owner=token, error=f"{plain_reason(error)}; it will be retried", lease_until=utcnow())
+                written = self._best_effort("recording the error", self._as_holder, job_id, token,
+                                            error=f"{plain_reason(error)}; it will be retried", lease_until=utcnow())
             if written is False and claimed is not None and self._taken_over(claimed):
                 return self._abandon([claimed])[claimed]
         self._visibility(message, self.retry_delay_s)
@@ -442,9 +440,8 @@ class Worker:
         outputs."""
         self.timer.step()  # an upload is progress too
         with self._leases:
-            fenced = self._best_effort("renewing the lease before the upload", self.store.set_fields, claimed.job_id,
-                                       only_if=JobState.RUNNING, only_if_lease_owner=claimed.token,
-                                       lease_until=self._lease_end(utcnow()))
+            fenced = self._best_effort("renewing the lease before the upload", self._as_holder, claimed.job_id,
+                                       claimed.token, lease_until=self._lease_end(utcnow()))
         if fenced is False:  # taken over, re-queued, or final (cancelled): its message is not ours to settle
             return self._abandon([claimed])[claimed]
         if fenced is None:
@@ -463,8 +460,7 @@ class Worker:
         found taken over by then is dropped untouched instead."""
         with self._leases:
             self._held.pop(claimed.token, None)
-            written = self._best_effort("releasing the lease", self.store.set_fields, claimed.job_id,
-                                        only_if=JobState.RUNNING, only_if_lease_owner=claimed.token,
+            written = self._best_effort("releasing the lease", self._as_holder, claimed.job_id, claimed.token,
                                         lease_until=utcnow())
         if written is False and self._taken_over(claimed):
             return self._abandon([claimed])[claimed]
@@ -530,15 +526,18 @@ class Worker:
                 with self._leases:  # invisibility by much
                     if claimed.token not in self._held:
                         continue  # released meanwhile (handed back, retried or finished)
-                    renewed = self.store.set_fields(claimed.job_id, only_if=JobState.RUNNING,
-                                                    only_if_lease_owner=claimed.token,
-                                                    lease_until=self._lease_end(utcnow()))
+                    renewed = self._as_holder(claimed.job_id, claimed.token, lease_until=self._lease_end(utcnow()))
                 if not renewed and self._taken_over(claimed):
                     continue  # its message is left alone: it may be the new holder's delivery
                 self._visibility(claimed.message, self.settings.visibility_s)
             self.store.heartbeat(self.device)
         except Exception:  # the next beat tries again; the visibility window covers a missed one
             logger.exception("heartbeat failed")
+
+    def _as_holder(self, job_id: str, token: str, **fields: Any) -> bool:
+        """Write ``fields`` on a job only while the claim ``token`` still holds it (RUNNING under that lease); False
+        when it no longer does. Every lease, progress and error write after a claim goes through here."""
+        return self.store.set_fields(job_id, only_if=JobState.RUNNING, only_if_lease_owner=token, **fields)
 
     def _taken_over(self, claimed: _Claimed) -> bool:
         """After a lease write of ``claimed`` failed its condition: whether the job is no longer this claim's
@@ -581,8 +580,7 @@ class Worker:
             for claimed in group:
                 if claimed.job_id in cancelled or claimed.token in self._lost:
                     continue
-                written = self._best_effort("writing progress", self.store.set_fields, claimed.job_id,
-                                            only_if=JobState.RUNNING, only_if_lease_owner=claimed.token,
+                written = self._best_effort("writing progress", self._as_holder, claimed.job_id, claimed.token,
                                             progress_stage=stage, progress_percent=round(percent, 1))
                 if written is False and not self._taken_over(claimed):  # final: cancelled while we worked
                     cancelled.add(claimed.job_id)  # (None: the write failed; the next report tries again)
