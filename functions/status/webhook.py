@@ -4,11 +4,10 @@ Each message is a ``WebhookEvent`` queued at least once per final job by the sta
 record is delivered with ``shared.webhooks.deliver`` (public targets only, a checked address, no redirects, one
 deadline) and the outcome recorded on the job: ``webhook_delivered_at``, or ``webhook_error``. A failed attempt comes
 back later: its visibility grows with the receive count (``backoff_s``) and the record is reported as a batch item
-failure; after the queue's
-maxReceiveCount it moves to WebhookDeadLetterQueue. Records that cannot succeed are dropped: a target that is not
-allowed, a job that is gone, not final or already notified, a body that is not an event. A record is tried only while
-the invocation has time left for a whole attempt (``webhook_timeout_s``, the DNS lookup included, plus
-``RESERVE_S``); the rest of the batch is reported as failures untried, its visibility unchanged.
+failure; after the queue's maxReceiveCount it moves to WebhookDeadLetterQueue. Records that cannot succeed are
+dropped: a target that is not allowed, a job that is gone, not final or already notified, a body that is not an
+event. A record is tried only while the invocation has time left for a whole attempt (``webhook_timeout_s``, the DNS
+lookup included, plus ``RESERVE_S``); the rest of the batch is reported as failures untried, its visibility unchanged.
 """
 
 from __future__ import annotations
