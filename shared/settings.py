@@ -28,12 +28,30 @@ class Settings(BaseSettings):
     aws_region: str = "us-east-1"
     aws_endpoint_url: str | None = None
 
-    # Access
-    api_keys: CommaList = Field(default_factory=list, description="Accepted X-API-Key values; empty = no key needed")
+    # Access (functions/api/auth.py): API keys in the keys table, signed-in users' JWTs, or (local stack only) nobody
+    keys_table_name: str = Field("", description="DynamoDB table of the hashed API keys (shared/accounts.py); empty "
+                                 "= no API keys")
+    key_cache_ttl_s: float = Field(60.0, ge=0, description="How long the API trusts a looked-up key: a revoked key "
+                                   "stops working within this")
+    oidc_issuer: str = Field("", description="The OIDC issuer (``iss``) whose JWTs sign users in, e.g. a Cognito user "
+                             "pool's https://cognito-idp.{region}.amazonaws.com/{pool_id}; empty = no sign-in")
+    oidc_audiences: CommaList = Field(default_factory=list, description="Accepted ``aud`` (or Cognito access tokens' "
+                                      "``client_id``) values: the app client ids")
+    oidc_jwks_url: str = Field("", description="Where the issuer's signing keys are; empty = {issuer}/.well-known/"
+                               "jwks.json (the local stack points it at the moto server)")
+    allow_anonymous: bool = Field(False, description="Requests without credentials are the owner 'anonymous' (the "
+                                  "local stack only: the API refuses to start with it in Lambda)")
     cors_origins: CommaList = Field(default_factory=list, description="Browser origins allowed to call the API")
+
+    # Default quotas of an account (a key may override each; 0 = unlimited). Counted per account: a key's end users
+    # share their key's; a signed-in user has their own.
     rate_limit_per_hour: int = Field(
-        40, ge=0, description="Cost units one API key may submit per clock hour (1 unit = one default job: 95 s, the "
+        40, ge=0, description="Cost units one account may submit per clock hour (1 unit = one default job: 95 s, the "
         "default preset's steps, one variation; see shared.contract.cost_units); 0 = no limit")
+    jobs_per_hour: int = Field(0, ge=0, description="Jobs one account may submit per clock hour")
+    gpu_seconds_per_day: int = Field(0, ge=0, description="GPU seconds one account's jobs may use per UTC day; a "
+                                     "submit after the day's budget is spent is refused")
+    uploads_per_day: int = Field(0, ge=0, description="Reference-clip uploads one account may start per UTC day")
 
     # Limits
     max_body_bytes: int = 256 * 1024
@@ -61,7 +79,8 @@ class Settings(BaseSettings):
 
     # Status, webhooks and metrics
     webhook_queue_url: str = Field("", description="WebhookQueue: one message per final job with a webhook_url")
-    webhook_secret: str = ""
+    webhook_secret_id: str = Field("", description="Secrets Manager name or ARN of the webhook master secret (each "
+                                   "API key signs with its own secret derived from it: shared/webhooks.py)")
     webhook_timeout_s: float = Field(5.0, gt=0, description="One webhook attempt's deadline, in all")
     webhook_backoff_s: float = Field(30.0, ge=0, description="A failed webhook attempt is tried again after this, "
                                      "doubling per attempt up to 15 minutes (WebhookQueue's maxReceiveCount attempts)")
@@ -72,17 +91,12 @@ class Settings(BaseSettings):
     worker_capacity: int = Field(1, ge=1, description="Jobs processed in parallel at full scale")
     service_version: str = "0.1.0"
 
-    @field_validator("api_keys", "cors_origins", mode="before")
+    @field_validator("cors_origins", "oidc_audiences", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
-
-    @property
-    def auth_enabled(self) -> bool:
-        """Whether requests must carry one of ``api_keys``."""
-        return bool(self.api_keys)
 
 
 @lru_cache(maxsize=1)

@@ -23,8 +23,8 @@ LYRICS_REQUEST = {"lyrics": "[00:00.00]Line 1\n[00:05.00]Line 2", "style_prompt"
 def make_settings(**overrides: Any) -> Settings:
     """Settings from the defaults and ``overrides`` only: an env prefix nobody sets keeps the environment out."""
     values = {"bucket_name": BUCKET, "queue_url": QUEUE_URL, "rate_limit_per_hour": 3, "orphan_after_s": 300,
-              "api_keys": "", "allow_insecure_webhooks": False, "estimated_job_minutes": 2.0, "worker_capacity": 1,
-              "webhook_secret": "unit-secret", **overrides}
+              "allow_anonymous": True, "allow_insecure_webhooks": False, "estimated_job_minutes": 2.0,
+              "worker_capacity": 1, **overrides}
     return Settings(_env_prefix="DIFFRHYTHM_UNIT_TEST_", **values)
 
 
