@@ -22,13 +22,15 @@ def main(argv: list[str] | None = None) -> int:
     local.add_argument("--no-demo", action="store_true", help="do not submit the example request at start")
     local.add_argument("--port", type=int, default=8000, help="API port")
     local.add_argument("--moto-port", type=int, default=5000, help="moto server port")
-    local.add_argument("--api-key", default="local-dev-key", help="the accepted X-API-Key")
+    local.add_argument("--api-key", default="local-dev-key-0123456789", help="the accepted X-API-Key")
     local.add_argument("--cors-origins", default="http://localhost:3000,http://127.0.0.1:3000",
                        help="comma-separated browser origins")
     local.set_defaults(run=_local)
     from inference_container.cli import add_commands
+    from infrastructure.keys_cli import add_commands as add_key_commands
 
     add_commands(commands)
+    add_key_commands(commands)
     args = parser.parse_args(argv)
     result: int = args.run(args)
     return result

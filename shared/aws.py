@@ -14,7 +14,7 @@ from botocore.config import Config
 if TYPE_CHECKING:
     from shared.settings import Settings
 
-Service = Literal["s3", "sqs", "dynamodb", "sagemaker-runtime"]
+Service = Literal["s3", "sqs", "dynamodb", "sagemaker-runtime", "secretsmanager", "cognito-idp", "cloudformation"]
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, signature_version="s3v4")
 
 

@@ -11,6 +11,7 @@ from typing import Literal, Self
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, JsonValue, model_validator
 
+from shared.accounts import Meter
 from shared.lrc import ParsedLyrics, parse_lrc
 from shared.presets import PRESETS, MasterPreset, Preset, SamplingSettings
 from shared.timeline import MAX_SECONDS, MIN_SECONDS, SHORT
@@ -246,3 +247,23 @@ class UploadResponse(BaseModel):
     method: Literal["PUT"] = "PUT"
     headers: dict[str, str]
     expires_in: int
+
+
+class QuotaUsage(BaseModel):
+    """One quota of the caller's account in its current window."""
+
+    name: Meter = Field(description="units_per_hour (cost units: 1 = one default job), jobs_per_hour, "
+                        "gpu_seconds_per_day or uploads_per_day")
+    limit: int = Field(ge=0, description="The most the account may use per window; 0 = unlimited")
+    used: int = Field(ge=0, description="Used in the current window")
+    remaining: int | None = Field(ge=0, description="What is left in the current window; null when unlimited")
+    resets_at: datetime = Field(description="When the current window ends (windows are fixed UTC hours or days)")
+
+
+class UsageResponse(BaseModel):
+    """Body of ``GET /api/v1/usage`` (addition): the caller's account's quotas, never another account's."""
+
+    account_kind: Literal["key", "end_user", "user", "anonymous"] = Field(
+        description="How the caller is identified: key (an API key), end_user (X-End-User under a key: the quotas are "
+        "the key's, shared by its end users), user (signed in) or anonymous")
+    quotas: list[QuotaUsage]

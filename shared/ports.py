@@ -7,10 +7,12 @@ with boto3's own keyword arguments, so a boto3 client satisfies them as it is.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from shared.accounts import Meter
+from shared.jobs import Charge
 from shared.records import ActiveJob, JobRecord
 from shared.states import JobState
 
@@ -19,7 +21,7 @@ Clock = Callable[[], datetime]
 
 
 class JobTable(Protocol):
-    """The job table (``shared.jobs.JobStore``): conditional writes of job items, index queries, rate and stats."""
+    """The job table (``shared.jobs.JobStore``): conditional writes of job items, index queries, quotas and stats."""
 
     def create(self, record: JobRecord) -> bool: ...
 
@@ -57,7 +59,11 @@ class JobTable(Protocol):
 
     def notify_pending(self, completed_before: datetime) -> list[str]: ...
 
-    def take_rate_token(self, owner: str, limit: int, cost: int, now: datetime | None = None) -> int | None: ...
+    def charge(self, account: str, charges: Sequence[Charge], now: datetime) -> tuple[Meter, int] | None: ...
+
+    def add_usage(self, account: str, meter: Meter, amount: int, now: datetime) -> None: ...
+
+    def usage(self, account: str, meters: Sequence[Meter], now: datetime) -> dict[Meter, int]: ...
 
     def counters(self) -> dict[str, int]: ...
 

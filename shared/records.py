@@ -47,6 +47,10 @@ class JobRecord(BaseModel):
 
     job_id: str
     owner: str
+    account: str | None = Field(None, description="Who is charged for it (``shared.accounts.Caller.account``): its "
+                                "GPU seconds are added to this account's usage; None on jobs from before accounts")
+    key_id: str | None = Field(None, description="The API key it was submitted with: its webhook secret signs the "
+                               "job's webhooks (None: signed-in user, anonymous, or from before keys)")
     status: JobState = JobState.QUEUED
     created_at: datetime
     updated_at: datetime

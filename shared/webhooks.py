@@ -1,9 +1,10 @@
 """Signed webhook notifications (HMAC-SHA256), and the check a receiver runs.
 
 The POST carries ``X-DiffRhythm-Signature: t=<unix seconds>,v1=<hex hmac>`` where the HMAC-SHA256 is taken with the
-shared secret over ``f"{t}.{body}"``, so a receiver can reject forged and stale calls; the body's ``event_id`` (the
-same for every retry of one event) lets it drop a replay within the tolerance. Targets are checked before every call:
-https only, and no private, loopback or link-local address (the cloud's metadata service included).
+job's signing secret (its API key's own, ``key_secret``) over ``f"{t}.{body}"``, so a receiver can reject forged and
+stale calls; the body's ``event_id`` (the same for every retry of one event) lets it drop a replay within the
+tolerance. Targets are checked before every call: https only, and no private, loopback or link-local address (the
+cloud's metadata service included).
 """
 
 from __future__ import annotations
@@ -21,6 +22,27 @@ import urllib.parse
 from collections.abc import Callable
 
 SIGNATURE_HEADER = "X-DiffRhythm-Signature"
+
+
+def key_secret(master: str, key_id: str) -> str:
+    """The webhook signing secret of API key ``key_id``: HMAC-SHA256 of ``"webhook\\n" + key_id`` under the master
+    secret, so each customer verifies with their own secret and cannot forge another's events. It depends only on the
+    key id, which rotation keeps: a rotated key signs as before.
+
+    Example
+    -------
+    >>> key_secret("master", "key_0123456789abcdef")
+    '97c019557a08fe30d90748d1ed54e9479a120ce5505410f455dc407c39ea50c6'
+    >>> key_secret("master", "key_a") != key_secret("master", "key_b") != "master"
+    True
+    """
+    return hmac.new(master.encode(), f"webhook\n{key_id}".encode(), hashlib.sha256).hexdigest()
+
+
+def signing_secret(master: str, key_id: str | None) -> str:
+    """The secret that signs a job's webhooks: its API key's (``key_secret``) when it was submitted with one, else
+    the master itself (a job without a key: the local stack's anonymous caller)."""
+    return key_secret(master, key_id) if key_id else master
 
 
 class SignatureError(ValueError):

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 SEED_REQUEST = FRONTEND_EXAMPLE  # the seed report's Phase 4 example, unchanged
-API_KEYS = [f"test-key-{i:03d}-{'x' * 12}" for i in range(200)]
+API_KEYS = [f"test-key-{i:03d}-{'x' * 12}" for i in range(200)]  # seeded in the stack's keys table, one customer each
 ORIGIN = "https://app.example.com"
 _STACK_DIRS = ("functional", "e2e", "browser")
 
@@ -71,12 +71,9 @@ def _fast_tier_guard(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyP
 def stack() -> Iterator[LocalStack]:
     from infrastructure.local.stack import LocalStack
 
-    env = {
-        "API_KEYS": ",".join(API_KEYS), "CORS_ORIGINS": ORIGIN, "RATE_LIMIT_PER_HOUR": "10",
-        "WEBHOOK_SECRET": "test-webhook-secret", "WEBHOOK_BACKOFF_S": "0.05", "WEBHOOK_TIMEOUT_S": "2",
-        "ORPHAN_AFTER_S": "60",
-    }
-    with LocalStack(env) as running:
+    env = {"CORS_ORIGINS": ORIGIN, "RATE_LIMIT_PER_HOUR": "10", "WEBHOOK_BACKOFF_S": "0.05", "WEBHOOK_TIMEOUT_S": "2",
+           "ORPHAN_AFTER_S": "60", "KEY_CACHE_TTL_S": "1"}
+    with LocalStack(env, keys={key: customer_of(key) for key in API_KEYS}) as running:
         yield running
 
 
@@ -87,6 +84,11 @@ def settings(stack: LocalStack) -> Settings:
 
 
 _keys = itertools.count()
+
+
+def customer_of(api_key: str) -> str:
+    """The customer (owner of the jobs) of one of ``API_KEYS``."""
+    return f"test-{API_KEYS.index(api_key):03d}"
 
 
 @pytest.fixture
@@ -104,6 +106,11 @@ class Api:
         self.base, self.session = base, requests.Session()
         if key:
             self.session.headers["X-API-Key"] = key
+
+    @property
+    def owner(self) -> str:
+        """The owner of this client's jobs (its key's customer)."""
+        return customer_of(self.session.headers["X-API-Key"])
 
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("allow_redirects", False)

@@ -11,13 +11,14 @@ from fastapi.middleware.cors import CORSMiddleware
 from mangum import Mangum
 
 from functions.api import errors
+from functions.api.auth import Authenticator
 from functions.api.middleware import (
     BodyLimitMiddleware,
     ErrorMiddleware,
     RootPathMiddleware,
     SecurityHeadersMiddleware,
 )
-from functions.api.routes import generate, jobs, service_info, uploads
+from functions.api.routes import generate, jobs, service_info, uploads, usage
 from functions.api.services import Services
 from functions.observability import lambda_entry
 from shared.settings import Settings, get_settings
@@ -25,15 +26,20 @@ from shared.settings import Settings, get_settings
 logger = Logger(service="api")
 
 
-def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, services: Services | None = None,
+               authenticator: Authenticator | None = None) -> FastAPI:
     """Build the API for ``settings`` (the environment's when omitted) over ``services`` (by default, the AWS
-    resources the settings name)."""
+    resources the settings name), telling callers apart with ``authenticator`` (by default, the keys table and the
+    issuer the settings name). Raises ``RuntimeError`` when the settings leave the API without authentication where
+    that is not allowed (``Authenticator.from_settings``)."""
     settings = settings or get_settings()
+    authenticator = authenticator or Authenticator.from_settings(settings)  # first: a refused start builds nothing
     app = FastAPI(title="DiffRhythm song generation API", version=settings.service_version,
                   description="Queue songs from lyrics and a style; poll their status; download the audio.")
     app.state.settings = settings
+    app.state.authenticator = authenticator
     app.state.services = services or Services.from_settings(settings)
-    for module in (service_info, generate, jobs, uploads):
+    for module in (service_info, generate, jobs, uploads, usage):
         app.include_router(module.router)
     errors.install(app)
     # added innermost first: CORS wraps everything, so errors and 500s carry its headers too
@@ -43,8 +49,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.add_middleware(
         CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials="*" not in settings.cors_origins,
         allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
-        allow_headers=["content-type", "x-api-key", "idempotency-key"],
-        expose_headers=["retry-after", "idempotent-replayed", "location"], max_age=600,
+        allow_headers=["content-type", "x-api-key", "authorization", "x-end-user", "idempotency-key"],
+        expose_headers=["retry-after", "idempotent-replayed", "location", "x-quota-limit", "www-authenticate"],
+        max_age=600,
     )
     app.add_middleware(RootPathMiddleware, root_path=settings.root_path)
     return app

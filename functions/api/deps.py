@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
-from fastapi.security import APIKeyHeader
+from fastapi import Depends, Header, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from functions.api.auth import Authenticator
 from functions.api.cancellation import Cancellations
-from functions.api.errors import AuthError
 from functions.api.queue_stats import QueueStats
 from functions.api.reads import JobReads
 from functions.api.services import Services
 from functions.api.submission import Submissions
 from functions.api.uploads import Uploads
+from shared.accounts import Caller
 from shared.settings import Settings
 
-_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Required when the service has keys")
+_api_key_header = APIKeyHeader(name="X-API-Key", scheme_name="ApiKey", auto_error=False,
+                               description="A customer's API key (server to server, or a frontend that ships one)")
+_bearer = HTTPBearer(scheme_name="BearerJWT", bearerFormat="JWT", auto_error=False,
+                     description="A signed-in user's token from the service's user pool (or OIDC issuer)")
 
 
 def get_settings(request: Request) -> Settings:
@@ -57,27 +59,23 @@ def get_stats(request: Request) -> QueueStats:
     return _services(request).stats
 
 
-def owner_of(api_key: str) -> str:
-    """The stable, non-secret id of an API key's owner (used in keys, the index and rate limits)."""
-    return hashlib.sha256(api_key.encode()).hexdigest()[:16]
+def get_authenticator(request: Request) -> Authenticator:
+    """How the app tells callers apart."""
+    authenticator: Authenticator = request.app.state.authenticator
+    return authenticator
 
 
 def get_caller(
-    settings: Annotated[Settings, Depends(get_settings)],
+    authenticator: Annotated[Authenticator, Depends(get_authenticator)],
     api_key: Annotated[str | None, Security(_api_key_header)],
-) -> str:
-    """The caller's owner id; 401 when keys are configured and the request has none of them."""
-    if not settings.auth_enabled:
-        return "anonymous"
-    if not api_key:
-        raise AuthError("missing X-API-Key header: this service requires an API key",
-                        headers={"WWW-Authenticate": "ApiKey"})
-    matched = False
-    for known in settings.api_keys:  # compare against every key: timing does not reveal which matched
-        matched |= hmac.compare_digest(known.encode(), api_key.encode())
-    if not matched:
-        raise AuthError("X-API-Key: unknown API key", headers={"WWW-Authenticate": "ApiKey"})
-    return owner_of(api_key)
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+    end_user: Annotated[str | None, Header(alias="X-End-User", description=(
+        "With an API key: the end user the key acts for (1 to 128 printable ASCII characters); each end user sees "
+        "only their own jobs"))] = None,
+) -> Caller:
+    """The caller (``functions.api.auth``): 401 without valid credentials (unless the service allows anonymous
+    callers), 400 for ambiguous ones."""
+    return authenticator.authenticate(api_key, bearer.credentials if bearer else None, end_user)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -86,4 +84,4 @@ ReadsDep = Annotated[JobReads, Depends(get_reads)]
 CancellationsDep = Annotated[Cancellations, Depends(get_cancellations)]
 UploadsDep = Annotated[Uploads, Depends(get_uploads)]
 StatsDep = Annotated[QueueStats, Depends(get_stats)]
-CallerDep = Annotated[str, Depends(get_caller)]
+CallerDep = Annotated[Caller, Depends(get_caller)]

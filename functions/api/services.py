@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functions.api.cancellation import Cancellations
 from functions.api.presign import Presigner
 from functions.api.queue_stats import QueueStats
+from functions.api.quotas import Quotas
 from functions.api.reads import JobReads
 from functions.api.submission import Submissions
 from functions.api.uploads import Uploads
@@ -20,13 +21,14 @@ from shared.webhooks import Resolver, resolve_host
 
 @dataclass(frozen=True)
 class Services:
-    """One component per job: submitting, reading, cancelling, uploading, queue statistics."""
+    """One component per job: submitting, reading, cancelling, uploading, queue statistics, quotas."""
 
     submissions: Submissions
     reads: JobReads
     cancellations: Cancellations
     uploads: Uploads
     stats: QueueStats
+    quotas: Quotas
 
     @classmethod
     def build(cls, settings: Settings, store: JobTable, s3: ObjectStore, sqs: MessageQueue,
@@ -34,12 +36,14 @@ class Services:
         """The components over the given table, bucket client and queue client."""
         presigner = Presigner(s3, settings.bucket_name, settings.presign_ttl_s)
         reads = JobReads(settings, store, presigner)
+        quotas = Quotas(settings, store, clock)
         return cls(
-            submissions=Submissions(settings, store, s3, sqs, clock, resolve),
+            submissions=Submissions(settings, store, s3, sqs, quotas, clock, resolve),
             reads=reads,
             cancellations=Cancellations(reads, store, s3, settings.bucket_name),
-            uploads=Uploads(presigner, settings.max_upload_bytes),
+            uploads=Uploads(presigner, settings.max_upload_bytes, quotas),
             stats=QueueStats(settings, store, sqs),
+            quotas=quotas,
         )
 
     @classmethod

@@ -1,4 +1,4 @@
-"""Submitting a job: validate, idempotency, rate limit, store, enqueue.
+"""Submitting a job: validate, idempotency, quotas (``functions.api.quotas``), store, enqueue.
 
 Order: request to S3, then the job item (conditional put), then the SQS message, then ``enqueued_at``. A message
 therefore never exists without its job. A job whose message could not be sent is failed at once (503); one left
@@ -13,14 +13,15 @@ import json
 import secrets
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
-from functions.api.errors import ConflictError, InputError, RateLimitError, UnavailableError
+from functions.api.errors import ConflictError, InputError, UnavailableError
+from functions.api.quotas import Quotas
 from functions.failures import fail_job
 from shared import keys
+from shared.accounts import Caller
 from shared.contract import MAX_SEED, GenerateRequest
 from shared.ports import Clock, JobTable, MessageQueue, ObjectStore
 from shared.records import JobMessage, JobRecord, JobRequestRecord, utcnow
@@ -28,7 +29,6 @@ from shared.rejections import rejection_reason
 from shared.settings import Settings
 from shared.states import JobState
 from shared.storage import exists, put_json
-from shared.timeline import MIN_SECONDS
 from shared.webhooks import ResolutionError, Resolver, UnsafeTargetError, checked_addresses, resolve_host
 
 logger = Logger(service="api")
@@ -46,19 +46,23 @@ class Submission:
 
 @dataclass(frozen=True)
 class Submissions:
-    """Accepts jobs. ``clock`` is the time of a submission (its rate-limit window, ``created_at``)."""
+    """Accepts jobs, charged to the caller's account by ``quotas``. ``clock`` is the time of a submission
+    (``created_at``)."""
 
     settings: Settings
     store: JobTable
     s3: ObjectStore
     sqs: MessageQueue
+    quotas: Quotas
     clock: Clock = field(default=utcnow)
     resolve: Resolver = field(default=resolve_host)  # webhook hosts; tests pass a table
 
-    def submit(self, request: GenerateRequest, owner: str, idempotency_key: str | None) -> Submission:
-        """Validate, store and enqueue one job (or replay the job an earlier submit with this key made)."""
+    def submit(self, request: GenerateRequest, caller: Caller, idempotency_key: str | None) -> Submission:
+        """Validate, store and enqueue one job of ``caller.owner``, charged to ``caller.account`` (or replay the job
+        an earlier submit of this owner with this key made: idempotency keys are per owner)."""
+        owner = caller.owner
         lyrics = request.parsed_lyrics()
-        self._check_references(request, owner)
+        self._check_references(request, caller)
         body = request.model_dump(mode="json")
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
         if idempotency_key:
@@ -68,8 +72,8 @@ class Submissions:
                 return Submission(self._replay(existing, digest), list(lyrics.warnings), replayed=True)
         else:
             job_id = str(uuid.uuid4())
+        self.quotas.charge_submit(caller, request)
         now = self.clock()
-        self._take_rate_token(request, owner, now)
         seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
         stored = JobRequestRecord(**{**body, "seed": seed}, job_id=job_id, owner=owner, lrc=lyrics.to_lrc()
                                   if not lyrics.timed else request.lyrics, submitted_at=now)
@@ -77,7 +81,7 @@ class Submissions:
         request_key = keys.request_key(job_id, uuid.uuid4().hex if idempotency_key else None)
         put_json(self.s3, self.settings.bucket_name, request_key, stored)
         record = JobRecord(
-            job_id=job_id, owner=owner, created_at=now, updated_at=now,
+            job_id=job_id, owner=owner, account=caller.account, key_id=caller.key_id, created_at=now, updated_at=now,
             expires_at=JobRecord.ttl(now, self.settings.job_ttl_days), request_key=request_key,
             request_sha256=digest, idempotency_key=idempotency_key, audio_length=request.audio_length,
             batch_size=request.batch_size, output_format=request.output_format, seed=seed,
@@ -90,25 +94,10 @@ class Submissions:
         self._enqueue(record)
         return Submission(record, list(lyrics.warnings), replayed=False)
 
-    def _take_rate_token(self, request: GenerateRequest, owner: str, now: datetime) -> None:
-        """Charge the request's cost to the caller's hourly budget: 422 naming the fields when it exceeds the whole
-        budget (waiting would not help), 429 with Retry-After when it exceeds what is left this hour."""
-        limit = self.settings.rate_limit_per_hour
-        if not limit:
-            return
-        cost = request.cost_units()
-        budget = f"{limit} units per hour per API key (1 unit = one {MIN_SECONDS} s song at the default steps)"
-        if cost > limit:
-            steps = "steps" if request.steps is not None else "preset"
-            raise InputError.many(["audio_length", steps, "batch_size"],
-                                  f"this request costs {cost} units (length x steps x variations), more than the rate "
-                                  f"limit of {budget}; make it shorter, with fewer steps or fewer variations")
-        retry_after = self.store.take_rate_token(owner, limit, cost, now)
-        if retry_after is not None:
-            raise RateLimitError(f"rate limit: {budget}; this request costs {cost} and does not fit in what is left "
-                                 f"this hour; retry in {retry_after} s", headers={"Retry-After": str(retry_after)})
-
-    def _check_references(self, request: GenerateRequest, owner: str) -> None:
+    def _check_references(self, request: GenerateRequest, caller: Caller) -> None:
+        if request.webhook_url is not None and caller.kind == "user":
+            raise InputError(["webhook_url"], "webhooks need an API key (server-to-server); a signed-in user "
+                             "polls status_url instead")
         if request.webhook_url is not None:  # checked again before every call (DNS can change in between)
             try:
                 checked_addresses(str(request.webhook_url), allow_private=self.settings.allow_insecure_webhooks,
@@ -123,8 +112,8 @@ class Submissions:
         if request.edit is not None:
             refs.append((["edit", "reference_audio_key"], request.edit.reference_audio_key))
         for loc, key in refs:
-            if not key.startswith(keys.input_prefix(owner)):
-                raise InputError(loc, "must be a key returned by POST /api/v1/uploads for this API key")
+            if not key.startswith(keys.input_prefix(caller.owner)):
+                raise InputError(loc, "must be a key returned by POST /api/v1/uploads to this caller")
             refused = rejection_reason(self.s3, self.settings.bucket_name, key)
             if refused is not None:  # the upload check deleted it
                 raise InputError(loc, f"the uploaded file was refused: {refused}")

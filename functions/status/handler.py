@@ -2,7 +2,8 @@
 
 Idempotent: a duplicate or late event finds the job already final and changes nothing (``shared.states`` forbids
 leaving a final state), so jobs never move backwards. Every final state is queued for the job's webhook at least once
-(``functions.status.notify``; the webhook function delivers it).
+(``functions.status.notify``; the webhook function delivers it). The transition that ends a job that ran adds its GPU
+seconds to its account's quota (``functions.status.gpu_time``), so a repeated event adds nothing.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from functions.observability import lambda_entry
+from functions.status.gpu_time import charge_gpu_time
 from functions.status.notify import notify_final
 from shared import keys
 from shared.aws import client
 from shared.jobs import JobStore
-from shared.ports import JobTable, MessageQueue, ObjectStore
+from shared.ports import Clock, JobTable, MessageQueue, ObjectStore
 from shared.records import FailureCode, FailureRecord, JobRecord, OutputFile, OutputManifest, utcnow
 from shared.settings import Settings, get_settings
 from shared.states import JobState
@@ -32,11 +34,13 @@ metrics = Metrics(namespace="DiffRhythm", service="status")
 
 
 class StatusRecorder:
-    """Applies one S3 object to its job and queues the job's webhook event (``webhooks``: the SQS client of
-    ``settings.webhook_queue_url``). Clients are injected."""
+    """Applies one S3 object to its job, adds the GPU seconds of a job it ends to the job's account, and queues the
+    job's webhook event (``webhooks``: the SQS client of ``settings.webhook_queue_url``). Clients are injected;
+    ``clock`` stamps ``completed_at``."""
 
-    def __init__(self, settings: Settings, store: JobTable, s3: ObjectStore, webhooks: MessageQueue) -> None:
-        self.settings, self.store, self.s3, self.webhooks = settings, store, s3, webhooks
+    def __init__(self, settings: Settings, store: JobTable, s3: ObjectStore, webhooks: MessageQueue,
+                 clock: Clock = utcnow) -> None:
+        self.settings, self.store, self.s3, self.webhooks, self.clock = settings, store, s3, webhooks, clock
 
     def apply(self, key: str) -> JobRecord | None:
         """Record what ``key`` means for its job; returns the job when this call changed its state."""
@@ -58,6 +62,7 @@ class StatusRecorder:
             logger.info("no state change", extra={"job_id": job_id, "status": job.status, "key": key})
         else:
             metrics.add_metric(name=f"Jobs{job.status.value.title()}", unit=MetricUnit.Count, value=1)
+            charge_gpu_time(self.store, changed)  # only this call's transition ended it: counted once
         notify_final(job, self.store, self.webhooks, self.settings)
         return changed
 
@@ -77,9 +82,10 @@ class StatusRecorder:
                        for o in manifest.outputs]
         except (ValueError, FileNotFoundError) as error:
             logger.error("bad manifest", extra={"key": key, "error": str(error)})
-            return self.store.transition(job_id, JobState.FAILED, completed_at=utcnow(), error_code="output_incomplete",
+            return self.store.transition(job_id, JobState.FAILED, completed_at=self.clock(),
+                                         error_code="output_incomplete",
                                          error="the worker's output was incomplete; please submit the job again")
-        return self.store.transition(job_id, JobState.COMPLETED, completed_at=utcnow(), outputs=outputs,
+        return self.store.transition(job_id, JobState.COMPLETED, completed_at=self.clock(), outputs=outputs,
                                      duration_s=manifest.duration_s, progress_stage="done", progress_percent=100.0,
                                      error=None, error_code=None)
 
@@ -90,7 +96,8 @@ class StatusRecorder:
             reason, code = failure.reason, failure.code
         except (ValidationError, FileNotFoundError):
             reason, code = "generation failed for an unknown reason", "internal"
-        return self.store.transition(job_id, JobState.FAILED, completed_at=utcnow(), error=reason, error_code=code)
+        return self.store.transition(job_id, JobState.FAILED, completed_at=self.clock(), error=reason,
+                                     error_code=code)
 
     def _read(self, key: str) -> bytes:
         try:

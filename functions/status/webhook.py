@@ -6,8 +6,10 @@ deadline) and the outcome recorded on the job: ``webhook_delivered_at``, or ``we
 back later: its visibility grows with the receive count (``backoff_s``) and the record is reported as a batch item
 failure; after the queue's maxReceiveCount it moves to WebhookDeadLetterQueue. Records that cannot succeed are
 dropped: a target that is not allowed, a job that is gone, not final or already notified, a body that is not an
-event. A record is tried only while the invocation has time left for a whole attempt (``webhook_timeout_s``, the DNS
-lookup included, plus ``RESERVE_S``); the rest of the batch is reported as failures untried, its visibility unchanged.
+event. Each delivery is signed with the job's secret: its API key's own (``shared.webhooks.key_secret``), derived
+from the master secret read from Secrets Manager (``WEBHOOK_SECRET_ID``, cached briefly; never in the environment).
+A record is tried only while the invocation has time left for a whole attempt (``webhook_timeout_s``, the DNS lookup
+included, plus ``RESERVE_S``); the rest of the batch is reported as failures untried, its visibility unchanged.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ from functions.observability import lambda_entry
 from shared.aws import client
 from shared.jobs import JobStore
 from shared.ports import JobTable
-from shared.records import WebhookEvent, utcnow
+from shared.records import JobRecord, WebhookEvent, utcnow
+from shared.secrets import SecretReader, secrets
 from shared.settings import Settings, get_settings
-from shared.webhooks import DeliveryError, Resolver, UnsafeTargetError, deliver, resolve_host
+from shared.webhooks import DeliveryError, Resolver, UnsafeTargetError, deliver, resolve_host, signing_secret
 
 logger = Logger(service="webhook")
 MAX_BACKOFF_S = 15 * 60
@@ -63,16 +66,23 @@ def backoff_s(receive_count: int, base_s: float = 30.0) -> int:
 
 @dataclass(frozen=True)
 class WebhookSender:
-    """Delivers queued webhook events. Clients are injected; ``resolve`` is the DNS lookup (tests pass one)."""
+    """Delivers queued webhook events. Clients are injected; ``read_secret`` reads the master secret by its id
+    (``settings.webhook_secret_id``), ``resolve`` is the DNS lookup (tests pass both)."""
 
     settings: Settings
     store: JobTable
     queue: VisibilityQueue
+    read_secret: SecretReader
     resolve: Resolver = resolve_host
+
+    def secret_for(self, job: JobRecord) -> str:
+        """The secret that signs ``job``'s webhooks: its API key's, or the master for a job without one."""
+        return signing_secret(self.read_secret(self.settings.webhook_secret_id), job.key_id)
 
     def send(self, record: SQSRecord) -> str:
         """Deliver one record; returns what happened ("delivered" or why it was dropped). Raises ``RetryLater``
-        (after pushing the record's next visibility out) when the attempt failed and may succeed later."""
+        (after pushing the record's next visibility out) when the attempt failed and may succeed later, and (with the
+        visibility unchanged) when the signing secret could not be read."""
         try:
             event = WebhookEvent.model_validate_json(record.body)
         except ValidationError:
@@ -85,7 +95,12 @@ class WebhookSender:
         if job.webhook_delivered_at is not None:
             return "already delivered"  # a duplicate queue delivery
         try:
-            deliver(job.webhook_url, record.body.encode(), self.settings.webhook_secret,
+            secret = self.secret_for(job)
+        except Exception as unreadable:  # Secrets Manager refused or failed: the record comes back when visible again
+            logger.exception("webhook secret not readable; record retried later", extra={"job_id": job.job_id})
+            raise RetryLater("webhook secret not readable") from unreadable
+        try:
+            deliver(job.webhook_url, record.body.encode(), secret,
                     timeout_s=self.settings.webhook_timeout_s, allow_private=self.settings.allow_insecure_webhooks,
                     resolve=self.resolve)
         except UnsafeTargetError as unsafe:
@@ -107,10 +122,10 @@ class WebhookSender:
 
 
 def sender(settings: Settings | None = None) -> WebhookSender:
-    """A sender wired to the settings' table and webhook queue."""
+    """A sender wired to the settings' table, webhook queue and secret."""
     settings = settings or get_settings()
     return WebhookSender(settings, JobStore(client("dynamodb", settings), settings.table_name),
-                         client("sqs", settings))
+                         client("sqs", settings), secrets(settings))
 
 
 # Every record failing is an answer too (the receiver is down): report them all, don't fail the invocation.

@@ -13,6 +13,7 @@ from infrastructure.local.stack import LocalStack
 from shared.contract import FRONTEND_EXAMPLE
 
 SEED_REQUEST = FRONTEND_EXAMPLE  # the existing frontend's example request, unchanged
+LOCAL_CUSTOMER = "local"  # the customer (owner) of the key given with --api-key
 BANNER = "!" * 100
 
 
@@ -64,14 +65,22 @@ def run_local(args: argparse.Namespace) -> int:
         print(f"{BANNER}\n!!! No real weights given (--weights DIR): using a TINY RANDOM TEST MODEL from {weights}.\n"
               f"!!! Everything runs for real, but the songs are NOISE. Fetch real weights with "
               f"`diffrhythm fetch-weights DIR`.\n{BANNER}", flush=True)
-    stack = LocalStack({"API_KEYS": args.api_key, "CORS_ORIGINS": args.cors_origins}, api_port=args.port,
-                       moto_port=args.moto_port)
+    # the frontend's key, imported as the customer "local": its existing X-API-Key flow keeps working
+    stack = LocalStack({"CORS_ORIGINS": args.cors_origins}, api_port=args.port, moto_port=args.moto_port,
+                       keys={args.api_key: LOCAL_CUSTOMER})
     stack.start_aws()
     stack.start_worker(weights)
     stack.serve_api()
+    resources = stack.resources
+    assert resources is not None
     print(f"""
 DiffRhythm service, running locally
-  API        {stack.api_url}   (OpenAPI {stack.api_url}/docs)   X-API-Key: {args.api_key}
+  API        {stack.api_url}   (OpenAPI {stack.api_url}/docs)
+  API key    X-API-Key: {args.api_key} (customer "{LOCAL_CUSTOMER}"); its webhooks are signed with
+             {stack.webhook_secret(args.api_key)}
+  More keys  diffrhythm keys create --customer NAME --endpoint-url {stack.endpoint_url} \\
+               --table {resources.keys_table_name} --webhook-secret-id {resources.webhook_secret_id}
+  Sign-in    user pool {resources.user_pool_id}, app client {resources.user_pool_client_id} (moto's Cognito)
   Demo page  {stack.api_url}/ui/
   AWS        moto server at {stack.endpoint_url} (bucket {stack.env['BUCKET_NAME']}, table {stack.env['TABLE_NAME']})
   Worker     on this CPU, weights {weights}{' (TINY RANDOM TEST MODEL)' if tiny else ''}

@@ -1,5 +1,10 @@
 """The whole control plane on this machine: a moto server (real HTTP), the template's resources, the event
-dispatcher and the API under uvicorn. The CLI's ``diffrhythm local`` and the tests both use it."""
+dispatcher and the API under uvicorn. The CLI's ``diffrhythm local`` and the tests both use it.
+
+Callers authenticate as in AWS: API keys seeded into the keys table (``keys``), and users signed in to the moto user
+pool (``sign_up``), whose tokens the API verifies against the moto server's keys. Only when asked
+(``allow_anonymous``) does it accept requests without credentials, and it says so loudly.
+"""
 
 from __future__ import annotations
 
@@ -26,17 +31,21 @@ from starlette.staticfiles import StaticFiles
 
 from functions.api.app import create_app
 from infrastructure.local.dispatcher import Dispatcher
-from infrastructure.local.resources import LocalResources, create_all
+from infrastructure.local.resources import LOCAL_WEBHOOK_SECRET, LocalResources, create_all
+from shared.accounts import ApiKey, KeyStore
+from shared.aws import client
 from shared.settings import Settings, get_settings
+from shared.webhooks import key_secret
 
 WEB = Path(__file__).with_name("web")
 LOCAL_ENV = {
     "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
     "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
-    "BUCKET_NAME": "diffrhythm-local", "TABLE_NAME": "diffrhythm-jobs",
-    "ALLOW_INSECURE_WEBHOOKS": "true", "WEBHOOK_SECRET": "local-webhook-secret",
+    "BUCKET_NAME": "diffrhythm-local", "TABLE_NAME": "diffrhythm-jobs", "KEYS_TABLE_NAME": "diffrhythm-keys",
+    "ALLOW_INSECURE_WEBHOOKS": "true",
     "POWERTOOLS_METRICS_NAMESPACE": "DiffRhythm", "POWERTOOLS_TRACE_DISABLED": "true",
 }
+logger = logging.getLogger(__name__)
 
 
 def free_port() -> int:
@@ -53,14 +62,26 @@ class LocalStack(AbstractContextManager["LocalStack"]):
     Parameters
     ----------
     env
-        Settings to apply on top of ``LOCAL_ENV`` (e.g. ``API_KEYS``); they are exported to this process,
-        because the handlers read their settings from the environment as in Lambda.
+        Settings to apply on top of ``LOCAL_ENV`` (e.g. ``RATE_LIMIT_PER_HOUR``); they are exported to this process,
+        because the handlers read their settings from the environment as in Lambda. They also win over what the
+        stack derives from its resources (e.g. ``OIDC_ISSUER`` for another issuer).
+    keys
+        API key tokens (20+ characters) and the customer each belongs to, created in the keys table at start
+        (``KeyStore.create(customer, value=token)``); ``api_keys`` then holds each token's ``ApiKey``.
+    allow_anonymous
+        Accept requests without credentials, as the owner "anonymous" (never in AWS: the API refuses it in Lambda).
     api_port
         Port of the API (a free one when 0).
     """
 
-    def __init__(self, env: dict[str, str] | None = None, api_port: int = 0, moto_port: int = 0) -> None:
-        self.env = {**LOCAL_ENV, **(env or {})}
+    def __init__(self, env: dict[str, str] | None = None, api_port: int = 0, moto_port: int = 0, *,
+                 keys: dict[str, str] | None = None, allow_anonymous: bool = False) -> None:
+        self.overrides = dict(env or {})
+        self.env = {**LOCAL_ENV, **self.overrides}
+        if allow_anonymous:
+            self.env["ALLOW_ANONYMOUS"] = "true"
+        self.keys = dict(keys or {})
+        self.api_keys: dict[str, ApiKey] = {}
         self.api_port = api_port or free_port()
         self.moto_port = moto_port or free_port()
         self.moto: ThreadedMotoServer | None = None
@@ -85,14 +106,49 @@ class LocalStack(AbstractContextManager["LocalStack"]):
         self.moto.start()
         os.environ.update({**self.env, "AWS_ENDPOINT_URL": self.endpoint_url})
         get_settings.cache_clear()
-        self.resources = create_all(get_settings())
-        os.environ.update({"QUEUE_URL": self.resources.queue_url, "DLQ_URL": self.resources.dlq_url,
-                           "WEBHOOK_QUEUE_URL": self.resources.webhook_queue_url})
+        self.resources = created = create_all(get_settings())
+        derived = {"QUEUE_URL": created.queue_url, "DLQ_URL": created.dlq_url,
+                   "WEBHOOK_QUEUE_URL": created.webhook_queue_url, "WEBHOOK_SECRET_ID": created.webhook_secret_id,
+                   "OIDC_ISSUER": created.oidc_issuer, "OIDC_JWKS_URL": created.oidc_jwks_url(self.endpoint_url),
+                   "OIDC_AUDIENCES": created.user_pool_client_id}
+        os.environ.update({**derived, **self.overrides})
         get_settings.cache_clear()
         self.settings = get_settings()
-        self.dispatcher = Dispatcher(self.settings, self.resources.events_queue_url)
+        if self.settings.allow_anonymous:
+            logger.warning("%s\n!!! authentication is OFF: requests without credentials are accepted as the owner "
+                           "'anonymous' (local stack only)\n%s", "!" * 100, "!" * 100)
+        store = KeyStore(client("dynamodb", self.settings), self.settings.keys_table_name)
+        self.api_keys = {token: store.create(customer, value=token)[0] for token, customer in self.keys.items()}
+        self.dispatcher = Dispatcher(self.settings, created.events_queue_url)
         self.dispatcher.start()
         return self.settings
+
+    def webhook_secret(self, token: str | None = None) -> str:
+        """The secret that signs the webhooks of jobs submitted with API key ``token`` (one of ``keys``), or of jobs
+        without a key: what a receiver verifies with."""
+        return key_secret(LOCAL_WEBHOOK_SECRET, self.api_keys[token].key_id) if token else LOCAL_WEBHOOK_SECRET
+
+    def sign_up(self, username: str, password: str) -> str:
+        """A new user of the local user pool, signed in; returns their ID token (a JWT the API accepts as
+        ``Authorization: Bearer``). ``username`` is an e-mail address and ``password`` must meet the template's
+        policy (12+ characters with upper and lower case and a digit), as in AWS."""
+        assert self.resources is not None and self.settings is not None, "start the stack first"
+        idp = client("cognito-idp", self.settings)
+        idp.admin_create_user(UserPoolId=self.resources.user_pool_id, Username=username, MessageAction="SUPPRESS",
+                              UserAttributes=[{"Name": "email", "Value": username},
+                                              {"Name": "email_verified", "Value": "true"}])
+        idp.admin_set_user_password(UserPoolId=self.resources.user_pool_id, Username=username, Password=password,
+                                    Permanent=True)
+        return self.sign_in(username, password)
+
+    def sign_in(self, username: str, password: str) -> str:
+        """A fresh ID token of an existing user of the local user pool."""
+        assert self.resources is not None and self.settings is not None, "start the stack first"
+        result = client("cognito-idp", self.settings).admin_initiate_auth(
+            UserPoolId=self.resources.user_pool_id, ClientId=self.resources.user_pool_client_id,
+            AuthFlow="ADMIN_USER_PASSWORD_AUTH", AuthParameters={"USERNAME": username, "PASSWORD": password})
+        token: str = result["AuthenticationResult"]["IdToken"]
+        return token
 
     def local_app(self) -> Starlette:
         """The API, plus the local demo page at ``/ui/`` (local only: production serves no pages)."""

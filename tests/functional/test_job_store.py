@@ -1,16 +1,19 @@
-"""``shared.jobs.JobStore`` against DynamoDB (moto) at fixed times: the rate window, the reconciler's query and its
-conditional transition."""
+"""``shared.jobs.JobStore`` against DynamoDB (moto) at fixed times: quota windows and transactions, the reconciler's
+query and its conditional transition."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from shared.jobs import JobStore
+from shared.accounts import Meter
+from shared.jobs import JobStore, deserialize, serialize, usage_pk
 from shared.records import JobRecord
 from shared.states import JobState
 
 END_OF_HOUR = datetime(2031, 3, 4, 13, 0, tzinfo=UTC)
+UNITS, JOBS, GPU, UPLOADS = (Meter.UNITS_PER_HOUR, Meter.JOBS_PER_HOUR, Meter.GPU_SECONDS_PER_DAY,
+                             Meter.UPLOADS_PER_DAY)
 
 
 def _job(owner: str, created: datetime, enqueued: bool) -> JobRecord:
@@ -20,23 +23,42 @@ def _job(owner: str, created: datetime, enqueued: bool) -> JobRecord:
                      output_format="wav", seed=1)
 
 
-def test_the_rate_window_is_the_clock_hour_of_now(settings, aws):
+def test_a_charges_window_is_its_meters_clock_hour_or_utc_day(settings, aws):
     store = JobStore(aws("dynamodb"), settings.table_name)
-    owner = f"rate-{uuid.uuid4().hex[:8]}"
-    assert store.take_rate_token(owner, 2, 1, END_OF_HOUR - timedelta(minutes=59)) is None
-    assert store.take_rate_token(owner, 2, 1, END_OF_HOUR - timedelta(seconds=90)) is None
-    assert store.take_rate_token(owner, 2, 1, END_OF_HOUR - timedelta(seconds=90)) == 90  # seconds to the next hour
-    assert store.take_rate_token(owner, 2, 1, END_OF_HOUR) is None  # a new window
-    assert store.take_rate_token(f"{owner}-other", 2, 1, END_OF_HOUR - timedelta(seconds=90)) is None
+    account = f"rate-{uuid.uuid4().hex[:8]}"
+    assert store.charge(account, [(UNITS, 1, 2)], END_OF_HOUR - timedelta(minutes=59)) is None
+    assert store.charge(account, [(UNITS, 1, 2)], END_OF_HOUR - timedelta(seconds=90)) is None
+    assert store.charge(account, [(UNITS, 1, 2)], END_OF_HOUR - timedelta(seconds=90)) == (UNITS, 90)  # to the hour
+    assert store.charge(account, [(UNITS, 1, 2)], END_OF_HOUR) is None  # a new window
+    assert store.charge(f"{account}-other", [(UNITS, 1, 2)], END_OF_HOUR - timedelta(seconds=90)) is None
+    assert store.charge(account, [(UPLOADS, 1, 1)], END_OF_HOUR - timedelta(hours=13)) is None  # 00:00 UTC
+    assert store.charge(account, [(UPLOADS, 1, 1)], END_OF_HOUR) == (UPLOADS, 11 * 3600)  # the same UTC day
 
 
-def test_a_rate_token_spends_the_requests_cost_all_or_nothing(settings, aws):
+def test_a_charge_is_one_transaction_refused_whole_naming_the_meter_that_did_not_fit(settings, aws):
     store = JobStore(aws("dynamodb"), settings.table_name)
-    owner, at = f"cost-{uuid.uuid4().hex[:8]}", END_OF_HOUR - timedelta(minutes=30)
-    assert store.take_rate_token(owner, 10, 7, at) is None
-    assert store.take_rate_token(owner, 10, 4, at) == 1800  # 3 left: refused whole, nothing spent
-    assert store.take_rate_token(owner, 10, 3, at) is None  # so the 3 left still fit
-    assert store.take_rate_token(owner, 10, 1, at) == 1800
+    account, at = f"cost-{uuid.uuid4().hex[:8]}", END_OF_HOUR - timedelta(minutes=30)
+    assert store.charge(account, [(UNITS, 7, 10), (JOBS, 1, 2)], at) is None
+    assert store.charge(account, [(UNITS, 4, 10), (JOBS, 1, 2)], at) == (UNITS, 1800)  # 3 units left
+    assert store.usage(account, [UNITS, JOBS], at) == {UNITS: 7, JOBS: 1}  # so no job was counted either
+    assert store.charge(account, [(UNITS, 3, 10), (JOBS, 1, 2)], at) is None  # the 3 left still fit
+    # units unlimited (0) are still counted, and not when the jobs quota (the second item) refuses the charge
+    assert store.charge(account, [(UNITS, 5, 0), (JOBS, 1, 2)], at) == (JOBS, 1800)
+    assert store.usage(account, [UNITS, JOBS], at) == {UNITS: 10, JOBS: 2}
+    assert store.charge(account, [(UNITS, 5, 0), (JOBS, 1, 0)], at) is None
+    assert store.usage(account, [UNITS, JOBS], at) == {UNITS: 15, JOBS: 3}
+
+
+def test_usage_added_unconditionally_is_read_for_the_current_window_and_expires_a_window_later(settings, aws):
+    store = JobStore(aws("dynamodb"), settings.table_name)
+    account, at = f"gpu-{uuid.uuid4().hex[:8]}", END_OF_HOUR - timedelta(minutes=30)
+    store.add_usage(account, GPU, 120, at)
+    store.add_usage(account, GPU, 30, at)
+    assert store.usage(account, list(Meter), at) == {UNITS: 0, JOBS: 0, GPU: 150, UPLOADS: 0}
+    assert store.usage(account, [GPU], at + timedelta(days=1)) == {GPU: 0}  # the next UTC day
+    day = int(datetime(2031, 3, 4, tzinfo=UTC).timestamp())
+    item = aws("dynamodb").get_item(TableName=settings.table_name, Key=serialize({"pk": usage_pk(account, GPU, day)}))
+    assert deserialize(item["Item"])["expires_at"] == day + 2 * 86400
 
 
 def test_unqueued_before_lists_old_queued_jobs_and_transition_can_require_an_unset_attribute(stack, settings, aws):

@@ -190,7 +190,6 @@ def test_job_whose_message_could_not_be_sent_fails_at_once(settings, aws):
 
 
 def test_job_left_unqueued_by_a_crash_is_sent_by_the_reconciler_not_by_reads(stack, api, settings, aws, receiver):
-    from functions.api.deps import owner_of
 
     url, handler = receiver
     handler.fail_first = 0
@@ -198,7 +197,7 @@ def test_job_left_unqueued_by_a_crash_is_sent_by_the_reconciler_not_by_reads(sta
     created = utcnow() - timedelta(seconds=settings.orphan_after_s + 5)
     job_id = "0f0f0f0f-0000-4000-8000-000000000001"
     with stack.dispatcher.reconciler_paused():  # only this test's pass may run
-        store.create(JobRecord(job_id=job_id, owner=owner_of(api.session.headers["X-API-Key"]), created_at=created,
+        store.create(JobRecord(job_id=job_id, owner=api.owner, created_at=created,
                                updated_at=created, expires_at=JobRecord.ttl(created, 30), webhook_url=url,
                                request_key="requests/x.json", request_sha256="0", audio_length=95, batch_size=1,
                                output_format="wav", seed=1))
@@ -216,7 +215,6 @@ def test_a_final_job_whose_webhook_event_was_lost_is_queued_by_the_reconciler(st
     """A cancel whose marker was never written (or any final state whose status event was lost): the job waits in the
     active index's NOTIFY partition, not counted as queued, until a reconciler pass queues its event, once it ended
     ``notify_after_s`` ago; then it leaves the index."""
-    from functions.api.deps import owner_of
 
     url, handler = receiver
     handler.fail_first = 0
@@ -225,7 +223,7 @@ def test_a_final_job_whose_webhook_event_was_lost_is_queued_by_the_reconciler(st
     job_id = "0f0f0f0f-0000-4000-8000-000000000002"
     with stack.dispatcher.reconciler_paused():  # only this test's pass may run
         waiting = store.queued_count()
-        assert store.create(JobRecord(job_id=job_id, owner=owner_of(api.session.headers["X-API-Key"]),
+        assert store.create(JobRecord(job_id=job_id, owner=api.owner,
                                       created_at=created, updated_at=created, enqueued_at=created, webhook_url=url,
                                       expires_at=JobRecord.ttl(created, 30), request_key="requests/x.json",
                                       request_sha256="0", audio_length=95, batch_size=1, output_format="wav", seed=1))

@@ -8,7 +8,6 @@ import json
 import uuid
 from datetime import timedelta
 
-from functions.api.deps import owner_of
 from functions.status import reconcile
 from infrastructure.local.dispatcher import LambdaContext, scheduled_event
 from shared import keys
@@ -39,7 +38,7 @@ def _stale_job(store: JobStore, owner: str, *, attempts: int = 1, queued_for_s: 
 
 def test_one_pass_settles_dropped_events_dead_workers_and_jobs_waiting_too_long(stack, api, settings, aws):
     store, s3, sqs = JobStore(aws("dynamodb"), settings.table_name), aws("s3"), aws("sqs")
-    owner = owner_of(api.session.headers["X-API-Key"])
+    owner = api.owner
     assert settings.stale_after_s <= 20 * 60 and settings.max_attempts == 3
     finished_id = str(uuid.uuid4())
     write_outputs(s3, settings.bucket_name, finished_id)  # a worker finished this job, but its S3 event is lost:

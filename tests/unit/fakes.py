@@ -8,21 +8,33 @@ from __future__ import annotations
 
 import io
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
-from shared.jobs import CursorError
+from shared.accounts import Caller, Limits, Meter
+from shared.jobs import Charge, CursorError, checked_charges, seconds_left, window_start
 from shared.records import ActiveJob, JobRecord
+from shared.settings import Settings
 from shared.states import ALLOWED_FROM, JobState
 
-WRITES = frozenset({"create", "transition", "claim", "set_fields", "notified", "take_rate_token"})
+WRITES = frozenset({"create", "transition", "claim", "set_fields", "notified", "charge", "add_usage"})
 
 
 def client_error(code: str, operation: str) -> ClientError:
     """A botocore error as the real clients raise it."""
     return ClientError({"Error": {"Code": code, "Message": code}}, operation)
+
+
+def key_caller(owner: str, settings: Settings, *, account: str | None = None,
+               key_id: str | None = "key_0123456789abcdef",
+               kind: Literal["key", "end_user", "user", "anonymous"] = "key", **limits: int) -> Caller:
+    """A caller as authentication makes one: by default an API key's, whose account is its owner; its limits are
+    ``settings``' defaults overridden by ``limits`` (``shared.accounts.Limits`` fields)."""
+    return Caller(owner=owner, account=account or owner, limits=Limits(**limits).resolved(settings), kind=kind,
+                  key_id=key_id)
 
 
 class FakeClock:
@@ -44,7 +56,7 @@ class FakeJobTable:
     def __init__(self) -> None:
         self.jobs: dict[str, JobRecord] = {}
         self.calls: list[str] = []
-        self.rate_counts: Counter[tuple[str, int]] = Counter()
+        self.usage_counts: Counter[tuple[str, Meter, int]] = Counter()  # (account, meter, window start) -> count
         self.reached: Counter[str] = Counter()
         self.last_seen: tuple[datetime, str] | None = None
         self.notifying: set[str] = set()  # the index's NOTIFY partition: final jobs not yet ``notified``
@@ -157,16 +169,22 @@ class FakeJobTable:
         pending = sorted((self.jobs[i] for i in self.notifying if i in self.jobs), key=lambda j: j.created_at)
         return [j.job_id for j in pending if j.completed_at is None or j.completed_at < completed_before]
 
-    def take_rate_token(self, owner: str, limit: int, cost: int, now: datetime | None = None) -> int | None:
-        self.calls.append("take_rate_token")
-        if not 0 < cost <= limit:
-            raise ValueError(f"a cost of {cost} units can never fit a limit of {limit} per hour")
-        stamp = int((now or datetime.now(UTC)).timestamp())
-        window = stamp // 3600 * 3600
-        if self.rate_counts[owner, window] + cost > limit:
-            return max(1, window + 3600 - stamp)
-        self.rate_counts[owner, window] += cost
+    def charge(self, account: str, charges: Sequence[Charge], now: datetime) -> tuple[Meter, int] | None:
+        self.calls.append("charge")
+        for meter, amount, limit in checked_charges(charges):  # all or nothing: the first that does not fit refuses all
+            if limit and self.usage_counts[account, meter, window_start(meter, now)] + amount > limit:
+                return meter, seconds_left(meter, now)
+        for meter, amount, _ in charges:
+            self.usage_counts[account, meter, window_start(meter, now)] += amount
         return None
+
+    def add_usage(self, account: str, meter: Meter, amount: int, now: datetime) -> None:
+        self.calls.append("add_usage")
+        self.usage_counts[account, meter, window_start(meter, now)] += amount
+
+    def usage(self, account: str, meters: Sequence[Meter], now: datetime) -> dict[Meter, int]:
+        self.calls.append("usage")
+        return {meter: self.usage_counts[account, meter, window_start(meter, now)] for meter in meters}
 
     def counters(self) -> dict[str, int]:
         self.calls.append("counters")

@@ -16,7 +16,7 @@ from infrastructure.local.template import TEMPLATE, load_template
 from shared import keys
 from shared.jobs import ACTIVE_INDEX, OWNER_INDEX
 
-PARAMETERS = {"ApiKey": "k" * 24, "WebhookSecret": "s" * 24}
+PARAMETERS: dict[str, str] = {}
 
 
 class _PolicyLoader:
@@ -25,16 +25,27 @@ class _PolicyLoader:
                 ("AWSXrayWriteOnlyAccess", "AWSLambdaBasicExecutionRole", "AWSLambdaSQSQueueExecutionRole")}
 
 
-@pytest.fixture(scope="module")
-def transformed(monkeypatch_module: Any) -> dict[str, Any]:
-    template = copy.deepcopy(load_template())
+def _sam_transform(source: dict[str, Any]) -> dict[str, Any]:
+    """``source`` as CloudFormation receives it: packaged (code in S3), then through the SAM transform."""
+    template = copy.deepcopy(source)
     for resource in template["Resources"].values():  # as sam package would, after sam build
         for uri in ("CodeUri", "ContentUri"):
             if uri in resource.get("Properties", {}):
                 resource["Properties"][uri] = "s3://artifacts/code.zip"
         if resource["Type"] == "AWS::Serverless::Application":
             resource["Properties"]["Location"] = "https://artifacts.s3.amazonaws.com/compute.template"
-    return transform(template, PARAMETERS, _PolicyLoader())
+    transformed: dict[str, Any] = transform(template, PARAMETERS, _PolicyLoader())
+    return transformed
+
+
+@pytest.fixture(scope="module")
+def transformed(monkeypatch_module: Any) -> dict[str, Any]:
+    return _sam_transform(load_template())
+
+
+@pytest.fixture(scope="module")
+def transformed_compute(monkeypatch_module: Any) -> dict[str, Any]:
+    return _sam_transform(load_template.__wrapped__(COMPUTE))
 
 
 @pytest.fixture(scope="module")
@@ -268,7 +279,9 @@ def test_final_jobs_reach_the_webhook_function_through_its_queue(transformed):
     function = resources["WebhookFunction"]["Properties"]
     assert function["Handler"] == "functions.status.webhook.handler"
     assert function["Timeout"] < queue["VisibilityTimeout"] == 60  # Lambda requires the queue to outwait a call
-    assert {"WEBHOOK_SECRET", "TABLE_NAME", "WEBHOOK_QUEUE_URL"} <= set(function["Environment"]["Variables"])
+    variables = function["Environment"]["Variables"]
+    assert {"WEBHOOK_SECRET_ID", "TABLE_NAME", "WEBHOOK_QUEUE_URL"} <= set(variables)
+    assert variables["WEBHOOK_SECRET_ID"] == {"Ref": "WebhookSigningSecret"}  # the secret's ARN: where it lives
     mapping = next(r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"
                    and r["Properties"]["EventSourceArn"] == {"Fn::GetAtt": ["WebhookQueue", "Arn"]})
     assert mapping["FunctionName"] == {"Ref": "WebhookFunction"} and mapping["BatchSize"] == 10
@@ -279,11 +292,11 @@ def test_final_jobs_reach_the_webhook_function_through_its_queue(transformed):
         variables = template[sender]["Properties"]["Environment"]["Variables"]
         assert variables["WEBHOOK_QUEUE_URL"] == {"Ref": "WebhookQueue"}, sender
         assert {"Fn::GetAtt": ["WebhookQueue", "Arn"]} in _allowed(template[sender], "sqs:SendMessage"), sender
-    # only the webhook function holds the signing secret
+    # only the webhook function knows where the signing secret is (and only it may read it: see below)
     holders = [n for n, f in _functions(load_template()).items()
-               if "WEBHOOK_SECRET" in f["Properties"].get("Environment", {}).get("Variables", {})]
+               if "WEBHOOK_SECRET_ID" in f["Properties"].get("Environment", {}).get("Variables", {})]
     assert holders == ["WebhookFunction"]
-    assert "WEBHOOK_SECRET" not in load_template()["Globals"]["Function"]["Environment"]["Variables"]
+    assert "WEBHOOK_SECRET_ID" not in load_template()["Globals"]["Function"]["Environment"]["Variables"]
 
 
 def test_uploads_are_checked_and_refusals_readable_by_the_api():
@@ -443,3 +456,216 @@ def test_the_sagemaker_dispatcher_is_the_tested_function(compute):
     parameters = load_template()["Resources"]["GpuCompute"]["Properties"]["Parameters"]
     required = {name for name, parameter in compute["Parameters"].items() if "Default" not in parameter}
     assert required <= set(parameters) <= set(compute["Parameters"])  # every required one passed, nothing unknown
+
+
+# ---- identity and secrets: authentication is always on, and nothing secret is in any process's environment -------
+#: a word that makes a variable name look secret; such a name must say where the secret lives (…_ID, …_ARN, …_NAME)
+SECRET_WORD = re.compile(r"(^|_)(SECRETS?|PASSWORDS?|PASSWD|TOKENS?|API_?KEYS?|KEYS?|CREDENTIALS?|PRIVATE)(_|$)")
+WHERE_A_SECRET_LIVES = ("_ID", "_ARN", "_NAME")
+#: names with such a word that hold no secret, and what they hold
+NOT_SECRETS = {"KEY_CACHE_TTL_S": "how long the API trusts a looked-up key, in seconds"}
+#: resource attributes that are secret values (an app client's secret, an access key's secret, ...)
+SECRET_ATTRIBUTE = re.compile(r"secret|password|token|privatekey", re.I)
+SECRET_TYPES = ("AWS::SecretsManager::Secret",)
+
+
+def _environments(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The environment every process of ``template`` starts with: Lambda functions, ECS containers (with the secrets
+    ECS would inject into them), SageMaker models' containers."""
+    found: dict[str, dict[str, Any]] = {}
+    for name, resource in template["Resources"].items():
+        properties = resource.get("Properties", {})
+        if resource["Type"] == "AWS::Lambda::Function":
+            found[name] = properties.get("Environment", {}).get("Variables", {})
+        elif resource["Type"] == "AWS::ECS::TaskDefinition":
+            for index, container in enumerate(properties["ContainerDefinitions"]):
+                found[f"{name}[{index}]"] = {**{e["Name"]: e["Value"] for e in container.get("Environment", [])},
+                                             **{s["Name"]: s for s in container.get("Secrets", [])}}
+        elif resource["Type"] == "AWS::SageMaker::Model":
+            containers = [properties.get("PrimaryContainer") or {}, *properties.get("Containers", [])]
+            for index, container in enumerate(containers):
+                found[f"{name}[{index}]"] = container.get("Environment", {})
+    return found
+
+
+def _attributes(node: Any) -> set[tuple[str, str]]:
+    """Every ``(resource, attribute)`` that ``node`` reads with Fn::GetAtt or ``${resource.attribute}``."""
+    found: set[tuple[str, str]] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Fn::GetAtt":
+                resource, attribute = value if isinstance(value, list) else value.split(".", 1)
+                found.add((resource, str(attribute)))
+            elif key == "Fn::Sub":
+                text = value if isinstance(value, str) else value[0]
+                for part in text.split("${")[1:]:
+                    resource, dot, attribute = part.split("}")[0].partition(".")
+                    if dot:
+                        found.add((resource, attribute))
+                found |= _attributes(value[1]) if isinstance(value, list) else set()
+            else:
+                found |= _attributes(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= _attributes(item)
+    return found
+
+
+def _secrets_in_environments(template: dict[str, Any]) -> list[str]:
+    """What in ``template``'s environments is, or may be, a secret value (empty: nothing)."""
+    no_echo = {name for name, parameter in template.get("Parameters", {}).items()
+               if str(parameter.get("NoEcho", "false")).lower() == "true"}
+    secrets = {name for name, resource in template["Resources"].items() if resource["Type"] in SECRET_TYPES}
+    problems = []
+    for where, variables in _environments(template).items():
+        for name, value in variables.items():
+            text = json.dumps(value)
+            if re.search(r"\{\{resolve:(secretsmanager|ssm-secure):", text):
+                problems.append(f"{where} {name}: a dynamic reference resolves a secret's value into it")
+            if isinstance(value, dict) and "ValueFrom" in value:
+                problems.append(f"{where} {name}: ECS injects a secret's value into it")
+            problems += [f"{where} {name}: the NoEcho parameter {p}" for p in sorted(_references(value) & no_echo)]
+            problems += [f"{where} {name}: {resource}.{attribute}" for resource, attribute in sorted(_attributes(value))
+                         if resource in secrets or SECRET_ATTRIBUTE.search(attribute)]
+            names_a_place = name.endswith(WHERE_A_SECRET_LIVES)
+            if _references(value) & secrets and not names_a_place:
+                problems.append(f"{where} {name}: a secret's ARN under a name that is not …_ID/_ARN/_NAME")
+            if SECRET_WORD.search(name) and not names_a_place and name not in NOT_SECRETS:
+                problems.append(f"{where} {name}: the name looks secret")
+            if "drk_" in text:
+                problems.append(f"{where} {name}: an API key's token")
+    return problems
+
+
+def test_no_secret_appears_in_any_functions_environment_in_the_transformed_templates(transformed,
+                                                                                       transformed_compute):
+    """Issue 10's acceptance: every Lambda function (both templates), the ECS worker's containers and the SageMaker
+    model hold names and ARNs only; secrets are read at run time by the one function that needs each."""
+    environments = {**_environments(transformed), **_environments(transformed_compute)}
+    assert {"ApiFunction", "WebhookFunction", "SageMakerDispatchFunction", "TaskDefinition[0]", "Model[0]"} <= set(
+        environments)  # every kind of process was looked at
+    assert _secrets_in_environments(transformed) == []
+    assert _secrets_in_environments(transformed_compute) == []
+    for template in (load_template(), load_template.__wrapped__(COMPUTE)):
+        assert not [n for n, p in template["Parameters"].items() if p.get("NoEcho")]  # no secret is a parameter
+
+
+def test_the_secret_check_finds_each_way_a_secret_reaches_an_environment():
+    """The check above can fail: each of these (the first two are how this stack held its secrets before) is found."""
+    template = {
+        "Parameters": {"ApiKey": {"Type": "String", "NoEcho": True}, "Stage": {"Type": "String"}},
+        "Resources": {
+            "Secret": {"Type": "AWS::SecretsManager::Secret", "Properties": {}},
+            "Client": {"Type": "AWS::Cognito::UserPoolClient", "Properties": {}},
+            "Fn": {"Type": "AWS::Lambda::Function", "Properties": {"Environment": {"Variables": {
+                "API_KEYS": {"Ref": "ApiKey"},
+                "WEBHOOK_SIGNING": "{{resolve:secretsmanager:webhook:SecretString}}",
+                "CLIENT": {"Fn::GetAtt": ["Client", "ClientSecret"]},
+                "SIGNING_AT": {"Ref": "Secret"},
+                "DB_PASSWORD": "hunter2",
+                "FRONTEND": "drk_abcdefghijklmnopqrstuvwxyz",
+                "STAGE": {"Fn::Sub": "${Stage}"}, "SIGNING_SECRET_ARN": {"Ref": "Secret"},  # fine
+                "KEY_CACHE_TTL_S": "60", "KEYS_TABLE_NAME": "keys",  # fine
+            }}}},
+            "Task": {"Type": "AWS::ECS::TaskDefinition", "Properties": {"ContainerDefinitions": [
+                {"Secrets": [{"Name": "HF_TOKEN_VALUE", "ValueFrom": {"Ref": "Secret"}}]}]}},
+        },
+    }
+    found = {problem.split(":")[0] for problem in _secrets_in_environments(template)}
+    assert found == {"Fn API_KEYS", "Fn WEBHOOK_SIGNING", "Fn CLIENT", "Fn SIGNING_AT", "Fn DB_PASSWORD",
+                     "Fn FRONTEND", "Task[0] HF_TOKEN_VALUE"}
+
+
+def _grants(template: dict[str, Any]) -> list[tuple[str, list[str], list[Any]]]:
+    """``(role, actions, resources)`` of every statement of every role and policy of ``template``."""
+    grants = []
+    for name, resource in template["Resources"].items():
+        documents = []
+        if resource["Type"] == "AWS::IAM::Role":
+            documents = [policy["PolicyDocument"] for policy in resource["Properties"].get("Policies", [])]
+            assert not any("ecret" in json.dumps(arn) for arn in resource["Properties"].get("ManagedPolicyArns", []))
+        elif resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            documents = [resource["Properties"]["PolicyDocument"]]
+        for document in documents:
+            for statement in document["Statement"]:
+                if statement.get("Effect") != "Allow":
+                    continue
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                resources = statement["Resource"] if isinstance(statement["Resource"], list) else [
+                    statement["Resource"]]
+                grants.append((name, actions, resources))
+    return grants
+
+
+def test_only_the_webhook_function_reads_the_secret_and_only_the_api_function_reads_the_keys_table(
+        transformed, transformed_compute):
+    grants = _grants(transformed) + _grants(transformed_compute)
+    secret_readers = [(role, actions, resources) for role, actions, resources in grants
+                      if any(a.startswith("secretsmanager:") or a == "*" for a in actions)
+                      or "WebhookSigningSecret" in _references(resources)]
+    assert secret_readers == [("WebhookFunctionRole", ["secretsmanager:GetSecretValue"],
+                               [{"Ref": "WebhookSigningSecret"}])]
+    key_readers = [(role, actions, resources) for role, actions, resources in grants
+                   if "ApiKeysTable" in _references(resources)
+                   or any(a.startswith("dynamodb:") and r == "*" for a in actions for r in resources)]
+    assert key_readers == [("ApiFunctionRole", ["dynamodb:GetItem"], [{"Fn::GetAtt": ["ApiKeysTable", "Arn"]}])]
+    # and only they are told where those are
+    environments = _environments(transformed)
+    assert [n for n, env in environments.items() if "KEYS_TABLE_NAME" in env] == ["ApiFunction"]
+    assert [n for n, env in environments.items() if "WEBHOOK_SECRET_ID" in env] == ["WebhookFunction"]
+
+
+def test_authentication_is_the_apps_and_always_on_and_user_sign_in_is_optional(transformed):
+    from shared.settings import Settings
+
+    template, resources = load_template(), transformed["Resources"]
+    # API Gateway holds no keys and requires none: the app authenticates every request (stage throttling stays)
+    types = {r["Type"] for r in resources.values()}
+    assert not types & {"AWS::ApiGateway::ApiKey", "AWS::ApiGateway::UsagePlan", "AWS::ApiGateway::UsagePlanKey"}
+    assert "api_key" not in json.dumps(resources["Api"]["Properties"]["Body"])  # no method requires a gateway key
+    assert not {"ApiKey", "WebhookSecret"} & set(template["Parameters"])
+    (stage,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::ApiGateway::Stage"]
+    assert stage["MethodSettings"][0]["ThrottlingRateLimit"] > 0
+    for response in template["Resources"]["Api"]["Properties"]["GatewayResponses"].values():
+        allowed = response["ResponseParameters"]["Headers"]["Access-Control-Allow-Headers"].strip("'").split(",")
+        assert {"x-api-key", "authorization", "x-end-user", "idempotency-key"} <= set(allowed)
+
+    environments = _environments(transformed)
+    assert not [n for n, env in environments.items() if "ALLOW_ANONYMOUS" in env]  # refused in Lambda anyway
+    api = environments["ApiFunction"]
+    assert api["KEYS_TABLE_NAME"] == {"Ref": "ApiKeysTable"}  # keys always exist: no credentials = 401
+    assert api["KEY_CACHE_TTL_S"] == "60"  # a revoked key stops within a minute
+    assert api["OIDC_ISSUER"] == {"Fn::If": ["UserSignIn", {
+        "Fn::Sub": "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/${UserPool}"}, {"Ref": "OidcIssuer"}]}
+    assert api["OIDC_AUDIENCES"] == {"Fn::If": ["UserSignIn", {"Ref": "UserPoolClient"},
+                                                {"Fn::Join": [",", {"Ref": "OidcAudiences"}]}]}
+    quotas = {"RATE_LIMIT_PER_HOUR": "RateLimitPerHour", "JOBS_PER_HOUR": "DefaultJobsPerHour",
+              "GPU_SECONDS_PER_DAY": "DefaultGpuSecondsPerDay", "UPLOADS_PER_DAY": "DefaultUploadsPerDay"}
+    for variable, parameter in quotas.items():
+        assert api[variable] == {"Ref": parameter} and template["Parameters"][parameter]["Default"] > 0, variable
+    # every variable a function gets is a setting the code reads (a misspelt name would be silently ignored)
+    settings = {name.upper() for name in Settings.model_fields}
+    for name, variables in environments.items():
+        assert {v for v in variables if not v.startswith("POWERTOOLS_")} <= settings, name
+
+    keys = template["Resources"]["ApiKeysTable"]
+    assert keys["DeletionPolicy"] == keys["UpdateReplacePolicy"] == "Retain"
+    assert keys["Properties"]["KeySchema"] == [{"AttributeName": "hash", "KeyType": "HASH"}]
+    assert keys["Properties"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert keys["Properties"]["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert keys["Properties"]["SSESpecification"] == {"SSEEnabled": True}
+    secret = template["Resources"]["WebhookSigningSecret"]
+    assert secret["Properties"]["GenerateSecretString"] == {"PasswordLength": 64, "ExcludePunctuation": True}
+    assert secret["DeletionPolicy"] == "Retain"  # replacing it would change every customer's webhook secret
+
+    # sign-in: off by default; a public browser client (no secret), SRP and refresh only
+    assert template["Parameters"]["EnableUserSignIn"]["Default"] == "false"
+    pool, client = resources["UserPool"], resources["UserPoolClient"]
+    assert pool["Condition"] == client["Condition"] == "UserSignIn"
+    assert client["Properties"]["GenerateSecret"] is False
+    assert sorted(client["Properties"]["ExplicitAuthFlows"]) == ["ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_SRP_AUTH"]
+    assert transformed["Rules"]["OneIssuer"]["RuleCondition"] == {"Fn::Equals": [{"Ref": "EnableUserSignIn"}, "true"]}
+    outputs = transformed["Outputs"]
+    assert {"KeysTableName", "WebhookSecretArn", "UserPoolId", "UserPoolClientId"} <= set(outputs)
+    assert outputs["UserPoolId"]["Condition"] == outputs["UserPoolClientId"]["Condition"] == "UserSignIn"
+    assert outputs["WebhookSecretArn"]["Value"] == {"Ref": "WebhookSigningSecret"}

@@ -16,7 +16,8 @@ metrics = Metrics(namespace="DiffRhythm", service="api")
 
 _RESPONSES: dict[int | str, dict[str, str]] = {
     200: {"description": "Replay of an earlier submit with the same Idempotency-Key"},
-    401: {"description": "Missing or unknown X-API-Key"},
+    400: {"description": "Ambiguous credentials (X-API-Key and Authorization both), or a bad X-End-User"},
+    401: {"description": "Missing or unknown X-API-Key, or an invalid bearer token"},
     409: {"description": "Idempotency-Key reused with a different body"},
     422: {"description": "A field is invalid; each error names it (lyrics errors name the line)"},
     429: {"description": "Rate limit reached; see Retry-After"},
@@ -29,11 +30,11 @@ def generate(
     response: Response,
     submissions: SubmissionsDep,
     reads: ReadsDep,
-    owner: CallerDep,
+    caller: CallerDep,
     idempotency_key: Annotated[str | None, Header(max_length=255, description="Makes retries safe")] = None,
 ) -> GenerateResponse:
     """Queue a song. The job runs on a GPU worker; poll ``status_url`` until ``completed`` or ``failed``."""
-    submission = submissions.submit(request, owner, idempotency_key)
+    submission = submissions.submit(request, caller, idempotency_key)
     record = submission.record
     if submission.replayed:
         response.status_code = 200

@@ -11,32 +11,32 @@ from functions.api.deps import CallerDep, CancellationsDep, ReadsDep
 from shared.contract import JobListResponse, JobStatusResponse, OutputFormat
 
 router = APIRouter(tags=["jobs"])
-_NOT_FOUND: dict[int | str, dict[str, str]] = {404: {"description": "No such job for this API key"}}
+_NOT_FOUND: dict[int | str, dict[str, str]] = {404: {"description": "No such job for this caller"}}
 
 
 @router.get("/api/v1/status/{job_id}", response_model=JobStatusResponse, responses=_NOT_FOUND)
-def status(job_id: str, reads: ReadsDep, owner: CallerDep) -> JobStatusResponse:
+def status(job_id: str, reads: ReadsDep, caller: CallerDep) -> JobStatusResponse:
     """State, timestamps, queue position, progress, error and outputs of one job."""
-    return reads.view(reads.get_owned(job_id, owner))
+    return reads.view(reads.get_owned(job_id, caller.owner))
 
 
 @router.get("/api/v1/jobs/{job_id}", response_model=JobStatusResponse, responses=_NOT_FOUND)
-def get_job(job_id: str, reads: ReadsDep, owner: CallerDep) -> JobStatusResponse:
+def get_job(job_id: str, reads: ReadsDep, caller: CallerDep) -> JobStatusResponse:
     """The same as ``GET /api/v1/status/{job_id}``."""
-    return reads.view(reads.get_owned(job_id, owner))
+    return reads.view(reads.get_owned(job_id, caller.owner))
 
 
 @router.delete("/api/v1/jobs/{job_id}", response_model=JobStatusResponse,
                responses={**_NOT_FOUND, 409: {"description": "The job is already finished"}})
-def cancel(job_id: str, cancellations: CancellationsDep, reads: ReadsDep, owner: CallerDep) -> JobStatusResponse:
+def cancel(job_id: str, cancellations: CancellationsDep, reads: ReadsDep, caller: CallerDep) -> JobStatusResponse:
     """Cancel a queued or running job. A running job stops at its worker's next stage boundary."""
-    return reads.view(cancellations.cancel(job_id, owner))
+    return reads.view(cancellations.cancel(job_id, caller.owner))
 
 
 @router.get("/api/v1/jobs", response_model=JobListResponse)
 def list_jobs(
     reads: ReadsDep,
-    owner: CallerDep,
+    caller: CallerDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=1024)] = None,
     include_urls: Annotated[bool, Query(description="Add each completed job's presigned s3_url")] = False,
@@ -45,7 +45,7 @@ def list_jobs(
 ) -> JobListResponse:
     """The caller's jobs, newest first. Rows leave ``s3_url``, ``queue_position`` and ``estimated_wait_minutes``
     null unless asked for: a page is then one query."""
-    return reads.page(owner, limit, cursor, urls=include_urls, positions=include_positions)
+    return reads.page(caller.owner, limit, cursor, urls=include_urls, positions=include_positions)
 
 
 @router.get("/api/v1/download/{job_id}", status_code=302, response_class=RedirectResponse,
@@ -54,9 +54,9 @@ def list_jobs(
 def download(
     job_id: str,
     reads: ReadsDep,
-    owner: CallerDep,
+    caller: CallerDep,
     format: Annotated[OutputFormat, Query(description="Audio format; WAV unless given")] = OutputFormat.WAV,
     index: Annotated[int, Query(ge=0, le=3, description="Which variation")] = 0,
 ) -> RedirectResponse:
     """Redirect to the audio file. The bytes never pass through the API."""
-    return RedirectResponse(reads.download_url(job_id, owner, format, index), status_code=302)
+    return RedirectResponse(reads.download_url(job_id, caller.owner, format, index), status_code=302)

@@ -45,16 +45,16 @@ def health(stats: StatsDep, settings: SettingsDep) -> HealthResponse:
 
 
 @router.get("/api/v1/queue", response_model=QueueResponse)
-def queue(stats: StatsDep, owner: CallerDep) -> QueueResponse:
+def queue(stats: StatsDep, caller: CallerDep) -> QueueResponse:
     """Jobs waiting, the caller's job being generated (if any) and the wait for a new job."""
     queued = stats.queued()
-    return QueueResponse(queue_length=queued, current_job=stats.current_job(owner),
+    return QueueResponse(queue_length=queued, current_job=stats.current_job(caller.owner),
                          estimated_wait_minutes=stats.wait_minutes(queued), in_flight=stats.messages()["in_flight"])
 
 
 @router.get("/api/v1/metrics", response_class=PlainTextResponse,
             responses={200: {"content": {"text/plain": {}}}, 404: {"description": "Metrics are disabled"}})
-def prometheus_metrics(stats: StatsDep, settings: SettingsDep, _owner: CallerDep) -> PlainTextResponse:
+def prometheus_metrics(stats: StatsDep, settings: SettingsDep, _caller: CallerDep) -> PlainTextResponse:
     """Prometheus text exposition of queue depth and job counters."""
     if not settings.metrics_enabled:
         raise HTTPException(404, "metrics are disabled (METRICS_ENABLED=false)")

@@ -11,6 +11,6 @@ router = APIRouter(tags=["uploads"])
 
 
 @router.post("/api/v1/uploads", status_code=201, response_model=UploadResponse)
-def create_upload(request: UploadRequest, uploads: UploadsDep, owner: CallerDep) -> UploadResponse:
+def create_upload(request: UploadRequest, uploads: UploadsDep, caller: CallerDep) -> UploadResponse:
     """Get a URL to PUT one audio file to; pass the returned ``key`` as ``reference_audio_key`` (or in ``edit``)."""
-    return uploads.create(request, owner)
+    return uploads.create(request, caller)

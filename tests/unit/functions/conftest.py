@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 
 from functions.api.services import Services
+from shared.accounts import ApiKey, Limits
 from shared.records import JobRecord, OutputFile
 from shared.settings import Settings
 from shared.states import JobState
@@ -26,6 +28,31 @@ def make_settings(**overrides: Any) -> Settings:
               "allow_anonymous": True, "allow_insecure_webhooks": False, "estimated_job_minutes": 2.0,
               "worker_capacity": 1, **overrides}
     return Settings(_env_prefix="DIFFRHYTHM_UNIT_TEST_", **values)
+
+
+def api_key(customer: str, key_id: str = "", **limits: int) -> ApiKey:
+    """An API key of ``customer`` (``limits`` override the defaults)."""
+    key_id = key_id or "key_" + hashlib.sha256(customer.encode()).hexdigest()[:16]
+    return ApiKey(key_id=key_id, customer=customer, created_at=NOW, limits=Limits(**limits))
+
+
+class FakeKeys:
+    """The keys table as ``Authenticator`` uses it: ``lookup`` of usable keys, counted; ``revoke`` by token."""
+
+    def __init__(self, keys: dict[str, ApiKey] | None = None) -> None:
+        self.keys = dict(keys or {})
+        self.lookups = 0
+        self.failing: Exception | None = None
+
+    def lookup(self, token: str) -> ApiKey | None:
+        self.lookups += 1
+        if self.failing:
+            raise self.failing
+        key = self.keys.get(token)
+        return key if key is not None and key.revoked_at is None else None
+
+    def revoke(self, token: str) -> None:
+        self.keys[token] = self.keys[token].model_copy(update={"revoked_at": NOW})
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from shared import keys
 from shared.contract import UploadRequest
 from shared.records import CancellationRecord
 from shared.states import JobState
+from tests.unit.fakes import key_caller
 from tests.unit.functions.conftest import OTHER, OWNER, put_job
 
 
@@ -42,7 +43,8 @@ def test_cancel_another_owners_job_is_404_without_a_write(services, table):
 
 
 def test_upload_grant_is_an_exact_presigned_put_under_the_callers_prefix(services, s3, settings):
-    grant = services.uploads.create(UploadRequest(content_type="audio/wav", size_bytes=1234), OWNER)
+    grant = services.uploads.create(UploadRequest(content_type="audio/wav", size_bytes=1234),
+                                    key_caller(OWNER, settings))
     assert grant.key.startswith(keys.input_prefix(OWNER)) and grant.key.endswith(".wav")
     assert grant.headers == {"Content-Type": "audio/wav"} and grant.expires_in == settings.presign_ttl_s
     ((method, params, _),) = s3.presigned
@@ -53,5 +55,5 @@ def test_upload_grant_is_an_exact_presigned_put_under_the_callers_prefix(service
 def test_upload_larger_than_the_limit_is_422(services, settings, s3):
     with pytest.raises(InputError) as error:
         services.uploads.create(UploadRequest(content_type="audio/wav", size_bytes=settings.max_upload_bytes + 1),
-                                OWNER)
+                                key_caller(OWNER, settings))
     assert error.value.errors[0]["loc"] == ["body", "size_bytes"] and s3.presigned == []

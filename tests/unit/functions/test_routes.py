@@ -1,4 +1,5 @@
-"""The HTTP layer over fakes (in process, no server): status codes, headers and the listing's query parameters."""
+"""The HTTP layer over fakes (in process, no server): status codes, headers, the listing's query parameters and who the
+caller is (API keys, end users under a key, signed-in users)."""
 
 from __future__ import annotations
 
@@ -8,24 +9,40 @@ import warnings
 import pytest
 
 from functions.api.app import create_app
-from functions.api.deps import owner_of
+from functions.api.auth import Authenticator
 from functions.api.services import Services
+from functions.api.tokens import TokenVerifier
+from shared.accounts import end_user_owner, user_owner
 from shared.states import JobState
 from tests.unit.fakes import client_error
-from tests.unit.functions.conftest import LYRICS_REQUEST, make_settings, put_job, resolve
+from tests.unit.functions.conftest import LYRICS_REQUEST, FakeKeys, api_key, make_settings, put_job, resolve
+from tests.unit.functions.issuer import CLIENT_ID, ISSUER, FakeIssuer
 
 with warnings.catch_warnings():  # Starlette now suggests httpx2; the httpx installed here works as well
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
     from fastapi.testclient import TestClient
 
 KEY, OTHER_KEY = "unit-key-a-" + "x" * 12, "unit-key-b-" + "x" * 12
+CUSTOMER = "customer-a"  # the owner KEY's callers are
 
 
 @pytest.fixture
-def http(table, s3, sqs, clock) -> TestClient:
-    settings = make_settings(api_keys=f"{KEY},{OTHER_KEY}")
-    app = create_app(settings, Services.build(settings, table, s3, sqs, clock, resolve))
-    return TestClient(app, headers={"X-API-Key": KEY})
+def issuer() -> FakeIssuer:
+    return FakeIssuer()
+
+
+def make_app(table, s3, sqs, clock, issuer=None, **overrides):
+    """The app over the fakes, with KEY and OTHER_KEY (two customers) and, given ``issuer``, its users' JWTs."""
+    settings = make_settings(allow_anonymous=False, **overrides)
+    tokens = TokenVerifier(ISSUER, [CLIENT_ID], fetch=issuer.fetch) if issuer else None
+    keys = FakeKeys({KEY: api_key(CUSTOMER), OTHER_KEY: api_key("customer-b")})
+    return create_app(settings, Services.build(settings, table, s3, sqs, clock, resolve),
+                      Authenticator(settings, keys, tokens))
+
+
+@pytest.fixture
+def http(table, s3, sqs, clock, issuer) -> TestClient:
+    return TestClient(make_app(table, s3, sqs, clock, issuer), headers={"X-API-Key": KEY})
 
 
 def test_submit_replay_conflict_and_rate_limit(http):
@@ -52,7 +69,7 @@ def test_a_failed_send_is_503_and_the_job_is_failed(http, sqs, table):
 
 
 def test_status_of_an_orphan_is_read_only_and_another_keys_job_is_404(http, table, settings):
-    orphan = put_job(table, owner=owner_of(KEY), enqueued=False, age_s=settings.orphan_after_s + 60)
+    orphan = put_job(table, owner=CUSTOMER, enqueued=False, age_s=settings.orphan_after_s + 60)
     table.calls.clear()
     for path in (f"/api/v1/status/{orphan.job_id}", f"/api/v1/jobs/{orphan.job_id}"):
         assert http.get(path).json()["status"] == "queued"
@@ -62,14 +79,14 @@ def test_status_of_an_orphan_is_read_only_and_another_keys_job_is_404(http, tabl
 
 
 def test_cancel_then_cancel_again(http, table):
-    job = put_job(table, owner=owner_of(KEY))
+    job = put_job(table, owner=CUSTOMER)
     assert http.delete(f"/api/v1/jobs/{job.job_id}").json()["status"] == "cancelled"
     again = http.delete(f"/api/v1/jobs/{job.job_id}")
     assert again.status_code == 409 and "cancelled" in again.json()["detail"]
 
 
 def test_listing_is_cheap_unless_urls_or_positions_are_asked_for(http, table, s3):
-    owner = owner_of(KEY)
+    owner = CUSTOMER
     put_job(table, owner=owner, status=JobState.COMPLETED, outputs=("wav",), age_s=2)
     put_job(table, owner=owner, age_s=1)
     table.calls.clear()
@@ -83,13 +100,13 @@ def test_listing_is_cheap_unless_urls_or_positions_are_asked_for(http, table, s3
 
 
 def test_download_redirects_to_a_presigned_url(http, table):
-    job = put_job(table, owner=owner_of(KEY), status=JobState.COMPLETED, outputs=("wav",))
+    job = put_job(table, owner=CUSTOMER, status=JobState.COMPLETED, outputs=("wav",))
     redirect = http.get(f"/api/v1/download/{job.job_id}", follow_redirects=False)
     assert redirect.status_code == 302 and f"outputs/{job.job_id}/0.wav" in redirect.headers["location"]
 
 
 def test_queue_and_health_read_the_fakes(http, table, sqs):
-    put_job(table, owner=owner_of(KEY), status=JobState.RUNNING)
+    put_job(table, owner=CUSTOMER, status=JobState.RUNNING)
     put_job(table)
     sqs.in_flight = 1
     queue = http.get("/api/v1/queue").json()
@@ -107,10 +124,93 @@ def test_a_lone_surrogate_is_a_422_naming_the_field_not_a_500(http, field):
 
 
 def test_a_streamed_body_over_the_limit_is_413_even_without_a_length(table, s3, sqs, clock):
-    settings = make_settings(api_keys=KEY, max_body_bytes=1000)
-    http = TestClient(create_app(settings, Services.build(settings, table, s3, sqs, clock)), headers={"X-API-Key": KEY})
+    http = TestClient(make_app(table, s3, sqs, clock, max_body_bytes=1000), headers={"X-API-Key": KEY})
     chunks = (b'{"lyrics": "' + b"x" * 400 for _ in range(5))  # no Content-Length: chunked
     response = http.post("/api/v1/generate", content=chunks, headers={"Content-Type": "application/json"})
     assert response.status_code == 413 and "1000 bytes" in response.json()["detail"]
     small = http.post("/api/v1/generate", json=LYRICS_REQUEST)  # the body the app reads is the one sent
     assert small.status_code == 202 and table.jobs
+
+
+def test_without_credentials_every_caller_route_is_401_with_a_challenge(http):
+    anonymous = {"X-API-Key": ""}  # the client's default header, blanked
+    for method, path in [("GET", "/api/v1/jobs"), ("GET", "/api/v1/queue"), ("GET", "/api/v1/metrics"),
+                         ("POST", "/api/v1/generate"), ("POST", "/api/v1/uploads"), ("GET", "/api/v1/usage")]:
+        response = http.request(method, path, headers=anonymous)
+        assert response.status_code == 401, (path, response.text)
+        assert response.json() == {"detail": "missing credentials: send X-API-Key or Authorization: Bearer <token>"}
+        assert response.headers["www-authenticate"] == "ApiKey, Bearer"
+    assert http.get("/api/v1/health", headers=anonymous).status_code == 200  # the service's own state is public
+    unknown = http.get("/api/v1/jobs", headers={"X-API-Key": "unit-key-unknown-" + "x" * 10})
+    assert unknown.status_code == 401 and unknown.headers["www-authenticate"] == "ApiKey"
+
+
+def test_a_key_and_a_token_together_or_an_end_user_without_a_key_is_400(http, issuer):
+    both = http.get("/api/v1/jobs", headers={"Authorization": f"Bearer {issuer.token()}"})
+    assert both.status_code == 400 and "not both" in both.json()["detail"]
+    token_and_end_user = http.get("/api/v1/jobs", headers={"X-API-Key": "", "X-End-User": "alice",
+                                                           "Authorization": f"Bearer {issuer.token()}"})
+    assert token_and_end_user.status_code == 400 and "X-End-User needs an API key" in token_and_end_user.text
+
+
+def test_end_users_under_one_key_see_only_their_own_jobs(http, table):
+    alice, bob = {"X-End-User": "alice@example.com"}, {"X-End-User": "bob@example.com"}
+    submitted = http.post("/api/v1/generate", json=LYRICS_REQUEST, headers=alice)
+    assert submitted.status_code == 202, submitted.text
+    job_id = submitted.json()["job_id"]
+    assert table.jobs[job_id].owner == end_user_owner(CUSTOMER, "alice@example.com")
+    assert http.get(f"/api/v1/status/{job_id}", headers=alice).status_code == 200
+    for other in (bob, {}):  # another end user, and the key itself without X-End-User, are other owners
+        assert http.get(f"/api/v1/status/{job_id}", headers=other).status_code == 404
+        assert http.delete(f"/api/v1/jobs/{job_id}", headers=other).status_code == 404
+        assert http.get("/api/v1/jobs", headers=other).json()["jobs"] == []
+    assert [j["job_id"] for j in http.get("/api/v1/jobs", headers=alice).json()["jobs"]] == [job_id]
+    assert http.get("/api/v1/status/x", headers={"X-End-User": "x" * 129}).status_code == 400
+
+
+def test_a_signed_in_user_submits_and_reads_their_own_jobs_with_a_bearer_token(http, table, issuer):
+    user = {"X-API-Key": "", "Authorization": f"Bearer {issuer.token(sub='user-7')}"}
+    submitted = http.post("/api/v1/generate", json=LYRICS_REQUEST, headers=user)
+    assert submitted.status_code == 202, submitted.text
+    job_id = submitted.json()["job_id"]
+    assert table.jobs[job_id].owner == user_owner(ISSUER, "user-7")
+    assert http.get(f"/api/v1/jobs/{job_id}", headers=user).json()["status"] == "queued"
+    someone_else = {"X-API-Key": "", "Authorization": f"Bearer {issuer.token(sub='user-8')}"}
+    assert http.get(f"/api/v1/jobs/{job_id}", headers=someone_else).status_code == 404
+    assert http.get(f"/api/v1/jobs/{job_id}").status_code == 404  # the key's customer is someone else too
+    expired = {"X-API-Key": "", "Authorization": f"Bearer {issuer.token(sub='user-7', exp=1)}"}
+    refused = http.get(f"/api/v1/jobs/{job_id}", headers=expired)
+    assert refused.status_code == 401 and refused.json() == {"detail": "invalid bearer token: token expired"}
+    assert refused.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+
+
+def test_the_openapi_document_shows_both_ways_to_authenticate(http):
+    document = http.get("/openapi.json").json()
+    assert document["components"]["securitySchemes"] == {
+        "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                   "description": "A customer's API key (server to server, or a frontend that ships one)"},
+        "BearerJWT": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                      "description": "A signed-in user's token from the service's user pool (or OIDC issuer)"}}
+    generate = document["paths"]["/api/v1/generate"]["post"]
+    assert {"ApiKey": []} in generate["security"] and {"BearerJWT": []} in generate["security"]
+    assert "X-End-User" in [p["name"] for p in generate["parameters"]]
+    assert "security" not in document["paths"]["/api/v1/health"]["get"]
+
+
+def test_a_browser_may_send_a_bearer_token_and_an_end_user(table, s3, sqs, clock):
+    app = make_app(table, s3, sqs, clock, cors_origins="https://app.example.com")
+    preflight = TestClient(app).options("/api/v1/generate", headers={
+        "Origin": "https://app.example.com", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, x-end-user, content-type, x-api-key"})
+    assert preflight.status_code == 200
+    allowed = preflight.headers["access-control-allow-headers"].lower()
+    assert {"authorization", "x-end-user", "content-type", "x-api-key"} <= {h.strip() for h in allowed.split(",")}
+
+
+def test_the_app_refuses_to_start_without_a_way_to_authenticate(settings, services, monkeypatch):
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
+    with pytest.raises(RuntimeError, match="no way to authenticate"):
+        create_app(make_settings(allow_anonymous=False), services)
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "diffrhythm-api")
+    with pytest.raises(RuntimeError, match="ALLOW_ANONYMOUS"):
+        create_app(make_settings(allow_anonymous=True), services)

@@ -13,7 +13,7 @@ from functions.api.errors import InputError
 from functions.status.upload_check import UploadChecker
 from shared import keys
 from shared.contract import GenerateRequest
-from tests.unit.fakes import FakeObjectStore, client_error
+from tests.unit.fakes import FakeObjectStore, client_error, key_caller
 from tests.unit.functions.conftest import LYRICS_REQUEST, OWNER, make_settings
 from tests.unit.shared.test_audio_probe import encode
 
@@ -74,14 +74,14 @@ def test_a_throttled_read_is_raised_so_the_event_is_delivered_again(checker, s3,
 
 
 @pytest.mark.parametrize("field", ["reference_audio_key", "edit"])
-def test_a_submit_naming_a_refused_upload_is_a_422_with_the_reason(checker, services, s3, field):
+def test_a_submit_naming_a_refused_upload_is_a_422_with_the_reason(checker, services, settings, s3, field):
     s3.objects[UPLOAD] = (encode(12, channels=3, fmt="WAV"), "audio/flac")
     checker.check(UPLOAD)
     no_style = {k: v for k, v in LYRICS_REQUEST.items() if k != "style_prompt"}
     body = ({**no_style, "reference_audio_key": UPLOAD} if field == "reference_audio_key"
             else {**LYRICS_REQUEST, "edit": {"reference_audio_key": UPLOAD, "segments": [[10, 20]]}})
     with pytest.raises(InputError) as refused:
-        services.submissions.submit(GenerateRequest.model_validate(body), OWNER, None)
+        services.submissions.submit(GenerateRequest.model_validate(body), key_caller(OWNER, settings), None)
     assert refused.value.status == 422
     loc = ["body", "reference_audio_key"] if field == "reference_audio_key" else ["body", "edit", "reference_audio_key"]
     assert refused.value.errors == [{

@@ -11,12 +11,26 @@ from functions.status import webhook
 from functions.status.webhook import MAX_BACKOFF_S, RetryLater, WebhookSender, backoff_s
 from shared.records import JobRecord, WebhookEvent, utcnow
 from shared.states import JobState
-from shared.webhooks import DeliveryError
+from shared.webhooks import DeliveryError, SignatureError, key_secret, sign, verify
 from tests.unit.conftest import WEBHOOK_QUEUE_URL
 from tests.unit.fakes import FakeJobTable, FakeQueue
 from tests.unit.functions.conftest import make_settings, put_job, resolve
 
 HOOK = "https://hooks.example.com/done"
+SECRET_ID = "arn:aws:secretsmanager:us-east-1:123456789012:secret:webhook-master-AbCdEf"
+MASTER = "unit-master-secret"
+
+
+class Secrets(dict[str, str]):
+    """Secrets Manager in memory: the ids read, in order, in ``reads``."""
+
+    def __init__(self, **values: str) -> None:
+        super().__init__(values)
+        self.reads: list[str] = []
+
+    def __call__(self, secret_id: str) -> str:
+        self.reads.append(secret_id)
+        return self[secret_id]
 
 
 @pytest.fixture
@@ -25,8 +39,14 @@ def queue() -> FakeQueue:
 
 
 @pytest.fixture
-def sender(table: FakeJobTable, queue: FakeQueue) -> WebhookSender:
-    return WebhookSender(make_settings(webhook_queue_url=WEBHOOK_QUEUE_URL), table, queue, resolve)
+def secrets() -> Secrets:
+    return Secrets(**{SECRET_ID: MASTER})
+
+
+@pytest.fixture
+def sender(table: FakeJobTable, queue: FakeQueue, secrets: Secrets) -> WebhookSender:
+    settings = make_settings(webhook_queue_url=WEBHOOK_QUEUE_URL, webhook_secret_id=SECRET_ID)
+    return WebhookSender(settings, table, queue, secrets, resolve)
 
 
 class Posts(list[dict[str, Any]]):
@@ -70,11 +90,12 @@ def final_job(table: FakeJobTable, url: str = HOOK, **fields: Any) -> JobRecord:
                    webhook_queued_at=utcnow(), **fields)
 
 
-def test_an_event_is_delivered_signed_with_the_queued_body_and_recorded(sender, table, queue, posts):
-    job = final_job(table)
+def test_an_event_is_delivered_signed_with_the_queued_body_and_recorded(sender, table, queue, posts, secrets):
+    job = final_job(table)  # no key: the master secret signs
     record = message(job)
     assert sender.send(SQSRecord(record)) == "delivered"
-    assert [(p["url"], p["body"], p["secret"]) for p in posts] == [(HOOK, record["body"].encode(), "unit-secret")]
+    assert [(p["url"], p["body"], p["secret"]) for p in posts] == [(HOOK, record["body"].encode(), MASTER)]
+    assert secrets.reads == [SECRET_ID]  # read by its id from the settings, not from the environment
     assert posts[0]["allow_private"] is False and posts[0]["timeout_s"] == 5.0
     saved = table.jobs[job.job_id]
     assert saved.webhook_delivered_at is not None and saved.webhook_error is None
@@ -187,3 +208,36 @@ def test_the_backoff_doubles_from_30_s_and_stops_at_15_minutes():
     assert delays == [30, 60, 120, 240, 480, 900, 900, 900]
     assert backoff_s(0) == 30 and backoff_s(10_000) == MAX_BACKOFF_S
     assert [backoff_s(count, 0.05) for count in (1, 5)] == [0, 0]  # a local stack's base: visible again at once
+
+
+def test_jobs_of_two_keys_are_signed_with_each_keys_own_secret_which_the_other_cannot_verify(sender, table, posts):
+    """Per-key webhook secrets: each receiver verifies its own events with the secret its key was given, and a
+    receiver holding another key's secret rejects them (a customer cannot forge another's ``job.completed``)."""
+    acme = final_job(table, "https://hooks.example.com/acme", owner="acme", account="acme", key_id="key_" + "a" * 16)
+    globex = final_job(table, "https://hooks.example.com/globex", owner="globex", account="globex",
+                       key_id="key_" + "b" * 16)
+    for job in (acme, globex):
+        assert sender.send(SQSRecord(message(job, message_id=job.job_id))) == "delivered"
+    secrets = [post["secret"] for post in posts]
+    assert secrets == [key_secret(MASTER, "key_" + "a" * 16), key_secret(MASTER, "key_" + "b" * 16)]
+    assert len({*secrets, MASTER}) == 3  # neither is the master
+    for post, own, other in ((posts[0], secrets[0], secrets[1]), (posts[1], secrets[1], secrets[0])):
+        header = sign(post["secret"], post["body"])  # what deliver() sends for this secret
+        verify(own, post["body"], header)
+        with pytest.raises(SignatureError, match="does not match"):
+            verify(other, post["body"], header)
+        with pytest.raises(SignatureError, match="does not match"):
+            verify(MASTER, post["body"], header)
+
+
+def test_a_secret_that_cannot_be_read_leaves_the_record_for_later_without_posting(table, queue, posts):
+    def refuse(secret_id: str) -> str:
+        raise RuntimeError(f"AccessDeniedException reading {secret_id}")
+
+    settings = make_settings(webhook_queue_url=WEBHOOK_QUEUE_URL, webhook_secret_id=SECRET_ID)
+    job = final_job(table)
+    with pytest.raises(RetryLater, match="secret not readable"):
+        WebhookSender(settings, table, queue, refuse, resolve).send(SQSRecord(message(job)))
+    assert posts == [] and queue.visibility == []  # back after the queue's own visibility timeout
+    saved = table.jobs[job.job_id]
+    assert saved.webhook_error is None and saved.webhook_delivered_at is None  # nothing the customer should see
