@@ -234,7 +234,7 @@ class KeyStore:
         by_id: dict[str, builtins.list[_Secret]] = {}
         for digest, key in self._scan("owner", customer):
             by_id.setdefault(key.key_id, []).append((digest, key))
-        return sorted(map(_current, by_id.values()), key=lambda key: (key.customer, key.created_at))
+        return sorted(map(_current, by_id.values()), key=lambda key: (key.customer, key.created_at, key.key_id))
 
     def rotate(self, key_id: str, grace_s: float = 0) -> tuple[ApiKey, str]:
         """A new secret of ``key_id`` (same customer, label and limits) and its token. The previous secrets keep

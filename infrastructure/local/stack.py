@@ -25,7 +25,8 @@ os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # no CloudWatch he
 import uvicorn
 from moto.server import ThreadedMotoServer
 from starlette.applications import Starlette
-from starlette.responses import RedirectResponse
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -137,8 +138,12 @@ class LocalStack(AbstractContextManager["LocalStack"]):
         idp.admin_create_user(UserPoolId=self.resources.user_pool_id, Username=username, MessageAction="SUPPRESS",
                               UserAttributes=[{"Name": "email", "Value": username},
                                               {"Name": "email_verified", "Value": "true"}])
-        idp.admin_set_user_password(UserPoolId=self.resources.user_pool_id, Username=username, Password=password,
-                                    Permanent=True)
+        try:
+            idp.admin_set_user_password(UserPoolId=self.resources.user_pool_id, Username=username, Password=password,
+                                        Permanent=True)
+        except idp.exceptions.InvalidPasswordException:  # no half-made user: the next try signs up again
+            idp.admin_delete_user(UserPoolId=self.resources.user_pool_id, Username=username)
+            raise
         return self.sign_in(username, password)
 
     def sign_in(self, username: str, password: str) -> str:
@@ -150,10 +155,28 @@ class LocalStack(AbstractContextManager["LocalStack"]):
         token: str = result["AuthenticationResult"]["IdToken"]
         return token
 
+    async def _page_sign_in(self, request: Request) -> JSONResponse:
+        """The demo page's sign-in: an ID token of the local user pool for ``{username, password}``, the user made at
+        their first sign-in. (A browser cannot call the moto server's Cognito itself: its CORS is off; in AWS a
+        frontend signs in with Cognito directly.)"""
+        body = await request.json()
+        username, password = str(body.get("username", "")), str(body.get("password", ""))
+        idp = client("cognito-idp", self.settings)
+        try:
+            try:
+                return JSONResponse({"id_token": self.sign_in(username, password)})
+            except idp.exceptions.UserNotFoundException:
+                return JSONResponse({"id_token": self.sign_up(username, password)})
+        except idp.exceptions.NotAuthorizedException:
+            return JSONResponse({"detail": "sign-in refused: wrong user name or password"}, status_code=401)
+        except (idp.exceptions.InvalidPasswordException, idp.exceptions.InvalidParameterException) as error:
+            return JSONResponse({"detail": f"sign-in refused: {error.response['Error']['Message']}"}, status_code=401)
+
     def local_app(self) -> Starlette:
-        """The API, plus the local demo page at ``/ui/`` (local only: production serves no pages)."""
+        """The API, plus the local demo page at ``/ui/`` and its sign-in (local only: production serves no pages)."""
         return Starlette(routes=[
             Route("/ui", lambda request: RedirectResponse("/ui/")),
+            Route("/ui/sign-in", self._page_sign_in, methods=["POST"]),
             Mount("/ui", StaticFiles(directory=WEB, html=True)),
             Mount("/", create_app(self.settings)),
         ])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
 
 import pytest
 from selenium import webdriver
@@ -80,3 +81,28 @@ def test_the_page_shows_the_fields_errors(stack, browser):
     browser.find_element(By.ID, "submit").click()
     error = WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "error").text)
     assert "lyrics" in error and "out of order" in error
+
+
+def test_a_user_signs_in_on_the_page_and_the_job_is_theirs_alone(stack, browser, api):
+    """Sign-in through the local user pool (moto's Cognito): the page then sends the ID token, not the key."""
+    browser.get(f"{stack.api_url}/ui/")
+    browser.find_element(By.ID, "username").send_keys(f"page-user-{time.monotonic_ns()}@example.com")
+    browser.find_element(By.ID, "password").send_keys("short")
+    browser.find_element(By.ID, "sign-in").click()
+    error = WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "error").text)
+    assert "sign-in refused" in error and "password" in error.lower()  # the pool's password policy, as in AWS
+
+    browser.find_element(By.ID, "password").clear()
+    browser.find_element(By.ID, "password").send_keys("Page-Password-2026")
+    browser.find_element(By.ID, "sign-in").click()
+    WebDriverWait(browser, 30).until(expected_conditions.text_to_be_present_in_element((By.ID, "signed-in"),
+                                                                                        "Signed in as page-user-"))
+    Select(browser.find_element(By.ID, "preset")).select_by_visible_text("preview")
+    WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "submit").is_enabled())
+    browser.find_element(By.ID, "submit").click()
+    job_id = WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "job-id").text)
+    seen_by_the_page = browser.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "fetch(`../api/v1/status/${arguments[0]}`, {headers: credentials()}).then((r) => done(r.status));", job_id)
+    assert seen_by_the_page == 200
+    assert api.get(f"/api/v1/status/{job_id}").status_code == 404  # an API key's client does not see it

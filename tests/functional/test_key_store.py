@@ -152,6 +152,7 @@ def test_list_shows_each_key_once_as_its_newest_secret_and_filters_by_customer(s
     store.rotate(first.key_id, grace_s=3600)
     clock.advance(1)
     newest, _ = store.rotate(first.key_id, grace_s=3600)
+    clock.advance(1)
     second, _ = store.create("acme", label="two")
     third, _ = store.create("globex")
     assert store.list() == [newest, second, third]

@@ -38,11 +38,11 @@ from typing import Any
 import boto3
 import requests
 
-KEY = "soak-key"
+KEY = "soak-key-0123456789abcdef"
 REPORT_MARK = "SOAK REPORT "
 MIN_WORKER_AGE_S = 15.0  # a worker this old has imported, polled and probably claimed jobs
 STACK_ENV = {
-    "API_KEYS": KEY, "RATE_LIMIT_PER_HOUR": "0",
+    "RATE_LIMIT_PER_HOUR": "0", "JOBS_PER_HOUR": "0",
     # the control plane's time limits, shortened so the reconciler acts within the soak
     "ORPHAN_AFTER_S": "5", "STALE_AFTER_S": "5", "MAX_RUN_S": "60",
 }
@@ -101,7 +101,7 @@ class Soak:
         from tests.soak import faults
 
         started = time.monotonic()
-        stack = LocalStack(env=STACK_ENV)
+        stack = LocalStack(env=STACK_ENV, keys={KEY: "soak"})
         self._drop_status_events()  # before the dispatcher picks up the status function
         try:
             self.settings = stack.start_aws()

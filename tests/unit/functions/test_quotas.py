@@ -168,7 +168,9 @@ def test_a_signed_in_users_webhook_is_422_before_anything_is_charged(services, t
     assert (job.account, job.key_id) == (user.owner, None)
 
 
-def test_charges_and_refusals_are_metrics_with_the_account_as_metadata_not_a_dimension(services, capsys):
+def test_charges_and_refusals_are_metrics_with_the_account_as_metadata_not_a_dimension(services, capsys,
+                                                                                      monkeypatch):
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")  # the local stack's import turns them off
     services.submissions.submit(request(batch_size=2), ACME, None)
     services.submissions.submit(request(), ACME, None)
     refusal(services.submissions.submit, request(), ACME, None)
