@@ -10,6 +10,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from functions.api.auth import Authenticator
 from functions.api.cancellation import Cancellations
 from functions.api.queue_stats import QueueStats
+from functions.api.quotas import Quotas
 from functions.api.reads import JobReads
 from functions.api.services import Services
 from functions.api.submission import Submissions
@@ -59,6 +60,11 @@ def get_stats(request: Request) -> QueueStats:
     return _services(request).stats
 
 
+def get_quotas(request: Request) -> Quotas:
+    """Quotas: charging and reporting the caller's account."""
+    return _services(request).quotas
+
+
 def get_authenticator(request: Request) -> Authenticator:
     """How the app tells callers apart."""
     authenticator: Authenticator = request.app.state.authenticator
@@ -84,4 +90,5 @@ ReadsDep = Annotated[JobReads, Depends(get_reads)]
 CancellationsDep = Annotated[Cancellations, Depends(get_cancellations)]
 UploadsDep = Annotated[Uploads, Depends(get_uploads)]
 StatsDep = Annotated[QueueStats, Depends(get_stats)]
+QuotasDep = Annotated[Quotas, Depends(get_quotas)]
 CallerDep = Annotated[Caller, Depends(get_caller)]

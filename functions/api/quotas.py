@@ -22,7 +22,6 @@ from shared.contract import GenerateRequest, QuotaUsage, UsageResponse
 from shared.jobs import Charge, seconds_left, window_start
 from shared.ports import Clock, JobTable
 from shared.records import utcnow
-from shared.settings import Settings
 from shared.timeline import MIN_SECONDS
 
 #: how each quota's limit reads in a refusal ("20 jobs per hour")
@@ -44,7 +43,6 @@ class Quotas:
     """Charges the caller's account (``Caller.account``, its limits ``Caller.limits``) and reports its usage.
     ``clock`` decides the window of each charge."""
 
-    settings: Settings
     store: JobTable
     clock: Clock = field(default=utcnow)
 

@@ -36,11 +36,11 @@ class Services:
         """The components over the given table, bucket client and queue client."""
         presigner = Presigner(s3, settings.bucket_name, settings.presign_ttl_s)
         reads = JobReads(settings, store, presigner)
-        quotas = Quotas(settings, store, clock)
+        quotas = Quotas(store, clock)
         return cls(
             submissions=Submissions(settings, store, s3, sqs, quotas, clock, resolve),
             reads=reads,
-            cancellations=Cancellations(reads, store, s3, settings.bucket_name),
+            cancellations=Cancellations(reads, store, s3, settings.bucket_name, clock),
             uploads=Uploads(presigner, settings.max_upload_bytes, quotas),
             stats=QueueStats(settings, store, sqs),
             quotas=quotas,

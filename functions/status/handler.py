@@ -3,7 +3,7 @@
 Idempotent: a duplicate or late event finds the job already final and changes nothing (``shared.states`` forbids
 leaving a final state), so jobs never move backwards. Every final state is queued for the job's webhook at least once
 (``functions.status.notify``; the webhook function delivers it). The transition that ends a job that ran adds its GPU
-seconds to its account's quota (``functions.status.gpu_time``), so a repeated event adds nothing.
+seconds to its account's quota (``functions.gpu_time``), so a repeated event adds nothing.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
+from functions.gpu_time import charge_gpu_time
 from functions.observability import lambda_entry
-from functions.status.gpu_time import charge_gpu_time
 from functions.status.notify import notify_final
 from shared import keys
 from shared.aws import client

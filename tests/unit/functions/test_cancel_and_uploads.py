@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from functions.api.errors import ConflictError, InputError, NotFoundError
 from shared import keys
+from shared.accounts import Meter
 from shared.contract import UploadRequest
 from shared.records import CancellationRecord
 from shared.states import JobState
 from tests.unit.fakes import key_caller
-from tests.unit.functions.conftest import OTHER, OWNER, put_job
+from tests.unit.functions.conftest import NOW, OTHER, OWNER, put_job
 
 
 def test_cancel_a_queued_job_leaves_the_marker_then_a_second_cancel_is_409(services, table, s3):
@@ -22,9 +25,12 @@ def test_cancel_a_queued_job_leaves_the_marker_then_a_second_cancel_is_409(servi
         services.cancellations.cancel(job.job_id, OWNER)
 
 
-def test_cancel_a_running_job(services, table):
-    job = put_job(table, status=JobState.RUNNING)
+def test_cancel_a_running_job_charges_its_gpu_seconds_so_far_to_its_account_once(services, table):
+    job = put_job(table, status=JobState.RUNNING, started_at=NOW - timedelta(seconds=90.5), account="acme")
     assert services.cancellations.cancel(job.job_id, OWNER).status is JobState.CANCELLED
+    with pytest.raises(ConflictError):
+        services.cancellations.cancel(job.job_id, OWNER)
+    assert table.usage("acme", [Meter.GPU_SECONDS_PER_DAY], NOW) == {Meter.GPU_SECONDS_PER_DAY: 91}
 
 
 def test_cancel_a_completed_job_is_409_and_changes_nothing(services, table, s3):

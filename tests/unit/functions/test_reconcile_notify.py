@@ -64,13 +64,15 @@ def test_an_applied_record_whose_webhook_send_failed_is_notified_by_a_later_pass
 
 
 def test_a_cancel_whose_marker_was_not_written_is_notified_by_the_reconciler(reconciler, services, table, s3,
-                                                                            webhooks, monkeypatch):
+                                                                            webhooks, clock, monkeypatch):
     job = put_job(table, webhook_url=HOOK)
     monkeypatch.setattr(s3, "put_object", lambda **_: (_ for _ in ()).throw(client_error("SlowDown", "PutObject")))
     # the caller's cancel succeeded (the marker only triggers the webhook)
     assert services.cancellations.cancel(job.job_id, OWNER).status is JobState.CANCELLED
     assert table.jobs[job.job_id].status is JobState.CANCELLED and keys.cancellation_key(job.job_id) not in s3.objects
-    assert reconciler.run()["notified"] == 1  # it ended long before the fake clock's now
+    assert reconciler.run()["notified"] == 0  # the status function's turn still
+    clock.advance(reconciler.settings.notify_after_s + 1)
+    assert reconciler.run()["notified"] == 1
     assert events(webhooks) == ["job.cancelled"]
 
 

@@ -13,7 +13,7 @@ from shared.accounts import Meter
 from shared.ports import JobTable
 from shared.records import JobRecord
 
-logger = Logger(service="status")
+logger = Logger(service="usage")
 
 
 def gpu_seconds(job: JobRecord) -> int:
@@ -39,6 +39,6 @@ def charge_gpu_time(store: JobTable, job: JobRecord) -> int:
         logger.exception("GPU seconds not added to the account's usage", extra={"job_id": job.job_id,
                                                                                 "seconds": seconds})
         return 0
-    account_metric("GpuSeconds", seconds, service="status", quota=Meter.GPU_SECONDS_PER_DAY.value,
+    account_metric("GpuSeconds", seconds, service="usage", quota=Meter.GPU_SECONDS_PER_DAY.value,
                    account=job.account, unit=MetricUnit.Seconds, owner=job.owner)
     return seconds
