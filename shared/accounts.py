@@ -22,8 +22,7 @@ from typing import Any, Literal
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic_core import to_jsonable_python
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from shared.settings import Settings
 
@@ -161,6 +160,9 @@ class ApiKey(BaseModel):
 _Secret = tuple[str, ApiKey]  # one item of the keys table: the token's hash and the key as that item has it
 
 
+_FIELDS = TypeAdapter(dict[str, Any])  # ApiKey fields -> JSON types (times as ISO strings)
+
+
 def _item(key: ApiKey) -> dict[str, Any]:
     """``key``'s attributes in an item: ``owner`` = the customer, times as ISO-8601 strings, only the limits set."""
     fields = key.model_dump(mode="json", exclude_none=True)
@@ -287,7 +289,7 @@ class KeyStore:
         """Set ``fields`` (``ApiKey`` fields) on the secret stored as ``digest``; False when ``unless_revoked`` and
         it is revoked (a concurrent revoke)."""
         values = {f":{name}": _serializer.serialize(value)
-                  for name, value in to_jsonable_python(fields, exclude_none=True).items()}
+                  for name, value in _FIELDS.dump_python(fields, mode="json", exclude_none=True).items()}
         names = _HASH | {f"#{name}": name for name in fields}
         condition = "attribute_exists(#hash)"
         if unless_revoked:
