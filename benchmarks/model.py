@@ -1,7 +1,7 @@
 """DiT speed: one guided step and a whole song, OUR path beside an upstream-like reference path, in the same run.
 
     python -m benchmarks.model [--quick] [--device cuda|cpu] [--dtype fp16,bf16] [--frames 2048,6144]
-        [--batch 1,2,4,8] [--sample-batch 1,4] [--steps 32] [--out DIR]
+        [--batch 1,2,4,8] [--sample-batch 1,4] [--steps 32] [--compiled] [--no-reference] [--out DIR]
 
 Builds the full-size DiT (1.1 B parameters, random weights: speed does not depend on the values) once per latent
 window, with the same weights for every path, and times
@@ -13,6 +13,13 @@ window, with the same weights for every path, and times
   included;
 - **decode**: ``vae.VAE`` over a full-size stand-in decoder (``benchmarks.oobleck``), one row, float32 as the
   pipeline decodes today (fp16 as an extra row); a **song** is sampling plus one decode per row.
+
+With ``--compiled``, our path also runs on prepared copies of the same model (``inference_container.diffrhythm.
+compiled``): ``ours-fused`` (QKV and gate/up projections fused), ``ours-compiled`` (decoder blocks compiled) and
+``ours-compiled-fused``; each one's first call at each shape is timed on its own (``first-call``: the compile, at
+the first shape) and its step compared with eager ``ours``. ``--compile-cache FILE`` then writes the compile cache
+and times one first call again after ``torch._dynamo.reset()`` (``first-call-cached``: what a worker pays whose
+caches hold the kernels).
 
 The reference runs in fp16 on a GPU and fp32 on a CPU (as upstream runs there); ``vs ref`` is the reference's
 time over the row's (above 1: ours is faster). CUDA timings synchronize around each run, after warm-up runs; the
@@ -39,6 +46,7 @@ from benchmarks.oobleck import OobleckDecoder
 from benchmarks.reference import UpstreamLike
 from benchmarks.report import RESULTS, cpu_has_bf16, environment, result_path, table, write_json
 from benchmarks.timing import Timing, measure
+from inference_container.diffrhythm.compiled import compile_dit, fuse_projections, save_cache
 from inference_container.diffrhythm.config import LATENT_CHANNELS, STYLE_DIM, DiTConfig
 from inference_container.diffrhythm.device import torch_dtype
 from inference_container.diffrhythm.guidance import Inpainting, guided
@@ -72,17 +80,34 @@ class Settings:
     budget_s: float | None  # skip sampling cases that would end past this many seconds from the start
     seed: int
     quick: bool
+    compiled: bool = False  # also the fused / compiled copies of our path
+    compile_mode: str | None = None  # torch.compile's mode for them (None: default)
+    reference: bool = True  # time the reference path (off: our variants only, e.g. beside an earlier run)
+    compile_cache: str | None = None  # write the compile cache here, then time a first call with warm caches
+    decode: bool = True  # time the stand-in VAE decode
+
+
+COMPILED_PATHS = ("ours-fused", "ours-compiled", "ours-compiled-fused")  # our path on prepared copies
 
 
 @dataclass(frozen=True)
 class Case:
-    """A path (``ours``, ``reference`` or ``reference-nomask``) in a precision."""
+    """A path (``ours``, one of ``COMPILED_PATHS``, ``reference`` or ``reference-nomask``) in a precision."""
 
     path: str
     precision: str
 
     def __str__(self) -> str:
         return f"{self.path} {self.precision}"
+
+    @property
+    def ours(self) -> bool:
+        """Our product path (on the model as loaded, or a fused / compiled copy)."""
+        return self.path.startswith("ours")
+
+    @property
+    def compiled(self) -> bool:
+        return "compiled" in self.path
 
 
 @dataclass(frozen=True)
@@ -119,10 +144,13 @@ def make_inputs(config: DiTConfig, frames: int, batch: int, device: torch.device
                   None if duration is None else duration.to(device), noise.to(device))
 
 
-def build_models(settings: Settings, device: torch.device) -> dict[tuple[int, str], DiT]:
+Models = dict[tuple[int, str], DiT]
+
+
+def build_models(settings: Settings, device: torch.device) -> Models:
     """One DiT per (window, precision), each window's weights drawn once (fp32) and cast for every precision."""
-    precisions = {settings.reference_precision, *settings.precisions}
-    models: dict[tuple[int, str], DiT] = {}
+    precisions = {settings.reference_precision, *settings.precisions} if settings.reference else {*settings.precisions}
+    models: Models = {}
     for max_frames in sorted({window(n).max_frames for n in settings.frames}):
         torch.manual_seed(settings.seed)
         with device:
@@ -134,6 +162,25 @@ def build_models(settings: Settings, device: torch.device) -> dict[tuple[int, st
     return models
 
 
+_PREPARED: dict[tuple[int, str, str], DiT] = {}
+
+
+def model_for(models: Models, frames: int, case: Case, settings: Settings) -> DiT:
+    """The model a case runs: the built one, or (``COMPILED_PATHS``) a fused and/or compiled copy of it, made once."""
+    base = models[window(frames).max_frames, case.precision]
+    if case.path not in COMPILED_PATHS:
+        return base
+    key = (window(frames).max_frames, case.precision, case.path)
+    if key not in _PREPARED:
+        model = copy.deepcopy(base)
+        if "fused" in case.path:
+            fuse_projections(model)
+        if case.compiled:
+            compile_dit(model, mode=settings.compile_mode)
+        _PREPARED[key] = model
+    return _PREPARED[key]
+
+
 def weight_bytes(module: torch.nn.Module) -> int:
     return sum(t.numel() * t.element_size() for t in [*module.parameters(), *module.buffers()])
 
@@ -141,7 +188,7 @@ def weight_bytes(module: torch.nn.Module) -> int:
 def step_fn(case: Case, model: DiT, inputs: Inputs, cfg_strength: float) -> Callable[[], torch.Tensor]:
     """One guided velocity at t = 0.5 (our conditioning is prepared here, outside the timing)."""
     device = inputs.noise.device
-    if case.path == "ours":
+    if case.ours:
         with torch.inference_mode():
             velocity = guided(model, text=inputs.text, cond=inputs.cond, style=inputs.style,
                               negative_style=inputs.negative_style, start_time=inputs.start_time,
@@ -161,7 +208,7 @@ def step_fn(case: Case, model: DiT, inputs: Inputs, cfg_strength: float) -> Call
 def sample_fn(case: Case, model: DiT, inputs: Inputs, steps: int, cfg_strength: float) -> Callable[[], torch.Tensor]:
     """A whole sampling from noise, including what each path prepares per song."""
     b, n, c = inputs.noise.shape
-    if case.path == "ours":
+    if case.ours:
         return lambda: sample(model, Inpainting.everything(b, n, c, inputs.noise.device), inputs.noise,
                               text=inputs.text, style=inputs.style, negative_style=inputs.negative_style,
                               start_time=inputs.start_time, duration=inputs.duration, steps=steps,
@@ -223,7 +270,7 @@ def measure_or_skip(fn: Callable[[], object], device: torch.device, warmup: int,
             torch.cuda.empty_cache()
 
 
-def agreement(run: Run, models: dict[tuple[int, str], DiT], case: Case, settings: Settings) -> None:
+def agreement(run: Run, models: Models, case: Case, settings: Settings) -> None:
     """Ours and the reference on the same step, in the reference's precision: the largest difference relative to the
     largest value (the reference path computes our numbers, up to rounding)."""
     for frames in settings.frames:
@@ -240,12 +287,69 @@ def agreement(run: Run, models: dict[tuple[int, str], DiT], case: Case, settings
     run.save()
 
 
-def run_steps(run: Run, models: dict[tuple[int, str], DiT], cases: Sequence[Case]) -> None:
+def first_calls(run: Run, models: Models, cases: Sequence[Case]) -> None:
+    """Each fused / compiled case's first step at every shape, timed alone (a compile shows here), and how far its
+    step is from eager ``ours`` in the same precision (largest difference / largest value)."""
+    s = run.settings
+    for case in (c for c in cases if c.path in COMPILED_PATHS):
+        for frames in s.frames:
+            for batch in s.batches:
+                model = model_for(models, frames, case, s)
+                inputs = make_inputs(model.config, frames, batch, run.device, s.seed)
+                step = step_fn(case, model, inputs, s.cfg_strength)
+                try:
+                    timing = measure(step, run.device, warmup=0, reps=1)
+                except torch.OutOfMemoryError:
+                    run.record("first-call", frames, batch, case, None, 0, "out of GPU memory")
+                    continue
+                run.record("first-call", frames, batch, case, timing, weight_bytes(model))
+                if batch != s.batches[0]:
+                    continue
+                with torch.inference_mode():
+                    ours = step_fn(Case("ours", case.precision), model_for(models, frames, Case("ours", case.precision),
+                                                                       s), inputs, s.cfg_strength)().float()
+                    theirs = step().float()
+                relative = ((ours - theirs).abs().max() / ours.abs().max()).item()
+                run.data["agreement"].append({"frames": frames, "precision": case.precision, "path": case.path,
+                                              "against": "ours", "max_rel_diff": relative,
+                                              "finite": bool(theirs.isfinite().all())})
+                print(f"agreement {frames:5} {case}: max |ours - {case.path}| / max |ours| = {relative:.2e}",
+                      flush=True)
+
+
+def write_compile_cache(run: Run) -> None:
+    """Write what the run compiled so far to ``--compile-cache`` (torch's portable compile cache)."""
+    s = run.settings
+    if s.compile_cache is None or not s.compiled:
+        return
+    started = time.perf_counter()
+    size = save_cache(s.compile_cache)
+    run.data["compile_cache"] = {"path": s.compile_cache, "bytes": size,
+                                 "save_s": round(time.perf_counter() - started, 3)}
+    run.save()
+
+
+def cached_first_call(run: Run, models: Models, cases: Sequence[Case]) -> None:
+    """Forget every compiled graph (``torch._dynamo.reset``) and time the first step of the first compiled case
+    again: tracing plus kernels from the caches, no kernel builds (with ``--compile-cache``)."""
+    s = run.settings
+    compiled = [c for c in cases if c.compiled]
+    if s.compile_cache is None or not compiled:
+        return
+    torch._dynamo.reset()
+    case, frames, batch = compiled[0], s.frames[0], s.batches[0]
+    model = model_for(models, frames, case, s)
+    inputs = make_inputs(model.config, frames, batch, run.device, s.seed)
+    timing = measure(step_fn(case, model, inputs, s.cfg_strength), run.device, warmup=0, reps=1)
+    run.record("first-call-cached", frames, batch, case, timing, weight_bytes(model))
+
+
+def run_steps(run: Run, models: Models, cases: Sequence[Case]) -> None:
     s = run.settings
     for frames in s.frames:
         for batch in s.batches:
             for case in cases:
-                model = models[window(frames).max_frames, case.precision]
+                model = model_for(models, frames, case, s)
                 inputs = make_inputs(model.config, frames, batch, run.device, s.seed)
                 result = measure_or_skip(step_fn(case, model, inputs, s.cfg_strength), run.device, s.warmup, s.reps)
                 timing = result if isinstance(result, Timing) else None
@@ -268,12 +372,12 @@ def run_decodes(run: Run) -> None:
                        None if timing else str(result))
 
 
-def run_sampling(run: Run, models: dict[tuple[int, str], DiT], cases: Sequence[Case]) -> None:
+def run_sampling(run: Run, models: Models, cases: Sequence[Case]) -> None:
     s = run.settings
     for batch in s.sample_batches:
         for frames in s.frames:
             for case in cases:
-                model = models[window(frames).max_frames, case.precision]
+                model = model_for(models, frames, case, s)
                 step = run.median("step", frames, batch, case)
                 if step is None and (one := run.median("step", frames, 1, case)) is not None:
                     step = one * batch
@@ -319,7 +423,7 @@ def tables(run: Run) -> str:
                       _ratio(ref_sampling, r["median_s"]), f"{total:.3f}", f"{total / r['batch']:.3f}",
                       _ratio(ref_total, total), r.get("peak_gib")])
     s = run.settings
-    return "\n\n".join([
+    parts = [
         f"One guided DiT step (conditional + unconditional), ms, median of {s.reps} after {s.warmup} warm-up:\n"
         + table(["frames", "batch", "path", "dtype", "ms", "vs ref", "peak GiB"], steps),
         f"VAE decode of one row (full-size stand-in, chunks of 128 frames), s, median of {max(1, s.sample_reps)}:\n"
@@ -328,7 +432,40 @@ def tables(run: Run) -> str:
         f"{s.sample_reps}:\n"
         + table(["frames", "batch", "path", "dtype", "sampling s", "vs ref", "song s", "per song s", "vs ref",
                  "peak GiB"], songs),
-    ])
+    ]
+    if s.compiled:
+        parts.append(compiled_table(run))
+    return "\n\n".join(parts)
+
+
+def compiled_table(run: Run) -> str:
+    """Our path eager, fused and compiled, side by side: step, whole sampling, and the first call (the compile)."""
+    s = run.settings
+    rows = []
+    for frames in s.frames:
+        for batch in sorted({*s.batches, *s.sample_batches}):
+            for precision in s.precisions:
+                eager_step = run.median("step", frames, batch, Case("ours", precision))
+                eager_sampling = run.median("sampling", frames, batch, Case("ours", precision))
+                for path in ("ours", *COMPILED_PATHS):
+                    case = Case(path, precision)
+                    step = run.median("step", frames, batch, case)
+                    sampling = run.median("sampling", frames, batch, case)
+                    first = run.median("first-call", frames, batch, case)
+                    if step is None and sampling is None:
+                        continue
+                    rows.append([frames, batch, path, precision, None if step is None else f"{step * 1e3:.1f}",
+                                 _ratio(eager_step, step), None if sampling is None else f"{sampling:.3f}",
+                                 _ratio(eager_sampling, sampling), None if first is None else f"{first:.1f}"])
+    cached = [r for r in run.data["rows"] if r["stage"] == "first-call-cached" and "median_s" in r]
+    note = "".join(f"\nFirst call after torch._dynamo.reset() with the kernels in the caches ({r['path']}, "
+                   f"{r['frames']} x {r['batch']}): {r['median_s']:.1f} s." for r in cached)
+    if "compile_cache" in run.data:
+        note += f"\nCompile cache: {run.data['compile_cache']['bytes'] / 2**20:.1f} MiB."
+    return (f"Ours eager, fused and compiled (mode {s.compile_mode or 'default'}): step ms (median of {s.reps}), "
+            f"sampling s ({s.steps} steps), first call s (compile included):\n"
+            + table(["frames", "batch", "path", "dtype", "step ms", "vs eager", "sampling s", "vs eager",
+                     "first call s"], rows) + note)
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -359,6 +496,12 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Settings, Path, str | None
                                                                       "already warmed the same shapes)")
     parser.add_argument("--ablate", action="store_true", help="also time the reference without its attention mask")
     parser.add_argument("--budget-s", type=float, help="skip sampling cases that would end past this many seconds")
+    parser.add_argument("--compiled", action="store_true", help="also our path fused, compiled, and both")
+    parser.add_argument("--compile-mode", help="torch.compile mode for --compiled (default: torch's default)")
+    parser.add_argument("--compile-cache", help="with --compiled: write the compile cache to this file, then time a "
+                                                "first call with the caches warm")
+    parser.add_argument("--no-reference", action="store_true", help="skip the reference path (our variants only)")
+    parser.add_argument("--no-decode", action="store_true", help="skip the decode (song times are then sampling only)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON (default benchmarks/results)")
     parser.add_argument("--commit", help="the git commit to record instead of asking git (a copied tree's .git may "
@@ -388,7 +531,9 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Settings, Path, str | None
         batches=pick("batch"), sample_batches=pick("sample_batch"), steps=pick("steps"), cfg_strength=args.cfg,
         depth=pick("depth"), vae_channels=defaults["vae_channels"], reps=pick("reps"), warmup=pick("warmup"),
         sample_reps=pick("sample_reps"), sample_warmup=args.sample_warmup, ablate=args.ablate,
-        budget_s=args.budget_s, seed=args.seed, quick=args.quick,
+        budget_s=args.budget_s, seed=args.seed, quick=args.quick, compiled=args.compiled,
+        compile_mode=args.compile_mode, reference=not args.no_reference, compile_cache=args.compile_cache,
+        decode=not args.no_decode,
     )
     for frames in settings.frames:
         window(frames)
@@ -398,7 +543,8 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Settings, Path, str | None
 def main(argv: Sequence[str] | None = None) -> None:
     settings, out, commit = parse(argv)
     device = torch.device(settings.device)
-    run = Run(settings, device, result_path(out, "model", device, "quick" if settings.quick else ""), commit)
+    suffix = "-".join(name for name, on in (("quick", settings.quick), ("compiled", settings.compiled)) if on)
+    run = Run(settings, device, result_path(out, "model", device, suffix), commit)
     env = run.data["environment"]
     print(f"{env['device_name']} · torch {env['torch']} · commit {env['git']['commit'][:12]} · "
           f"{', '.join(f'{f.name}={getattr(settings, f.name)}' for f in fields(settings))}", flush=True)
@@ -410,13 +556,29 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"DiT: {run.data['model']['parameters'] / 1e9:.3f} B parameters, built in {run.elapsed():.1f} s",
           flush=True)
     reference = Case("reference", settings.reference_precision)
-    cases = [reference, *(Case("ours", p) for p in settings.precisions)]
+    ours = [Case("ours", p) for p in settings.precisions]
+    variants = [Case(path, p) for p in settings.precisions for path in COMPILED_PATHS] if settings.compiled else []
+    cases = [reference, *ours] if settings.reference else ours
     step_cases = [*cases, Case("reference-nomask", settings.reference_precision)] if settings.ablate else cases
+    # sampling: every shape eager and compiled first, then the fused copies (a budget cuts the last ones)
+    first_pass = [*cases, *(c for c in variants if c.path == "ours-compiled")]
+    second_pass = [c for c in variants if c not in first_pass]
 
-    agreement(run, models, reference, settings)
-    run_steps(run, models, step_cases)
-    run_decodes(run)
-    run_sampling(run, models, cases)
+    if settings.reference:
+        agreement(run, models, reference, settings)
+    first_calls(run, models, variants)
+    write_compile_cache(run)
+    run_steps(run, models, [*step_cases, *variants])
+    if settings.decode:
+        run_decodes(run)
+    run_sampling(run, models, first_pass)
+    run_sampling(run, models, second_pass)
+    if variants:  # how many graphs the compiled blocks needed, and the compile caches' hits
+        counters = torch._dynamo.utils.counters
+        run.data["dynamo"] = {"unique_graphs": counters["stats"]["unique_graphs"],
+                              **{k: v for k, v in counters["inductor"].items() if "cache" in k}}
+        run.save()
+    cached_first_call(run, models, variants)  # last: it forgets the compiled graphs
     print("\n" + tables(run) + f"\n\n{run.path} ({run.elapsed():.0f} s)", flush=True)
 
 

@@ -13,8 +13,9 @@ import numpy as np
 import torch
 
 from inference_container.audio import check_audio, master, peak_normalize
-from inference_container.diffrhythm.checkpoint import load_dit
-from inference_container.diffrhythm.config import LATENT_CHANNELS, DiTConfig
+from inference_container.diffrhythm.checkpoint import load_variant
+from inference_container.diffrhythm.compiled import prepare_dit
+from inference_container.diffrhythm.config import LATENT_CHANNELS
 from inference_container.diffrhythm.device import resolve_precision, synchronize
 from inference_container.diffrhythm.g2p import LyricsTokenizer
 from inference_container.diffrhythm.guidance import Inpainting
@@ -24,7 +25,7 @@ from inference_container.diffrhythm.sampling import initial_noise, sample, segme
 from inference_container.diffrhythm.style import StyleEncoder
 from inference_container.diffrhythm.vae import VAE
 from inference_container.diffrhythm.weights import Bundle, BundleError
-from shared.timeline import HOP, MIN_SECONDS, SAMPLE_RATE, VARIANTS, variant_for
+from shared.timeline import HOP, MIN_SECONDS, SAMPLE_RATE, variant_for
 
 Progress = Callable[[str, float], None]  # (stage, percent of the whole job)
 #: each stage's share of a job's time (percent); progress reports where a stage starts
@@ -73,20 +74,23 @@ class Pipeline:
                  device: str, model_name: str) -> None:
         self.dits, self.vae, self.style, self.tokenizer = dits, vae, style, tokenizer
         self.device, self.model_name = device, model_name
+        self.dit_files: dict[str, Path] = {}  # variant -> the file its DiT was loaded from (``load``)
 
     @classmethod
     def load(cls, weights: str, device: str = "cpu", dtype: str = "auto",
              variants: Sequence[str] | None = None) -> Pipeline:
-        """Load from a weights bundle (verified against its manifest by size)."""
+        """Load from a weights bundle (verified against its manifest by size); each DiT from its converted
+        safetensors file where the bundle has a usable one (``Bundle.dit_choice``), else from the published ``.pt``."""
         bundle = Bundle(Path(weights))
         bundle.verify(checksums=False)
         precision = resolve_precision(device, dtype)
-        dits = {}
-        for variant in variants or bundle.variants:
-            config = DiTConfig.from_json(bundle.dit_config, max_frames=VARIANTS[variant].max_frames)
-            dits[variant] = load_dit(bundle.dit(variant), config, dtype=precision, device=device)
-        return cls(dits, VAE.load(bundle.vae, device), StyleEncoder.load(bundle.style, bundle.negative_style, device),
-                   LyricsTokenizer.load(bundle.vocab, bundle.lexicon), device, bundle.kind)
+        loaded = {variant: load_variant(bundle, variant, precision, device) for variant in variants or bundle.variants}
+        pipeline = cls({variant: prepare_dit(model, device) for variant, (model, _) in loaded.items()},
+                       VAE.load(bundle.vae, device),
+                       StyleEncoder.load(bundle.style, bundle.negative_style, device),
+                       LyricsTokenizer.load(bundle.vocab, bundle.lexicon), device, bundle.kind)
+        pipeline.dit_files = {variant: path for variant, (_, path) in loaded.items()}
+        return pipeline
 
     @torch.inference_mode()
     def generate(self, request: SongRequest, progress: Progress | None = None) -> Song:

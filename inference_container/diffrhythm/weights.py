@@ -14,8 +14,17 @@ Layout::
     g2p/vocab.json              upstream's phoneme vocabulary
     g2p/chinese_lexicon.txt     upstream's Mandarin lexicon (word<TAB>pinyin)
 
+and, after ``convert_weights`` (the image's build step after fetching):
+
+    converted.json              every converted file: its precision, size, sha256, and its source's path and sha256
+    dit/<variant>/cfm_model.<precision>.safetensors
+                                the DiT's state dict (the published keys) cast to bf16, fp16 or fp32, with the same
+                                facts in the file's safetensors metadata
+
 ``fetch_weights`` downloads it through huggingface_hub at image build time; the pipeline then reads only this
-directory (``HF_HUB_OFFLINE=1`` works).
+directory (``HF_HUB_OFFLINE=1`` works). ``Bundle.dit_choice`` picks the file to load a DiT from: a converted file in
+the precision wanted (or in fp32, cast while loading) whose source is the bundle's published file, else that published
+``.pt`` (which stays in the bundle: the fallback, and the fp32 reference).
 """
 
 from __future__ import annotations
@@ -23,13 +32,16 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from dataclasses import dataclass
+import struct
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from shared.timeline import FULL, SHORT, VARIANTS
 
 MANIFEST = "manifest.json"
+CONVERTED = "converted.json"  # the converted files' manifest, beside MANIFEST
+CONVERTED_CONTENT = "diffrhythm-dit"  # the "content" a converted file's safetensors metadata names
 # The layout (paths relative to the bundle's root): the one place that names them
 DIT_CONFIG = "dit/config.json"
 VAE_FILE = "vae/vae_model.pt"
@@ -63,6 +75,17 @@ def dit_file(variant: str) -> str:
     return f"dit/{variant}/cfm_model.pt"
 
 
+def converted_file(variant: str, precision: str) -> str:
+    """Where a variant's DiT converted to ``precision`` lies in a bundle (relative path).
+
+    Example
+    -------
+    >>> converted_file("95s", "bf16")
+    'dit/95s/cfm_model.bf16.safetensors'
+    """
+    return f"dit/{variant}/cfm_model.{precision}.safetensors"
+
+
 class BundleError(ValueError):
     """The directory is not a complete, intact weights bundle; the message lists what is wrong."""
 
@@ -73,6 +96,31 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def safetensors_metadata(path: Path) -> tuple[dict[str, str], int]:
+    """A safetensors file's ``__metadata__`` and the size its header declares (header plus tensor data), read
+    without torch; ``ValueError`` if the header is not one."""
+    with path.open("rb") as handle:
+        prefix = handle.read(8)
+        if len(prefix) != 8:
+            raise ValueError("shorter than a safetensors header")
+        (length,) = struct.unpack("<Q", prefix)
+        if length > 100 << 20:
+            raise ValueError("not a safetensors header")
+        header = json.loads(handle.read(length))
+    metadata = header.pop("__metadata__", None) or {}
+    end = max((entry["data_offsets"][1] for entry in header.values()), default=0)
+    return {str(k): str(v) for k, v in metadata.items()}, 8 + length + end
+
+
+@dataclass(frozen=True)
+class DiTChoice:
+    """The file to load a variant's DiT from, and why converted files the bundle lists were passed over."""
+
+    path: Path
+    converted: bool
+    refused: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -108,6 +156,58 @@ class Bundle:
             raise BundleError(f"this bundle has no {variant} model (it has {', '.join(self.variants)}); fetch it "
                               f"with `diffrhythm fetch-weights --variants {variant}`")
         return self.root / dit_file(variant)
+
+    @property
+    def converted(self) -> dict[str, dict[str, Any]]:
+        """``converted.json``'s files (relative path -> entry); empty where nothing was converted."""
+        path = self.root / CONVERTED
+        if not path.is_file():
+            return {}
+        files: dict[str, dict[str, Any]] = json.loads(path.read_text())["files"]
+        return files
+
+    def dit_choice(self, variant: str, precision: str) -> DiTChoice:
+        """The file to load ``variant``'s DiT from for ``precision``: its converted file in that precision, else a
+        converted fp32 one (cast while loading gives the same tensors as from the ``.pt``), else the published
+        ``.pt``. A converted file is used only if its size is whole and its metadata names the precision and the
+        published file's sha256 as the manifest records it; reading a header is all this costs."""
+        published = self.dit(variant)
+        source = dit_file(variant)
+        expected = self.manifest["files"].get(source, {}).get("sha256")
+        converted = self.converted
+        refused: list[str] = []
+        for wanted in dict.fromkeys((precision, "fp32")):
+            name = converted_file(variant, wanted)
+            if name not in converted:
+                continue
+            problem = self._converted_problem(name, converted[name], wanted, source, expected)
+            if problem is None:
+                return DiTChoice(self.root / name, True, refused)
+            refused.append(f"{self.root / name}: {problem}; ignored (run `convert-weights {self.root}` again)")
+        return DiTChoice(published, False, refused)
+
+    def _converted_problem(self, name: str, entry: dict[str, Any], precision: str, source: str,
+                           expected: str | None) -> str | None:
+        """Why the converted file ``name`` cannot stand in for ``source`` in ``precision`` (None: it can)."""
+        path = self.root / name
+        if not path.is_file():
+            return "listed in converted.json but missing"
+        size = path.stat().st_size
+        if size != entry.get("bytes"):
+            return f"{size} bytes, converted.json records {entry.get('bytes')}"
+        try:
+            metadata, declared = safetensors_metadata(path)
+        except (ValueError, KeyError, TypeError) as error:
+            return f"unreadable safetensors header ({error})"
+        if declared != size:
+            return f"its header declares {declared} bytes, the file has {size}"
+        if metadata.get("content") != CONVERTED_CONTENT or metadata.get("precision") != precision:
+            return f"not a {precision} DiffRhythm DiT (metadata {metadata})"
+        recorded = {metadata.get("source_sha256"), entry.get("source_sha256")}
+        if expected is None or recorded != {expected}:
+            return (f"converted from another {source} (source sha256 {', '.join(sorted(map(str, recorded)))}; "
+                    f"the manifest's is {expected})")
+        return None
 
     @property
     def dit_config(self) -> Path:
@@ -202,3 +302,38 @@ def _fetch_mulan(hub: Any, style: Path, sources: dict[str, str]) -> None:
         sources[f"{STYLE_DIR}/{folder}"] = f"model:{repo}"
     (mulan / "config.json").write_text(json.dumps(config, indent=1))
     sources[f"{STYLE_DIR}/{MULAN_DIR}"] = f"model:{MULAN_REPO}"
+
+
+def convert_weights(root: str | Path, precisions: tuple[str, ...] = ("bf16",),
+                    variants: tuple[str, ...] | None = None) -> dict[str, dict[str, Any]]:
+    """Write each DiT of the bundle at ``root`` as safetensors in each of ``precisions`` and record them in
+    ``converted.json`` (replacing entries for the same files); returns the entries written.
+
+    The published file is hashed first and must match the manifest (a damaged bundle is not converted); the
+    converted file's metadata and ``converted.json`` both record that hash, so a file converted from another
+    checkpoint is never loaded in its place. The published ``.pt`` stays: the fallback and the fp32 reference.
+    """
+    from inference_container.diffrhythm.checkpoint import convert_checkpoint
+    from inference_container.diffrhythm.config import DiTConfig
+
+    bundle = Bundle(Path(root))
+    files = bundle.manifest["files"]
+    written: dict[str, dict[str, Any]] = {}
+    for variant in variants or bundle.variants:
+        source = dit_file(variant)
+        digest = _sha256(bundle.dit(variant))
+        if digest != files.get(source, {}).get("sha256"):
+            raise BundleError(f"{bundle.root / source}: sha256 differs from the manifest; fetch the weights again")
+        config = DiTConfig.from_json(bundle.dit_config, max_frames=VARIANTS[variant].max_frames)
+        targets = {precision: bundle.root / converted_file(variant, precision) for precision in precisions}
+        convert_checkpoint(bundle.root / source, targets, config,
+                           {"content": CONVERTED_CONTENT, "source": source, "source_sha256": digest})
+        for precision, path in targets.items():
+            written[converted_file(variant, precision)] = {
+                "precision": precision, "bytes": path.stat().st_size, "sha256": _sha256(path), "source": source,
+                "source_sha256": digest}
+    index = {"format": 1, "files": {**bundle.converted, **written}}
+    partial = bundle.root / (CONVERTED + ".partial")
+    partial.write_text(json.dumps(index, indent=1))
+    partial.replace(bundle.root / CONVERTED)
+    return written

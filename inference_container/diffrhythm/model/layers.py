@@ -152,7 +152,11 @@ def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tens
 
 
 class SelfAttention(nn.Module):
-    """Bidirectional multi-head attention with rotary positions, no biases, through SDPA without a mask."""
+    """Bidirectional multi-head attention with rotary positions, no biases, through SDPA without a mask.
+
+    ``fuse()`` (after loading: the published keys name the three projections) replaces ``q_proj``, ``k_proj`` and
+    ``v_proj`` by one ``qkv_proj`` holding their weights side by side: one matrix product instead of three.
+    """
 
     def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
@@ -161,6 +165,14 @@ class SelfAttention(nn.Module):
         self.k_proj = nn.Linear(dim, dim, bias=False)
         self.v_proj = nn.Linear(dim, dim, bias=False)
         self.o_proj = nn.Linear(dim, dim, bias=False)
+        self.qkv_proj: nn.Linear | None = None
+
+    def fuse(self) -> None:
+        """Concatenate the query, key and value projections into ``qkv_proj`` (idempotent)."""
+        if self.qkv_proj is not None:
+            return
+        self.qkv_proj = _concatenated(self.q_proj, self.k_proj, self.v_proj)
+        del self.q_proj, self.k_proj, self.v_proj
 
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         b, n, d = x.shape
@@ -168,24 +180,47 @@ class SelfAttention(nn.Module):
         def split(t: torch.Tensor) -> torch.Tensor:  # [b, n, d] -> [b, h, n, k]
             return t.view(b, n, self.heads, d // self.heads).transpose(1, 2)
 
+        if self.qkv_proj is not None:
+            q, k, v = self.qkv_proj(x).split(d, dim=-1)
+        else:
+            q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
         cos, sin = rope
-        q = _rotate(split(self.q_proj(x)), cos, sin)
-        k = _rotate(split(self.k_proj(x)), cos, sin)
-        out = F.scaled_dot_product_attention(q, k, split(self.v_proj(x)))
+        out = F.scaled_dot_product_attention(_rotate(split(q), cos, sin), _rotate(split(k), cos, sin), split(v))
         return self.o_proj(out.transpose(1, 2).reshape(b, n, d))
 
 
 class GatedMLP(nn.Module):
-    """SiLU-gated MLP without biases: down(silu(gate(x)) * up(x))."""
+    """SiLU-gated MLP without biases: down(silu(gate(x)) * up(x)). ``fuse()`` (after loading) joins ``gate_proj`` and
+    ``up_proj`` into one ``gate_up_proj``."""
 
     def __init__(self, dim: int, hidden: int) -> None:
         super().__init__()
         self.gate_proj = nn.Linear(dim, hidden, bias=False)
         self.up_proj = nn.Linear(dim, hidden, bias=False)
         self.down_proj = nn.Linear(hidden, dim, bias=False)
+        self.gate_up_proj: nn.Linear | None = None
+
+    def fuse(self) -> None:
+        """Concatenate the gate and up projections into ``gate_up_proj`` (idempotent)."""
+        if self.gate_up_proj is not None:
+            return
+        self.gate_up_proj = _concatenated(self.gate_proj, self.up_proj)
+        del self.gate_proj, self.up_proj
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+        if self.gate_up_proj is not None:
+            gate, up = self.gate_up_proj(x).chunk(2, dim=-1)
+        else:
+            gate, up = self.gate_proj(x), self.up_proj(x)
+        return self.down_proj(F.silu(gate) * up)
+
+
+def _concatenated(*linears: nn.Linear) -> nn.Linear:
+    """One bias-free Linear whose output is the given Linears' outputs side by side (same device and dtype)."""
+    weight = torch.cat([linear.weight.detach() for linear in linears])
+    fused = nn.Linear(weight.shape[1], weight.shape[0], bias=False, device="meta")
+    fused.weight = nn.Parameter(weight, requires_grad=linears[0].weight.requires_grad)
+    return fused
 
 
 class DecoderBlock(nn.Module):

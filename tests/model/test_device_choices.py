@@ -1,0 +1,101 @@
+"""device.py's decisions: CPU precision from the CPU's bf16 instructions, CPU threads from affinity and the cgroup
+quota, and whether to compile (``COMPILE``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from inference_container.diffrhythm import device
+from inference_container.diffrhythm.device import (
+    cgroup_cpu_quota,
+    configure_threads,
+    cpu_flags,
+    cpu_has_bf16,
+    cpu_threads,
+    resolve_compile,
+    resolve_precision,
+)
+
+AFFINITY = len(os.sched_getaffinity(0))
+
+
+@pytest.mark.parametrize(("fast_bf16", "expected"), [(True, "bf16"), (False, "fp32")])
+def test_cpu_auto_precision_follows_the_cpus_bf16_instructions(monkeypatch, fast_bf16, expected):
+    monkeypatch.setattr(device, "cpu_has_bf16", lambda: fast_bf16)
+    assert resolve_precision("cpu") == expected
+    assert resolve_precision("cpu", "fp32") == "fp32" and resolve_precision("cpu", "bf16") == "bf16"
+
+
+def test_cpu_bf16_detection_agrees_with_the_processor_flags():
+    """torch's capabilities and /proc/cpuinfo say the same thing on this machine, whatever it has."""
+    assert cpu_has_bf16() == bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
+
+
+def test_cpu_bf16_detection_reads_the_flags_where_torch_cannot_tell(monkeypatch):
+    monkeypatch.delattr(torch.cpu, "get_capabilities")
+    monkeypatch.setattr(device, "cpu_flags", lambda: {"avx2", "amx_bf16", "amx_tile"})
+    assert cpu_has_bf16() is True
+    monkeypatch.setattr(device, "cpu_flags", lambda: {"avx2", "avx512f"})
+    assert cpu_has_bf16() is False
+
+
+def test_cpu_flags_parse_cpuinfo(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx2 avx512_bf16\n")
+    assert cpu_flags(info) == {"fpu", "avx2", "avx512_bf16"}
+    assert cpu_flags(tmp_path / "missing") == set()
+
+
+def _cgroup(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root
+
+
+@pytest.mark.parametrize(("files", "quota"), [
+    ({"cpu.max": "150000 100000\n"}, 1.5),  # cgroup v2, 1.5 CPUs
+    ({"cpu.max": "max 100000\n"}, None),  # v2, no limit
+    ({"cpu/cpu.cfs_quota_us": "400000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 4.0),  # v1
+    ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),  # v1, no limit
+    ({}, None),  # no cgroup files
+])
+def test_cgroup_cpu_quota(tmp_path, files, quota):
+    assert cgroup_cpu_quota(_cgroup(tmp_path, files)) == quota
+
+
+def test_cpu_threads_are_the_affinity_capped_by_the_quota(tmp_path):
+    assert cpu_threads(_cgroup(tmp_path / "none", {})) == AFFINITY
+    assert cpu_threads(_cgroup(tmp_path / "half", {"cpu.max": "50000 100000"})) == 1  # at least one
+    assert cpu_threads(_cgroup(tmp_path / "many", {"cpu.max": f"{AFFINITY * 400000} 100000"})) == AFFINITY
+
+
+def test_configure_threads_sets_torch_on_a_cpu_unless_omp_chose(monkeypatch):
+    before = torch.get_num_threads()
+    monkeypatch.setattr(device, "cpu_threads", lambda: 1)
+    try:
+        monkeypatch.setenv("OMP_NUM_THREADS", "2")
+        assert configure_threads("cpu") is None
+        monkeypatch.delenv("OMP_NUM_THREADS")
+        assert configure_threads("cuda") is None
+        assert torch.get_num_threads() == before
+        assert configure_threads("cpu") == 1 and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_compile_setting(monkeypatch):
+    monkeypatch.delenv("COMPILE", raising=False)
+    assert resolve_compile("cuda") is True and resolve_compile("cuda:1") is True and resolve_compile("cpu") is False
+    monkeypatch.setenv("COMPILE", "off")
+    assert resolve_compile("cuda") is False
+    monkeypatch.setenv("COMPILE", "ON")
+    assert resolve_compile("cpu") is True
+    assert resolve_compile("cpu", "off") is False  # an explicit setting wins over the environment
+    monkeypatch.setenv("COMPILE", "sometimes")
+    with pytest.raises(ValueError, match="COMPILE"):
+        resolve_compile("cuda")
