@@ -159,6 +159,7 @@ def test_compiled_blocks_match_eager_for_every_shape_with_one_graph(tmp_path):
 
 
 @pytest.mark.gpu
+@pytest.mark.slow  # inductor compiles in worker processes
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_compiled_on_cuda_matches_eager(precision, monkeypatch):
