@@ -202,7 +202,7 @@ def step_runs_at_speed(device: str, precision: str) -> bool:
     """Whether the warm phase is a real DiT step (not bf16 on a CPU without AVX512-BF16 or AMX, nor fp16 there)."""
     if device.startswith("cuda") or precision == "fp32":
         return True
-    from benchmarks.report import cpu_has_bf16
+    from inference_container.diffrhythm.device import cpu_has_bf16
 
     return precision == "bf16" and cpu_has_bf16()
 

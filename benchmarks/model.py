@@ -44,11 +44,11 @@ import torch.nn.functional as F
 
 from benchmarks.oobleck import OobleckDecoder
 from benchmarks.reference import UpstreamLike
-from benchmarks.report import RESULTS, cpu_has_bf16, environment, result_path, table, write_json
+from benchmarks.report import RESULTS, environment, result_path, table, write_json
 from benchmarks.timing import Timing, measure
 from inference_container.diffrhythm.compiled import compile_dit, fuse_projections, save_cache
 from inference_container.diffrhythm.config import LATENT_CHANNELS, STYLE_DIM, DiTConfig
-from inference_container.diffrhythm.device import torch_dtype
+from inference_container.diffrhythm.device import cpu_has_bf16, torch_dtype
 from inference_container.diffrhythm.guidance import Inpainting, guided
 from inference_container.diffrhythm.model import DiT
 from inference_container.diffrhythm.sampling import sample

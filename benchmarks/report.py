@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from inference_container.diffrhythm.device import cpu_has_bf16
+
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = RESULTS.parent.parent
 
@@ -51,23 +53,6 @@ def environment(device: torch.device, commit: str | None = None) -> dict[str, An
                  "capability": f"{props.major}.{props.minor}",
                  "tf32_matmul": torch.backends.cuda.matmul.allow_tf32, "tf32_cudnn": torch.backends.cudnn.allow_tf32}
     return info
-
-
-def cpu_flags() -> set[str]:
-    """The processor's feature flags (``/proc/cpuinfo``; empty where it cannot be read)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
-def cpu_has_bf16() -> bool:
-    """Whether the CPU computes bf16 natively (AVX512-BF16 or AMX); without, torch's bf16 matmuls and grouped
-    convolutions take slow paths, several times slower than fp32."""
-    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
 
 
 def device_name(device: torch.device) -> str:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -46,16 +45,15 @@ from inference_container.diffrhythm.model.layers import DecoderBlock
 from shared.timeline import VARIANTS
 
 logger = logging.getLogger(__name__)
-CACHE_ENV = "COMPILE_CACHE"  # the compile cache file a worker loads (written by this module's warm-up command)
 
 
-def prepare_dit(model: DiT, device: str, compile: str | None = None, cache: str | Path | None = None) -> DiT:
+def prepare_dit(model: DiT, device: str, compile: str = "auto", cache: str | Path | None = None) -> DiT:
     """A loaded ``model`` made ready for ``device``, in place: CPU threads set, and the decoder blocks compiled where
-    ``resolve_compile(device, compile)`` says so (after loading ``cache``, default the file ``COMPILE_CACHE`` names,
-    if it exists). The first forward compiles (or takes the kernels from the caches)."""
+    ``resolve_compile(device, compile)`` says so (after loading the compile cache file ``cache``, the worker's
+    ``COMPILE_CACHE``, if it exists). The first forward compiles (or takes the kernels from the caches)."""
     configure_threads(device)
     if resolve_compile(device, compile):
-        load_cache(cache if cache is not None else os.environ.get(CACHE_ENV))
+        load_cache(cache)
         compile_dit(model)
     return model
 
@@ -133,14 +131,16 @@ def warm_up(model: DiT, rows: int, frames: int) -> float:
     return time.perf_counter() - start
 
 
-def warm(out: Path, device: str, precision: str, configs: Sequence[DiTConfig], rows: Sequence[int]) -> int:
-    """Compile the blocks for each configuration at its window and ``rows`` songs per batch, then save the cache to
-    ``out``; the cache's size in bytes. Weights are random: compiled code depends on shapes and dtypes only."""
+def warm(out: Path, device: str, precision: str, configs: Sequence[DiTConfig], rows: Sequence[int],
+         cache: Path | None = None) -> int:
+    """Compile the blocks for each configuration at its window and ``rows`` songs per batch (after loading the cache
+    file ``cache``, if given), then save the cache to ``out``; the cache's size in bytes. Weights are random: compiled
+    code depends on shapes and dtypes only."""
     dtype = torch_dtype(resolve_precision(device, precision))
     for config in configs:
         with torch.device(device):
             model = DiT(config).to(dtype).eval().requires_grad_(False)
-        prepare_dit(model, device, compile="on")  # loads COMPILE_CACHE where it names a file
+        prepare_dit(model, device, compile="on", cache=cache)
         for count in rows:
             seconds = warm_up(model, count, config.max_frames)
             print(f"{config.variant.name}: {count} row(s) x {config.max_frames} frames, {dtype}: {seconds:.1f} s",
@@ -162,6 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--weights", type=Path, help="a weights bundle: its DiT configuration (default: published)")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="models to compile for (95s,full)")
     parser.add_argument("--rows", default="1", help="songs per batch to warm (comma-separated)")
+    parser.add_argument("--cache", type=Path, help="a cache file to load first (to check it: nothing is built)")
     args = parser.parse_args(argv)
     configs = []
     for name in (v for v in args.variants.split(",") if v):
@@ -172,7 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from inference_container.diffrhythm.weights import Bundle
 
             configs.append(DiTConfig.from_json(Bundle(args.weights).dit_config, max_frames=max_frames))
-    warm(args.out, resolve_device(args.device), args.dtype, configs, [int(r) for r in args.rows.split(",") if r])
+    warm(args.out, resolve_device(args.device), args.dtype, configs, [int(r) for r in args.rows.split(",") if r],
+         args.cache)
     return 0
 
 

@@ -119,9 +119,9 @@ def configure_threads(device: str) -> int | None:
     return threads
 
 
-def resolve_compile(device: str, setting: str | None = None) -> bool:
-    """Whether to ``torch.compile`` the DiT: ``setting`` (default: the ``COMPILE`` environment variable, else
-    ``auto``) is ``on``, ``off`` or ``auto`` = on for CUDA (sampling 1.32-1.43x faster in bf16 on an H200, after a
+def resolve_compile(device: str, setting: str = "auto") -> bool:
+    """Whether to ``torch.compile`` the DiT: ``setting`` (the worker's ``COMPILE``) is ``on``, ``off`` or ``auto`` =
+    on for CUDA (sampling 1.32-1.43x faster in bf16 on an H200, after a
     13 s compile on the first song; benchmarks/README.md), off on a CPU (measured there only in a smoke run, where
     the compile took 45 s on two shared cores).
 
@@ -130,7 +130,7 @@ def resolve_compile(device: str, setting: str | None = None) -> bool:
     >>> resolve_compile("cpu", "auto"), resolve_compile("cuda", "auto"), resolve_compile("cpu", "on")
     (False, True, True)
     """
-    choice = (setting or os.environ.get("COMPILE") or "auto").strip().lower()
+    choice = setting.strip().lower()
     if choice not in COMPILE_SETTINGS:
         raise ValueError(f"COMPILE must be one of {', '.join(COMPILE_SETTINGS)}, got {choice!r}")
     return device.startswith("cuda") if choice == "auto" else choice == "on"

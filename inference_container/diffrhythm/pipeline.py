@@ -3,6 +3,7 @@ post-processing. Models are loaded once (``Pipeline.load``) and reused for every
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ import torch
 
 from inference_container.audio import check_audio, master, peak_normalize
 from inference_container.diffrhythm.checkpoint import load_variant
-from inference_container.diffrhythm.compiled import prepare_dit
+from inference_container.diffrhythm.compiled import is_compiled, prepare_dit, warm_up
 from inference_container.diffrhythm.config import LATENT_CHANNELS
 from inference_container.diffrhythm.device import resolve_precision, synchronize
 from inference_container.diffrhythm.g2p import LyricsTokenizer
@@ -25,7 +26,9 @@ from inference_container.diffrhythm.sampling import initial_noise, sample, segme
 from inference_container.diffrhythm.style import StyleEncoder
 from inference_container.diffrhythm.vae import VAE
 from inference_container.diffrhythm.weights import Bundle, BundleError
-from shared.timeline import HOP, MIN_SECONDS, SAMPLE_RATE, variant_for
+from shared.timeline import HOP, MIN_SECONDS, SAMPLE_RATE, VARIANTS, variant_for
+
+logger = logging.getLogger(__name__)
 
 Progress = Callable[[str, float], None]  # (stage, percent of the whole job)
 #: each stage's share of a job's time (percent); progress reports where a stage starts
@@ -77,15 +80,22 @@ class Pipeline:
         self.dit_files: dict[str, Path] = {}  # variant -> the file its DiT was loaded from (``load``)
 
     @classmethod
-    def load(cls, weights: str, device: str = "cpu", dtype: str = "auto",
-             variants: Sequence[str] | None = None) -> Pipeline:
+    def load(cls, weights: str, device: str = "cpu", dtype: str = "auto", variants: Sequence[str] | None = None,
+             compile: str = "auto", compile_cache: str | None = None) -> Pipeline:
         """Load from a weights bundle (verified against its manifest by size); each DiT from its converted
-        safetensors file where the bundle has a usable one (``Bundle.dit_choice``), else from the published ``.pt``."""
+        safetensors file where the bundle has a usable one (``Bundle.dit_choice``), else from the published ``.pt``.
+        Where ``compile`` compiles the DiTs (``compiled.prepare_dit``), each runs one forward at its window here, so
+        the compile (or the load of ``compile_cache``'s kernels) happens before the worker is ready, not in a job."""
         bundle = Bundle(Path(weights))
         bundle.verify(checksums=False)
         precision = resolve_precision(device, dtype)
         loaded = {variant: load_variant(bundle, variant, precision, device) for variant in variants or bundle.variants}
-        pipeline = cls({variant: prepare_dit(model, device) for variant, (model, _) in loaded.items()},
+        dits = {variant: prepare_dit(model, device, compile, compile_cache) for variant, (model, _) in loaded.items()}
+        for variant, model in dits.items():
+            if is_compiled(model):
+                seconds = warm_up(model, 1, VARIANTS[variant].max_frames)
+                logger.info("compiled DiT warmed up", extra={"variant": variant, "seconds": round(seconds, 1)})
+        pipeline = cls(dits,
                        VAE.load(bundle.vae, device),
                        StyleEncoder.load(bundle.style, bundle.negative_style, device),
                        LyricsTokenizer.load(bundle.vocab, bundle.lexicon), device, bundle.kind)

@@ -16,7 +16,8 @@ def build_worker(settings: WorkerSettings | None = None, pipeline: Pipeline | No
     settings = settings or WorkerSettings()
     device = resolve_device(settings.device)
     if pipeline is None:
-        pipeline = Pipeline.load(settings.weights_dir, device=device, dtype=settings.dtype)
+        pipeline = Pipeline.load(settings.weights_dir, device=device, dtype=settings.dtype, compile=settings.compile,
+                                 compile_cache=settings.compile_cache or None)
     if pipeline.model_name != "diffrhythm":
         logger.warning(f"!!! {pipeline.model_name}: songs from this worker are noise !!!")
     runner = JobRunner(pipeline, client("s3", settings), settings.bucket_name)

@@ -15,6 +15,10 @@ class WorkerSettings(Settings):
     weights_dir: str = "/opt/diffrhythm/weights"
     device: str = "auto"
     dtype: str = "auto"
+    compile: str = Field("auto", description="torch.compile the DiT's blocks: on, off, or auto = on for CUDA "
+                         "(inference_container/diffrhythm/compiled.py)")
+    compile_cache: str = Field("", description="A compile cache file to load before compiling (written at image build "
+                               "on the fleet's GPU type by python -m inference_container.diffrhythm.compiled)")
     poll_wait_s: int = Field(20, ge=0, le=20, description="SQS long-poll wait")
     visibility_s: int = Field(300, ge=1, description="Visibility granted at each heartbeat")
     heartbeat_s: float = Field(60.0, gt=0, description="How often the message's visibility is extended")

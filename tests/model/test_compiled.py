@@ -103,9 +103,8 @@ def test_fused_projections_apply_after_a_strict_load_of_the_published_keys(tmp_p
     assert _relative(_step(loaded, inputs), _step(model, inputs)) < 1e-5
 
 
-def test_prepare_on_a_cpu_keeps_the_model_as_loaded(monkeypatch):
+def test_prepare_on_a_cpu_keeps_the_model_as_loaded():
     """COMPILE=auto on a CPU: no compile, no fusing; the published parameter names stay."""
-    monkeypatch.delenv("COMPILE", raising=False)
     model = _dit()
     prepared = prepare_dit(copy.deepcopy(model), "cpu")
     assert not is_compiled(prepared)
@@ -119,7 +118,6 @@ def test_cuda_only_paths_fall_back_without_cuda(monkeypatch, tmp_path):
     from inference_container.diffrhythm.device import resolve_device, resolve_precision
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.delenv("COMPILE", raising=False)
     device = resolve_device("auto")
     assert device == "cpu"
     assert resolve_precision(device, "fp32") == "fp32"
@@ -162,9 +160,8 @@ def test_compiled_blocks_match_eager_for_every_shape_with_one_graph(tmp_path):
 @pytest.mark.slow  # inductor compiles in worker processes
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
-def test_compiled_on_cuda_matches_eager(precision, monkeypatch):
+def test_compiled_on_cuda_matches_eager(precision):
     """On a GPU, ``COMPILE=auto`` compiles; the compiled half-precision step stays within 5e-2 of eager."""
-    monkeypatch.delenv("COMPILE", raising=False)
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
     model = _dit().to("cuda", dtype)
     compiled = prepare_dit(copy.deepcopy(model), "cuda", compile="auto")
