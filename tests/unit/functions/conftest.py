@@ -16,6 +16,7 @@ from shared.settings import Settings
 from shared.states import JobState
 from tests.unit.conftest import BUCKET, QUEUE_URL
 from tests.unit.fakes import FakeClock, FakeJobTable, FakeObjectStore, FakeQueue
+from tests.unit.functions.issuer import FakeIssuer, Monotonic
 
 NOW = datetime(2030, 5, 17, 10, 59, 0, tzinfo=UTC)  # one minute before a rate-limit window ends
 OWNER, OTHER = "owner-a", "owner-b"
@@ -109,3 +110,15 @@ def put_job(table: FakeJobTable, *, owner: str = OWNER, status: JobState = JobSt
     )
     table.jobs[job_id] = record
     return record
+
+
+@pytest.fixture
+def issuer() -> FakeIssuer:
+    """An OIDC issuer of its own: RSA key, JWKS, tokens (tests/unit/functions/issuer.py)."""
+    return FakeIssuer()
+
+
+@pytest.fixture
+def monotonic() -> Monotonic:
+    """Monotonic seconds that move only when a test says (key cache, JWKS refetches)."""
+    return Monotonic()

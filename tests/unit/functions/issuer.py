@@ -73,3 +73,13 @@ class FakeIssuer:
         signing_input = f"{header}.{payload}".encode()
         signature = _b64(hmac.new(secret, signing_input, hashlib.sha256).digest()) if alg == "HS256" else ""
         return f"{header}.{payload}.{signature}"
+
+
+class Monotonic:
+    """Monotonic seconds that move only when told."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now

@@ -10,34 +10,14 @@ from functions.api.errors import ApiError, AuthError, BadRequestError, Unavailab
 from functions.api.tokens import TokenVerifier
 from shared.accounts import ANONYMOUS, Caller, KeyStore, Limits, end_user_owner, user_owner
 from tests.unit.functions.conftest import FakeKeys, api_key, make_settings
-from tests.unit.functions.issuer import CLIENT_ID, ISSUER, FakeIssuer
+from tests.unit.functions.issuer import CLIENT_ID, ISSUER
 
 KEY, OTHER_KEY = "drk_unit-key-acme-" + "a" * 20, "drk_unit-key-globex-" + "b" * 20
-
-
-class Monotonic:
-    """Monotonic seconds that move only when told."""
-
-    def __init__(self) -> None:
-        self.now = 50.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
 def keys() -> FakeKeys:
     return FakeKeys({KEY: api_key("acme", jobs_per_hour=7), OTHER_KEY: api_key("globex")})
-
-
-@pytest.fixture
-def issuer() -> FakeIssuer:
-    return FakeIssuer()
-
-
-@pytest.fixture
-def monotonic() -> Monotonic:
-    return Monotonic()
 
 
 @pytest.fixture

@@ -9,27 +9,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from functions.api.tokens import SigningKeysUnavailableError, TokenError, TokenVerifier
-from tests.unit.functions.issuer import CLIENT_ID, ISSUER, FakeIssuer
-
-
-class Monotonic:
-    """Monotonic seconds that move only when told."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def issuer() -> FakeIssuer:
-    return FakeIssuer()
-
-
-@pytest.fixture
-def monotonic() -> Monotonic:
-    return Monotonic()
+from tests.unit.functions.issuer import CLIENT_ID, ISSUER, FakeIssuer, Monotonic
 
 
 @pytest.fixture
