@@ -149,8 +149,8 @@ def relative_speed(target: str, measured: str) -> float:
 
 
 def newest_model_json(folder: Path) -> Path:
-    """The newest (by its recorded date) full-size GPU run among ``folder``'s model JSONs; the newest run of any
-    kind when there is none."""
+    """The newest (by its recorded date) full-size GPU run with whole songs to price (sampling and decode rows: a
+    ``--no-decode`` run has none) among ``folder``'s model JSONs; else the newest run of any kind."""
     runs = []
     for path in folder.glob("model-*.json"):
         try:
@@ -158,7 +158,8 @@ def newest_model_json(folder: Path) -> Path:
         except (OSError, ValueError):
             continue
         env, settings = data.get("environment", {}), data.get("settings", {})
-        runs.append((env.get("device") == "cuda" and not settings.get("quick"), env.get("date", ""), path))
+        priceable = env.get("device") == "cuda" and not settings.get("quick") and bool(song_rows(data))
+        runs.append((priceable, env.get("date", ""), path))
     if not runs:
         raise FileNotFoundError(f"no model-*.json in {folder}: run python -m benchmarks.model first")
     return max(runs)[2]

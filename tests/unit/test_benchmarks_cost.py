@@ -51,8 +51,8 @@ def test_heaviest_imports_sum_each_packages_own_time():
     assert service.heaviest_imports(text, top=2) == [("fastapi", 1.5), ("botocore", 0.5)]
 
 
-def _model_run(path: Path, device: str, name: str, date: str, quick: bool = False) -> Path:
-    rows = [
+def _model_run(path: Path, device: str, name: str, date: str, quick: bool = False, decode: bool = True) -> Path:
+    rows = [row for row in [
         {"stage": "decode", "frames": 2048, "batch": 1, "path": "ours", "precision": "fp32", "median_s": 0.3},
         {"stage": "decode", "frames": 2048, "batch": 1, "path": "ours", "precision": "fp16", "median_s": 0.2},
         {"stage": "sampling", "frames": 2048, "batch": 1, "path": "reference", "precision": "fp16", "median_s": 1.0},
@@ -60,7 +60,7 @@ def _model_run(path: Path, device: str, name: str, date: str, quick: bool = Fals
         {"stage": "sampling", "frames": 2048, "batch": 4, "path": "ours", "precision": "bf16", "median_s": 3.0},
         {"stage": "sampling", "frames": 6144, "batch": 1, "path": "ours", "precision": "bf16", "median_s": 3.0},
         {"stage": "sampling", "frames": 2048, "batch": 8, "path": "ours", "precision": "bf16", "skipped": "budget"},
-    ]
+    ] if decode or row["stage"] != "decode"]
     path.write_text(json.dumps({
         "environment": {"date": date, "device": device, "device_name": name, "torch": "2.11", "git": {"commit": "c"}},
         "settings": {"quick": quick, "steps": 32, "cfg_strength": 4.0}, "rows": rows}))
@@ -102,6 +102,7 @@ def test_the_newest_full_size_gpu_run_is_priced_before_any_newer_cpu_or_quick_ru
     _model_run(tmp_path / "model-cuda-b.json", "cuda", "NVIDIA H200", "2025-12-01T00:00:00Z")
     _model_run(tmp_path / "model-cuda-q.json", "cuda", "NVIDIA H200", "2026-03-01T00:00:00Z", quick=True)
     _model_run(tmp_path / "model-cpu.json", "cpu", "AMD EPYC", "2026-02-01T00:00:00Z")
+    _model_run(tmp_path / "model-cuda-c.json", "cuda", "NVIDIA H200", "2026-04-01T00:00:00Z", decode=False)  # no songs
     assert cost.newest_model_json(tmp_path) == gpu
     for path in tmp_path.glob("model-cuda-*.json"):
         path.unlink()
