@@ -16,14 +16,16 @@ import re
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from shared.aws import conditional_failed
+from shared.contract import Meter as Meter  # re-exported: quotas are part of the HTTP contract
+from shared.records import utcnow
 from shared.settings import Settings
 
 CUSTOMER_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
@@ -46,20 +48,6 @@ def end_user_owner(customer: str, end_user: str) -> str:
 def user_owner(issuer: str, subject: str) -> str:
     """The owner id of a signed-in user: their ``sub``, namespaced by the issuer."""
     return "u." + _digest(issuer + "\n" + subject, 32)
-
-
-class Meter(StrEnum):
-    """A quota: what is counted, per account, in fixed UTC windows."""
-
-    UNITS_PER_HOUR = "units_per_hour"
-    JOBS_PER_HOUR = "jobs_per_hour"
-    GPU_SECONDS_PER_DAY = "gpu_seconds_per_day"
-    UPLOADS_PER_DAY = "uploads_per_day"
-
-    @property
-    def window_s(self) -> int:
-        """Length of one counting window (they start at multiples of it since the epoch, UTC)."""
-        return 86400 if self.name.endswith("_DAY") else 3600
 
 
 class Limits(BaseModel):
@@ -128,10 +116,6 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class ApiKey(BaseModel):
     """One API key as the operator sees it: no token, no hash. Rotation keeps ``key_id``, the customer, the label
     and the limits; each secret the key has had is one item of the keys table with these fields."""
@@ -149,6 +133,7 @@ class ApiKey(BaseModel):
     def usable(self, now: datetime) -> bool:
         """Not revoked, and before its end if it has one.
 
+        >>> from datetime import UTC
         >>> key = ApiKey(key_id="key_0", customer="acme", created_at=datetime(2030, 1, 1, tzinfo=UTC),
         ...              not_after=datetime(2030, 1, 2, tzinfo=UTC))
         >>> key.usable(datetime(2030, 1, 1, 12, tzinfo=UTC)), key.usable(datetime(2030, 1, 2, tzinfo=UTC))
@@ -182,10 +167,6 @@ def _current(found: builtins.list[_Secret]) -> ApiKey:
     return max((key for _, key in found), key=lambda key: (key.not_after is None, key.created_at))
 
 
-def _conditional_failed(error: ClientError) -> bool:
-    return bool(error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
-
-
 class KeyStore:
     """The hashed API keys in their DynamoDB table (hash key ``hash``): one item per secret of a key.
 
@@ -203,7 +184,7 @@ class KeyStore:
         Now, timezone-aware (tests pass their own).
     """
 
-    def __init__(self, dynamodb: Any, table_name: str, clock: Callable[[], datetime] = _utcnow) -> None:
+    def __init__(self, dynamodb: Any, table_name: str, clock: Callable[[], datetime] = utcnow) -> None:
         self._db, self._table, self._clock = dynamodb, table_name, clock
 
     def create(self, customer: str, *, limits: Limits = Limits(), label: str = "",
@@ -280,7 +261,7 @@ class KeyStore:
             self._db.put_item(TableName=self._table, Item={**_item(key), "hash": {"S": token_hash(token)}},
                               ConditionExpression="attribute_not_exists(#hash)", ExpressionAttributeNames=_HASH)
         except ClientError as error:
-            if _conditional_failed(error):
+            if conditional_failed(error):
                 raise DuplicateKeyError("this value is a secret of a key already") from None
             raise
         return token
@@ -300,7 +281,7 @@ class KeyStore:
                 UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in fields),
                 ExpressionAttributeNames=names, ExpressionAttributeValues=values)
         except ClientError as error:
-            if _conditional_failed(error):
+            if conditional_failed(error):
                 return False
             raise
         return True

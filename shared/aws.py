@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 if TYPE_CHECKING:
     from shared.settings import Settings
@@ -21,6 +22,11 @@ _CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, signature_vers
 @lru_cache(maxsize=16)
 def _client(service: Service, region: str, endpoint_url: str | None) -> Any:
     return boto3.session.Session().client(service, region_name=region, endpoint_url=endpoint_url, config=_CONFIG)
+
+
+def conditional_failed(error: ClientError) -> bool:
+    """Whether ``error`` is DynamoDB refusing a write whose condition did not hold."""
+    return bool(error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
 
 
 def client(service: Service, settings: Settings) -> Any:

@@ -11,7 +11,6 @@ from typing import Literal, Self
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, JsonValue, model_validator
 
-from shared.accounts import Meter
 from shared.lrc import ParsedLyrics, parse_lrc
 from shared.presets import PRESETS, MasterPreset, Preset, SamplingSettings
 from shared.timeline import MAX_SECONDS, MIN_SECONDS, SHORT
@@ -247,6 +246,20 @@ class UploadResponse(BaseModel):
     method: Literal["PUT"] = "PUT"
     headers: dict[str, str]
     expires_in: int
+
+
+class Meter(StrEnum):
+    """A quota: what is counted, per account, in fixed UTC windows."""
+
+    UNITS_PER_HOUR = "units_per_hour"
+    JOBS_PER_HOUR = "jobs_per_hour"
+    GPU_SECONDS_PER_DAY = "gpu_seconds_per_day"
+    UPLOADS_PER_DAY = "uploads_per_day"
+
+    @property
+    def window_s(self) -> int:
+        """Length of one counting window (they start at multiples of it since the epoch, UTC)."""
+        return 86400 if self.name.endswith("_DAY") else 3600
 
 
 class QuotaUsage(BaseModel):

@@ -32,7 +32,8 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel
 
-from shared.accounts import Meter
+from shared.aws import conditional_failed
+from shared.contract import Meter
 from shared.records import ActiveJob, JobRecord, utcnow
 from shared.states import ALLOWED_FROM, JobState
 
@@ -152,7 +153,7 @@ class JobStore:
             self._db.put_item(TableName=self._table, Item=serialize(item),
                               ConditionExpression="attribute_not_exists(pk)")
         except ClientError as error:
-            if _conditional_failed(error):
+            if conditional_failed(error):
                 return False
             raise
         self._count(JobState.QUEUED)
@@ -257,7 +258,7 @@ class JobStore:
                 ExpressionAttributeValues=serialize(values), ReturnValues="ALL_NEW",
             )
         except ClientError as error:
-            if _conditional_failed(error):
+            if conditional_failed(error):
                 return None
             raise
         attributes: dict[str, Any] = response["Attributes"]
@@ -471,10 +472,6 @@ def _cancellation_codes(error: ClientError) -> list[str | None] | None:
         return None
     reasons: list[dict[str, Any]] = error.response.get("CancellationReasons", [])
     return [reason.get("Code") for reason in reasons]
-
-
-def _conditional_failed(error: ClientError) -> bool:
-    return bool(error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
 
 
 def _decode_cursor(cursor: str, owner: str) -> dict[str, Any]:

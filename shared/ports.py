@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from shared.accounts import Meter
+from shared.contract import Meter
 from shared.jobs import Charge
 from shared.records import ActiveJob, JobRecord
 from shared.states import JobState
