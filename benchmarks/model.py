@@ -11,8 +11,11 @@ window, with the same weights for every path, and times
   ``benchmarks.reference.UpstreamLike`` (two forwards, everything recomputed, an attention mask);
 - **sampling**: ``sampling.sample`` (ours) and ``UpstreamLike.sample`` over ``--steps`` grid points, preparation
   included;
-- **decode**: ``vae.VAE`` over a full-size stand-in decoder (``benchmarks.oobleck``), one row, float32 as the
-  pipeline decodes today (fp16 as an extra row); a **song** is sampling plus one decode per row.
+- **decode**: ``vae.VAE`` over a full-size stand-in decoder (``benchmarks.oobleck``), one row, in every precision
+  and window the worker may use (fp32, fp16, bf16 on a GPU; the whole latent or 128-frame chunks), with the audio's
+  error against fp32; a **song** is sampling plus the worker's default decode (``device.resolve_decode``) per row;
+- **overlap**: one song's decode on a second thread and CUDA stream while the next samples, against one after the
+  other (``ours-compiled`` with ``--compiled``, else our last precision).
 
 With ``--compiled``, our path also runs on prepared copies of the same model (``inference_container.diffrhythm.
 compiled``): ``ours-fused`` (QKV and gate/up projections fused), ``ours-compiled`` (decoder blocks compiled) and
@@ -31,7 +34,9 @@ packages and a ``transformers`` version this project does not carry; ``README.md
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
@@ -48,11 +53,11 @@ from benchmarks.report import RESULTS, environment, result_path, table, write_js
 from benchmarks.timing import Timing, measure
 from inference_container.diffrhythm.compiled import compile_dit, fuse_projections, save_cache
 from inference_container.diffrhythm.config import LATENT_CHANNELS, STYLE_DIM, DiTConfig
-from inference_container.diffrhythm.device import cpu_has_bf16, torch_dtype
+from inference_container.diffrhythm.device import cpu_has_bf16, resolve_decode, torch_dtype
 from inference_container.diffrhythm.guidance import Inpainting, guided
 from inference_container.diffrhythm.model import DiT
 from inference_container.diffrhythm.sampling import sample
-from inference_container.diffrhythm.vae import VAE
+from inference_container.diffrhythm.vae import VAE, relative_error
 from shared.timeline import FULL, SHORT, Variant
 
 GIB = 2**30
@@ -357,19 +362,85 @@ def run_steps(run: Run, models: Models, cases: Sequence[Case]) -> None:
                            None if timing else str(result))
 
 
-def run_decodes(run: Run) -> None:
+def standin_vae(run: Run, precision: str, chunk: int | None) -> VAE:
+    """``vae.VAE`` over the full-size stand-in decoder as the product sets it up: a float32 decoder, plus its copy in
+    ``precision`` when that is not fp32, decoding in windows of ``chunk`` frames (None: the whole latent)."""
     s = run.settings
-    for precision in ("fp32", "fp16") if run.device.type == "cuda" else ("fp32",):
-        decoder = OobleckDecoder(s.vae_channels).to(run.device, torch_dtype(precision)).eval().requires_grad_(False)
-        run.data["model"]["vae_standin_parameters"] = sum(p.numel() for p in decoder.parameters())
-        vae = VAE(decoder)
-        for frames in s.frames:
-            latent = torch.randn(1, frames, LATENT_CHANNELS, generator=torch.Generator().manual_seed(s.seed))
-            latent = latent.to(run.device)
-            result = measure_or_skip(partial(vae.decode, latent), run.device, 1, max(1, s.sample_reps))
+    torch.manual_seed(s.seed)
+    decoder = OobleckDecoder(s.vae_channels).to(run.device).eval().requires_grad_(False)
+    run.data["model"]["vae_standin_parameters"] = sum(p.numel() for p in decoder.parameters())
+    dtype = torch_dtype(precision)
+    half = (copy.deepcopy(decoder).to(dtype), dtype) if dtype != torch.float32 else None
+    return VAE(decoder, chunk=chunk, half=half)
+
+
+def run_decodes(run: Run) -> None:
+    """Each decode precision and window the product may use, timed, with its audio's relative error against the
+    float32 decode of the whole latent (``vae.relative_error``; the product keeps half precision within
+    ``vae.HALF_TOLERANCE``)."""
+    s = run.settings
+    gpu = run.device.type == "cuda"
+    for frames in s.frames:
+        latent = torch.randn(1, frames, LATENT_CHANNELS, generator=torch.Generator().manual_seed(s.seed))
+        latent = latent.to(run.device)
+        exact = None
+        for precision in ("fp32", "fp16", "bf16") if gpu else ("fp32",):
+            for chunk in (None, 128):
+                vae = standin_vae(run, precision, chunk)
+                case = Case(f"vae-{chunk or 'whole'}", precision)
+                result = measure_or_skip(partial(vae.decode, latent), run.device, 1, max(1, s.sample_reps))
+                timing = result if isinstance(result, Timing) else None
+                row = run.record("decode", frames, 1, case, timing, weight_bytes(vae.codec),  # type: ignore[arg-type]
+                                 None if timing else str(result))
+                if timing is None:
+                    continue
+                with torch.inference_mode():
+                    audio = vae.decode(latent)
+                if exact is None:
+                    exact = audio
+                row["rel_error"] = float(f"{relative_error(audio, exact):.3g}")
+                row["finite"] = bool(torch.isfinite(audio).all())
+                run.save()
+                del vae, audio
+                if gpu:
+                    torch.cuda.empty_cache()
+
+
+def overlapped(sampler: Callable[[], object], decode: Callable[[], object],
+               side: torch.cuda.Stream | None) -> Callable[[], None]:
+    """``decode`` on a second thread (and CUDA stream ``side``) while this thread runs ``sampler``."""
+    def decode_aside() -> None:
+        with torch.inference_mode(), torch.cuda.stream(side) if side is not None else contextlib.nullcontext():
+            decode()
+        if side is not None:
+            side.synchronize()
+
+    def both() -> None:
+        thread = threading.Thread(target=decode_aside)
+        thread.start()
+        sampler()
+        thread.join()
+
+    return both
+
+
+def run_overlap(run: Run, models: Models, case: Case) -> None:
+    """A song's decode on a second thread (and CUDA stream) while the next song samples, against one after the
+    other: what overlapping the two stages would save (both run on the same GPU)."""
+    s = run.settings
+    vae = standin_vae(run, *resolve_decode(run.device.type))  # the worker's default decode
+    side = torch.cuda.Stream(run.device) if run.device.type == "cuda" else None
+    for frames in s.frames:
+        model = model_for(models, frames, case, s)
+        inputs = make_inputs(model.config, frames, 1, run.device, s.seed)
+        sampler = sample_fn(case, model, inputs, s.steps, s.cfg_strength)
+        decode = partial(vae.decode, inputs.noise)
+        paths = {"song-sequential": lambda sampler=sampler, decode=decode: (sampler(), decode()),
+                 "song-overlapped": overlapped(sampler, decode, side)}
+        for name, fn in paths.items():
+            result = measure_or_skip(fn, run.device, 1, max(1, s.sample_reps))
             timing = result if isinstance(result, Timing) else None
-            run.record("decode", frames, 1, Case("ours", precision), timing, weight_bytes(decoder),
-                       None if timing else str(result))
+            run.record(name, frames, 1, case, timing, weight_bytes(model), None if timing else str(result))
 
 
 def run_sampling(run: Run, models: Models, cases: Sequence[Case]) -> None:
@@ -408,11 +479,17 @@ def tables(run: Run) -> str:
               f"{r['median_s'] * 1e3:.1f}" if "median_s" in r else r["skipped"],
               _ratio(reference("step", r["frames"], r["batch"]), r.get("median_s")), r.get("peak_gib")]
              for r in rows if r["stage"] == "step"]
-    decodes = [[r["frames"], r["precision"], f"{r['median_s']:.3f}" if "median_s" in r else r["skipped"],
-                r.get("peak_gib")] for r in rows if r["stage"] == "decode"]
+    decodes = [[r["frames"], r["path"].removeprefix("vae-"), r["precision"],
+                f"{r['median_s']:.3f}" if "median_s" in r else r["skipped"], r.get("rel_error"), r.get("peak_gib")]
+               for r in rows if r["stage"] == "decode"]
+    decode_precision, decode_chunk = resolve_decode(run.device.type)
+    decode_case = Case(f"vae-{decode_chunk or 'whole'}", decode_precision)
+    overlaps = [[r["frames"], r["path"], r["precision"], f"{r['median_s']:.3f}" if "median_s" in r else r["skipped"],
+                 f"{o:.3f}" if (o := run.median("song-overlapped", r["frames"], 1, Case(r["path"], r["precision"])))
+                 else None, _ratio(r.get("median_s"), o)] for r in rows if r["stage"] == "song-sequential"]
     songs = []
     for r in (r for r in rows if r["stage"] == "sampling"):
-        decode = run.median("decode", r["frames"], 1, Case("ours", "fp32"))
+        decode = run.median("decode", r["frames"], 1, decode_case)
         if "median_s" not in r:
             songs.append([r["frames"], r["batch"], r["path"], r["precision"], r["skipped"], *[None] * 5])
             continue
@@ -426,13 +503,18 @@ def tables(run: Run) -> str:
     parts = [
         f"One guided DiT step (conditional + unconditional), ms, median of {s.reps} after {s.warmup} warm-up:\n"
         + table(["frames", "batch", "path", "dtype", "ms", "vs ref", "peak GiB"], steps),
-        f"VAE decode of one row (full-size stand-in, chunks of 128 frames), s, median of {max(1, s.sample_reps)}:\n"
-        + table(["frames", "dtype", "s", "peak GiB"], decodes),
-        f"Whole song: sampling ({s.steps} steps, cfg {s.cfg_strength}) + fp32 decode of every row, s, median of "
-        f"{s.sample_reps}:\n"
+        f"VAE decode of one row (full-size stand-in; window: the whole latent, or chunks of 128 frames overlapping "
+        f"by 32), s, median of {max(1, s.sample_reps)}; error: relative L2 against fp32 whole:\n"
+        + table(["frames", "window", "dtype", "s", "error", "peak GiB"], decodes),
+        f"Whole song: sampling ({s.steps} steps, cfg {s.cfg_strength}) + the worker's default decode of every row "
+        f"({decode_precision}, window {decode_chunk or 'whole'}), s, median of {s.sample_reps}:\n"
         + table(["frames", "batch", "path", "dtype", "sampling s", "vs ref", "song s", "per song s", "vs ref",
                  "peak GiB"], songs),
     ]
+    if overlaps:
+        parts.append("One song's decode overlapped with the next song's sampling (a second thread and CUDA stream) "
+                     "against one after the other, batch 1, s:\n"
+                     + table(["frames", "path", "dtype", "sequential s", "overlapped s", "gain"], overlaps))
     if s.compiled:
         parts.append(compiled_table(run))
     return "\n\n".join(parts)
@@ -573,6 +655,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         run_decodes(run)
     run_sampling(run, models, first_pass)
     run_sampling(run, models, second_pass)
+    if settings.decode:
+        run_overlap(run, models, next((c for c in variants if c.path == "ours-compiled"), ours[-1]))
     if variants:  # how many graphs the compiled blocks needed, and the compile caches' hits
         counters = torch._dynamo.utils.counters
         run.data["dynamo"] = {"unique_graphs": counters["stats"]["unique_graphs"],

@@ -131,6 +131,17 @@ def warm_up(model: DiT, rows: int, frames: int) -> float:
     return time.perf_counter() - start
 
 
+def row_bytes(model: DiT) -> int:
+    """The GPU memory one row (song) of a guided forward at the model's window takes at its peak, above what was
+    allocated before (``warm_up``'s forward, measured; ``device.rows_that_fit`` turns it into rows per call)."""
+    device = next(model.parameters()).device
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    before = torch.cuda.memory_allocated(device)
+    warm_up(model, 1, model.config.max_frames)
+    return torch.cuda.max_memory_allocated(device) - before
+
+
 def warm(out: Path, device: str, precision: str, configs: Sequence[DiTConfig], rows: Sequence[int],
          cache: Path | None = None) -> int:
     """Compile the blocks for each configuration at its window and ``rows`` songs per batch (after loading the cache

@@ -15,9 +15,9 @@ import torch
 
 from inference_container.audio import check_audio, master, peak_normalize
 from inference_container.diffrhythm.checkpoint import load_variant
-from inference_container.diffrhythm.compiled import is_compiled, prepare_dit, warm_up
+from inference_container.diffrhythm.compiled import is_compiled, prepare_dit, row_bytes, warm_up
 from inference_container.diffrhythm.config import LATENT_CHANNELS
-from inference_container.diffrhythm.device import resolve_precision, synchronize
+from inference_container.diffrhythm.device import resolve_decode, resolve_precision, rows_that_fit, synchronize
 from inference_container.diffrhythm.g2p import LyricsTokenizer
 from inference_container.diffrhythm.guidance import Inpainting
 from inference_container.diffrhythm.lyrics import PhonemeTokenizer, lyric_tokens
@@ -81,11 +81,13 @@ class Pipeline:
 
     @classmethod
     def load(cls, weights: str, device: str = "cpu", dtype: str = "auto", variants: Sequence[str] | None = None,
-             compile: str = "auto", compile_cache: str | None = None) -> Pipeline:
+             compile: str = "auto", compile_cache: str | None = None, vae_dtype: str = "auto",
+             vae_chunk: int = 0) -> Pipeline:
         """Load from a weights bundle (verified against its manifest by size); each DiT from its converted
         safetensors file where the bundle has a usable one (``Bundle.dit_choice``), else from the published ``.pt``.
         Where ``compile`` compiles the DiTs (``compiled.prepare_dit``), each runs one forward at its window here, so
-        the compile (or the load of ``compile_cache``'s kernels) happens before the worker is ready, not in a job."""
+        the compile (or the load of ``compile_cache``'s kernels) happens before the worker is ready, not in a job.
+        ``vae_dtype`` and ``vae_chunk``: the decoder's precision and window (``device.resolve_decode``)."""
         bundle = Bundle(Path(weights))
         bundle.verify(checksums=False)
         precision = resolve_precision(device, dtype)
@@ -96,11 +98,25 @@ class Pipeline:
                 seconds = warm_up(model, 1, VARIANTS[variant].max_frames)
                 logger.info("compiled DiT warmed up", extra={"variant": variant, "seconds": round(seconds, 1)})
         pipeline = cls(dits,
-                       VAE.load(bundle.vae, device),
+                       VAE.load(bundle.vae, device, *resolve_decode(device, vae_dtype, vae_chunk)),
                        StyleEncoder.load(bundle.style, bundle.negative_style, device),
                        LyricsTokenizer.load(bundle.vocab, bundle.lexicon), device, bundle.kind)
         pipeline.dit_files = {variant: path for variant, (_, path) in loaded.items()}
         return pipeline
+
+    def row_capacity(self, cap: int) -> int:
+        """Rows (songs) one sampling call may hold on this device, at most ``cap``: on a GPU, from the free memory
+        after loading and the peak of one guided forward of one row at the largest loaded window, measured here
+        (``device.rows_that_fit``); on a CPU, ``cap``."""
+        if not self.device.startswith("cuda"):
+            return cap
+        row = row_bytes(max(self.dits.values(), key=lambda dit: dit.config.max_frames))
+        torch.cuda.empty_cache()
+        free, total = torch.cuda.mem_get_info()
+        rows = rows_that_fit(free, row, cap, total_bytes=total)
+        logger.info("rows per sampling call", extra={"rows": rows, "cap": cap, "row_gib": round(row / 2**30, 2),
+                                                     "free_gib": round(free / 2**30, 1)})
+        return rows
 
     @torch.inference_mode()
     def generate(self, request: SongRequest, progress: Progress | None = None) -> Song:
@@ -123,6 +139,9 @@ class Pipeline:
             raise ValueError("requests in one batch must share audio_length, steps and cfg_strength")
         report = progress or (lambda stage, percent: None)
         first = requests[0]
+        gpu = self.device.startswith("cuda")
+        if gpu:
+            torch.cuda.reset_peak_memory_stats()
         timings: dict[str, float] = {}
         clock = time.perf_counter()
 
@@ -194,6 +213,8 @@ class Pipeline:
                 "master_preset": request.master_preset if request.auto_master else None,
                 "batched_with": len(requests) - 1, "timings": timings,
             }
+            if gpu:  # the whole batch's peak: weights, sampling and decode (the GPU's share of one song is less)
+                metadata["peak_gpu_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
             songs.append(Song(finished, SAMPLE_RATE, list(lyrics[j].warnings), metadata))
         lap("post_processing_s")
         return songs

@@ -41,6 +41,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -383,15 +384,17 @@ class Worker:
         heart = threading.Thread(target=self._heartbeat, args=(beat,), daemon=True)
         heart.start()
         _protect_task(True)
-        outcomes: dict[_Claimed, Outcome] = {}
+        outcomes: dict[_Claimed, Outcome | Future[Outcome]] = {}
         try:
-            for group in self._groups(claims):
-                gone = [c for c in group if self._gone(c)]  # stalled with an earlier group, or taken over meanwhile
-                if gone:
-                    outcomes.update(self._abandon(gone))
-                if mine := [c for c in group if c not in gone]:
-                    self.timer.begin()  # each group has max_run_s
-                    outcomes.update(self._generate(mine))
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="deliver") as deliveries:
+                for group in self._groups(claims):
+                    gone = [c for c in group if self._gone(c)]  # stalled with an earlier group, or taken over
+                    if gone:
+                        outcomes.update(self._abandon(gone))
+                    if mine := [c for c in group if c not in gone]:
+                        self.timer.begin()  # each group has max_run_s
+                        outcomes.update(self._generate(mine, deliveries))
+            return {c: o.result() if isinstance(o, Future) else o for c, o in outcomes.items()}
         finally:
             beat.set()
             heart.join()
@@ -399,10 +402,10 @@ class Worker:
                 for claimed in claims:
                     self._held.pop(claimed.token, None)
             _protect_task(False)
-        return outcomes
 
-    def _generate(self, group: list[_Claimed]) -> dict[_Claimed, Outcome]:
-        """Generate one group and settle each job; a job no longer this worker's is dropped (``_unless_gone``)."""
+    def _generate(self, group: list[_Claimed], deliveries: Executor) -> dict[_Claimed, Outcome | Future[Outcome]]:
+        """Generate one group and settle each job; a job no longer this worker's is dropped (``_unless_gone``).
+        Songs are delivered (encoded and uploaded) by ``deliveries`` while the next group samples."""
         cancelled: set[str] = set()
         started = time.perf_counter()
         try:
@@ -410,7 +413,8 @@ class Worker:
                                          self.settings.max_rows)
         except InputError as refused:
             if len(group) > 1:  # find the job at fault: run each alone
-                return {claimed: outcome for c in group for claimed, outcome in self._generate([c]).items()}
+                return {claimed: outcome for c in group
+                        for claimed, outcome in self._generate([c], deliveries).items()}
             reason = str(refused)
             return {group[0]: self._unless_gone(group[0], partial(self._fail, reason=reason, code="invalid_input"))}
         except _Cancelled:
@@ -427,8 +431,8 @@ class Worker:
         except Exception as error:
             retry = partial(self._retry_claim, error=error)
             return {c: self._unless_gone(c, retry) for c in group}
-        return {c: self._unless_gone(c, self._cancelled if c.job_id in cancelled
-                                     else partial(self._deliver, song=song, started=started))
+        return {c: self._unless_gone(c, self._cancelled) if c.job_id in cancelled
+                else deliveries.submit(self._unless_gone, c, partial(self._deliver, song=song, started=started))
                 for c, song in zip(group, songs, strict=True)}
 
     def _deliver(self, claimed: _Claimed, song: Any, started: float) -> Outcome:
@@ -497,6 +501,8 @@ class Worker:
         gpu_seconds = float(timings.get("sampling_s", 0)) + float(timings.get("decoding_s", 0))
         metrics.add_metric(name="JobSeconds", unit=MetricUnit.Seconds, value=float(metadata.get("job_seconds", 0)))
         metrics.add_metric(name="GpuSecondsPerSong", unit=MetricUnit.Seconds, value=gpu_seconds / max(songs, 1))
+        if "peak_gpu_gib" in metadata:
+            metrics.add_metric(name="PeakGpuMemory", unit=MetricUnit.Gigabytes, value=float(metadata["peak_gpu_gib"]))
         metrics.flush_metrics()
 
     def _lease_end(self, now: datetime) -> datetime:

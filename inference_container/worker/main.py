@@ -17,9 +17,11 @@ def build_worker(settings: WorkerSettings | None = None, pipeline: Pipeline | No
     device = resolve_device(settings.device)
     if pipeline is None:
         pipeline = Pipeline.load(settings.weights_dir, device=device, dtype=settings.dtype, compile=settings.compile,
-                                 compile_cache=settings.compile_cache or None)
+                                 compile_cache=settings.compile_cache or None, vae_dtype=settings.vae_dtype,
+                                 vae_chunk=settings.vae_chunk)
     if pipeline.model_name != "diffrhythm":
         logger.warning(f"!!! {pipeline.model_name}: songs from this worker are noise !!!")
+    settings = settings.model_copy(update={"max_rows": pipeline.row_capacity(settings.max_rows)})
     runner = JobRunner(pipeline, client("s3", settings), settings.bucket_name)
     store = JobStore(client("dynamodb", settings), settings.table_name)
     label = device if pipeline.model_name == "diffrhythm" else f"{device} ({pipeline.model_name})"

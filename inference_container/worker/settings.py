@@ -19,6 +19,10 @@ class WorkerSettings(Settings):
                          "(inference_container/diffrhythm/compiled.py)")
     compile_cache: str = Field("", description="A compile cache file to load before compiling (written at image build "
                                "on the fleet's GPU type by python -m inference_container.diffrhythm.compiled)")
+    vae_dtype: str = Field("auto", description="The VAE decoder's precision: auto = fp16 on a GPU (kept only within "
+                           "vae.HALF_TOLERANCE of fp32), fp32 on a CPU")
+    vae_chunk: int = Field(0, ge=0, description="Latent frames per VAE decode window: 0 = the whole song on a GPU "
+                           "(smaller after an out-of-memory error), 128 on a CPU")
     poll_wait_s: int = Field(20, ge=0, le=20, description="SQS long-poll wait")
     visibility_s: int = Field(300, ge=1, description="Visibility granted at each heartbeat")
     heartbeat_s: float = Field(60.0, gt=0, description="How often the message's visibility is extended")
@@ -28,4 +32,5 @@ class WorkerSettings(Settings):
     backoff_s: float = Field(1.0, ge=0, description="First wait after a failed receive; doubles up to backoff_max_s")
     backoff_max_s: float = Field(60.0, ge=0, description="Longest wait between receive attempts")
     stall_s: float = Field(600.0, gt=0, description="No progress this long: stop renewing the leases, report unhealthy")
-    max_rows: int = Field(8, ge=1, description="Most variations (latent rows) sampled in one call")
+    max_rows: int = Field(8, ge=1, description="Most variations (latent rows) sampled in one call; on a GPU "
+                          "fewer where fewer fit in its free memory (measured when the worker starts)")

@@ -19,9 +19,12 @@ from inference_container.diffrhythm.compiled import (
     is_compiled,
     load_cache,
     prepare_dit,
+    row_bytes,
     save_cache,
+    warm_up,
 )
 from inference_container.diffrhythm.config import DiTConfig
+from inference_container.diffrhythm.device import rows_that_fit
 from inference_container.diffrhythm.guidance import Inpainting, guided
 from inference_container.diffrhythm.model import DiT
 from inference_container.diffrhythm.sampling import sample
@@ -168,3 +171,20 @@ def test_compiled_on_cuda_matches_eager(precision):
     assert is_compiled(compiled)
     inputs = {k: v.to("cuda") for k, v in _inputs(3, 64).items()}
     assert _relative(_step(compiled, inputs), _step(model, inputs)) < 5e-2
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_a_rows_gpu_memory_is_measured_and_bounds_the_rows_per_call():
+    """What the worker's ``MAX_ROWS`` is capped by on a GPU: one row's measured peak, and the rows that fit."""
+    model = _dit().to("cuda", torch.bfloat16)
+    one = row_bytes(model)
+    assert one > 0
+    torch.cuda.reset_peak_memory_stats()
+    before = torch.cuda.memory_allocated()
+    warm_up(model, 4, model.config.max_frames)
+    four = torch.cuda.max_memory_allocated() - before
+    assert one < four <= 4.5 * one  # activations grow with the rows, about linearly
+    free, total = torch.cuda.mem_get_info()
+    assert rows_that_fit(free, one, cap=10**9, total_bytes=total) >= 4
+    assert rows_that_fit(free, free, cap=8, total_bytes=total) == 1

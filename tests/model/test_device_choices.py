@@ -1,5 +1,5 @@
 """device.py's decisions: CPU precision from the CPU's bf16 instructions, CPU threads from affinity and the cgroup
-quota, and whether to compile (``COMPILE``)."""
+quota, whether to compile (``COMPILE``), the VAE decoder's precision and window, and rows per sampling call."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from inference_container.diffrhythm.device import (
     cpu_has_bf16,
     cpu_threads,
     resolve_compile,
+    resolve_decode,
     resolve_precision,
+    rows_that_fit,
 )
 
 AFFINITY = len(os.sched_getaffinity(0))
@@ -93,3 +95,26 @@ def test_compile_setting():
     assert resolve_compile("cuda", "off") is False and resolve_compile("cpu", "ON") is True
     with pytest.raises(ValueError, match="COMPILE"):
         resolve_compile("cuda", "sometimes")
+
+
+def test_decode_settings():
+    assert resolve_decode("cuda:0") == ("fp16", None) and resolve_decode("cpu") == ("fp32", 128)
+    assert resolve_decode("cuda", "bf16", 512) == ("bf16", 512) and resolve_decode("cpu", "fp16") == ("fp16", 128)
+    with pytest.raises(ValueError, match="VAE_DTYPE"):
+        resolve_decode("cuda", "half")
+    with pytest.raises(ValueError, match="VAE_CHUNK"):
+        resolve_decode("cuda", "auto", -1)
+
+
+GIB = 2**30
+
+
+@pytest.mark.parametrize(("free", "row", "cap", "rows"), [
+    (60 * GIB, 1 * GIB, 8, 8),  # room for more than the cap
+    (20 * GIB, 1 * GIB, 8, 8),  # (20 - 2.4) / 1.25 = 14
+    (10 * GIB, 1 * GIB, 8, 6),  # (10 - 2.4) / 1.25 = 6.08
+    (3 * GIB, 1 * GIB, 8, 1),  # not even one with the margin: still one (the cap on a full GPU is the OOM retry)
+    (10 * GIB, 0, 4, 4),
+])
+def test_rows_follow_the_free_memory_less_a_reserve_and_a_margin(free, row, cap, rows):
+    assert rows_that_fit(free, row, cap, total_bytes=24 * GIB) == rows

@@ -100,3 +100,23 @@ def test_bundle_verification_catches_damage(tiny_bundle, tmp_path):
     with pytest.raises(BundleError, match=r"vae/vae_model\.pt"):
         Bundle(copy).verify()
     assert Bundle(copy).is_tiny
+
+
+def test_on_a_cpu_the_rows_are_the_cap_and_no_gpu_memory_is_reported(tiny_pipeline):
+    assert tiny_pipeline.row_capacity(5) == 5
+    assert tiny_pipeline.vae.half is None and tiny_pipeline.vae.chunk == 128
+    assert "peak_gpu_gib" not in tiny_pipeline.generate(_request()).metadata
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_on_a_gpu_rows_follow_free_memory_decode_is_half_precision_and_peak_memory_is_reported(tiny_bundle):
+    from inference_container.diffrhythm.pipeline import Pipeline
+
+    pipeline = Pipeline.load(str(tiny_bundle), device="cuda", compile="off")
+    assert pipeline.vae.half is not None and pipeline.vae.half[1] is torch.float16 and pipeline.vae.chunk is None
+    assert 1 <= pipeline.row_capacity(64) <= 64
+    song = pipeline.generate(_request(audio_length=120))
+    assert 0 < song.metadata["peak_gpu_gib"] < torch.cuda.get_device_properties(0).total_memory / 2**30
+    exact = Pipeline.load(str(tiny_bundle), device="cuda", compile="off", vae_dtype="fp32", vae_chunk=128)
+    np.testing.assert_allclose(song.audio[0], exact.generate(_request(audio_length=120)).audio[0], atol=2e-2)

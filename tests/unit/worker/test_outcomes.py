@@ -6,6 +6,7 @@ part: claim, progress, cancel, hand-back, retry, permanent failure, batching, an
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -110,6 +111,25 @@ def test_compatible_jobs_share_a_batch_and_only_the_job_at_fault_fails(worker, t
     assert "result.json" in outputs_of(s3, good) and "result.json" in outputs_of(s3, other_length)
     assert keys.failure_key(job_id_of(bad)) in s3.objects and outputs_of(s3, bad) == set()
     assert sorted(sqs.deleted) == sorted(m["ReceiptHandle"] for m in (good, bad, other_length))
+
+
+def test_a_groups_songs_are_uploaded_while_the_next_group_samples(worker, table, s3, sqs, pipeline, monkeypatch):
+    first, second = queue_job(table, s3, lyrics="[00:01.00]first"), queue_job(table, s3, lyrics="[00:01.00]second",
+                                                                            audio_length=120)
+    second_sampling, waited = threading.Event(), []
+    put = s3.put_object
+
+    def slow_upload(**kwargs: Any) -> dict[str, Any]:  # the first song's first upload waits for the next sampling
+        if job_id_of(first) in kwargs["Key"] and not waited:
+            waited.append(second_sampling.wait(5))
+        return put(**kwargs)
+
+    monkeypatch.setattr(s3, "put_object", slow_upload)
+    pipeline.during_sampling = lambda: len(pipeline.batches) == 2 and second_sampling.set()
+    assert worker.handle_many([first, second]) == ["completed", "completed"]
+    assert waited == [True]  # sequential delivery would have waited 5 s in vain
+    assert "result.json" in outputs_of(s3, first) and "result.json" in outputs_of(s3, second)
+    assert sorted(sqs.deleted) == sorted(m["ReceiptHandle"] for m in (first, second))
 
 
 # -- the user's fault or ours: one taxonomy (inference_container/errors.py) -------------------------------------------
