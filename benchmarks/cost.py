@@ -1,10 +1,11 @@
 """What a song costs: songs per GPU-hour from a ``benchmarks.model`` run, and dollars per 95 s and 285 s song.
 
-    python -m benchmarks.cost [--model-json FILE] [--decode fp32|fp16] [--out DIR]
+    python -m benchmarks.cost [--model-json FILE] [--decode fp32|fp16|bf16] [--window whole|128] [--out DIR]
 
 Reads a model JSON (by default the newest full-size GPU run in ``benchmarks/results/``; the newest of any run when
 there is none), takes each whole-song row (sampling + one decode per row, as ``benchmarks.model`` reports it), and
-prices the best of our rows per song length with the instance table below, beside hosted peers' prices.
+prices the best of our product's rows (eager or compiled, with the worker's default decode) per song length with the
+instance table below, beside hosted peers' prices.
 
 The measured GPU is an H200 or H100, not a g5/g6 GPU: rows for other GPUs scale the measured throughput by the ratio
 of the GPUs' dense BF16 tensor peaks (``GPUS``) and are marked ``estimate``. That ratio ignores that smaller GPUs
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.report import RESULTS, git_commit, table, write_json
+from inference_container.diffrhythm.device import resolve_decode
 
 SHORT_S, LONG_S = 95, 285  # song lengths the published models generate: 2048 and 6144 latent frames
 FRAMES = {2048: SHORT_S, 6144: LONG_S}
@@ -165,10 +167,22 @@ def newest_model_json(folder: Path) -> Path:
     return max(runs)[2]
 
 
-def song_rows(data: dict[str, Any], decode_precision: str = "fp32") -> list[dict[str, Any]]:
-    """Every measured whole song of a model run: sampling plus one ``decode_precision`` decode per row."""
-    decodes = {r["frames"]: r["median_s"] for r in data["rows"]
-               if r["stage"] == "decode" and r["precision"] == decode_precision and "median_s" in r}
+PRODUCT_PATHS = ("ours", "ours-compiled")  # what the worker runs (compiled on CUDA by default); fused is not
+
+
+def decode_window(row: dict[str, Any]) -> str:
+    """A decode row's window: ``whole`` or frames per chunk (older runs timed 128-frame chunks as path ``ours``)."""
+    return str(row["path"]).removeprefix("vae-") if str(row["path"]).startswith("vae-") else "128"
+
+
+def song_rows(data: dict[str, Any], decode_precision: str | None = None, window: str | None = None
+              ) -> list[dict[str, Any]]:
+    """Every measured whole song of a model run: sampling plus one decode per row, in ``decode_precision`` and
+    ``window`` (default: the worker's default decode on the run's device, ``device.resolve_decode``)."""
+    default_precision, default_chunk = resolve_decode(data["environment"]["device"])
+    precision, window = decode_precision or default_precision, window or str(default_chunk or "whole")
+    decodes = {r["frames"]: r["median_s"] for r in data["rows"] if r["stage"] == "decode" and "median_s" in r
+               and r["precision"] == precision and decode_window(r) == window}
     rows = []
     for r in data["rows"]:
         if r["stage"] != "sampling" or "median_s" not in r or r["frames"] not in decodes:
@@ -176,13 +190,14 @@ def song_rows(data: dict[str, Any], decode_precision: str = "fp32") -> list[dict
         seconds = per_song_s(r["median_s"], decodes[r["frames"]], r["batch"])
         rows.append({"frames": r["frames"], "song_s": FRAMES.get(r["frames"]), "batch": r["batch"], "path": r["path"],
                      "precision": r["precision"], "sampling_s": r["median_s"], "decode_s": decodes[r["frames"]],
-                     "per_song_s": seconds, "songs_per_gpu_hour": round(songs_per_hour(seconds), 1)})
+                     "decode": f"{precision} {window}", "per_song_s": seconds,
+                     "songs_per_gpu_hour": round(songs_per_hour(seconds), 1)})
     return rows
 
 
 def best(rows: Sequence[dict[str, Any]], frames: int) -> dict[str, Any] | None:
-    """Our fastest row per song at ``frames`` (any batch, any precision)."""
-    ours = [r for r in rows if r["frames"] == frames and r["path"] == "ours"]
+    """Our fastest product row per song at ``frames`` (``PRODUCT_PATHS``; any batch, any precision)."""
+    ours = [r for r in rows if r["frames"] == frames and r["path"] in PRODUCT_PATHS]
     return min(ours, key=lambda r: r["per_song_s"]) if ours else None
 
 
@@ -227,7 +242,7 @@ def tables(data: dict[str, Any]) -> str:
     goals = data["goals"]
     lines = [
         f"Measured on {src['device_name']} ({src['file']}, {src['date'][:10]}, commit {src['commit'][:7]}); "
-        f"sampling {src['steps']} steps, cfg {src['cfg']}, + {data['decode_precision']} decode of every row, s:\n"
+        f"sampling {src['steps']} steps, cfg {src['cfg']}, + {data['decode']} decode of every row, s:\n"
         + table(["song s", "batch", "path", "dtype", "sampling", "decode", "per song", "songs/GPU-h"], throughput),
         "GPU cost per song (our best row per length; estimate: scaled by the GPUs' dense BF16 peaks, optimistic):\n"
         + table(["instance", "GPU", "basis", "$/GPU-h", "Spot $/h", "95 s songs/h", "$/95 s", "$/95 s Spot",
@@ -256,8 +271,9 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.cost", description=__doc__.split("\n")[0])
     parser.add_argument("--model-json", type=Path, help="a model run (default: the newest full-size GPU run in "
                                                          "benchmarks/results)")
-    parser.add_argument("--decode", choices=["fp32", "fp16"], default="fp32",
-                        help="which decode rows to add (fp32: as the pipeline decodes today)")
+    parser.add_argument("--decode", choices=["fp32", "fp16", "bf16"],
+                        help="which decode rows to add (default: the worker's default on the run's device)")
+    parser.add_argument("--window", help="the decode rows' window: whole or 128 (default: the worker's default)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON (default benchmarks/results)")
     parser.add_argument("--commit", help="the git commit to record instead of asking git")
     return parser.parse_args(argv)
@@ -270,7 +286,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     model = json.loads(source.read_text())
     env = model["environment"]
     measured = gpu_of(env["device_name"]) if env["device"] == "cuda" else None
-    songs = song_rows(model, args.decode)
+    songs = song_rows(model, args.decode, args.window)
     short, long = best(songs, 2048), best(songs, 6144)
     prices = price_rows(short, long, measured)
     data: dict[str, Any] = {
@@ -279,7 +295,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "source": {"file": source.name, "date": env["date"], "device": env["device"], "device_name": env["device_name"],
                    "torch": env["torch"], "commit": env["git"]["commit"], "steps": model["settings"]["steps"],
                    "cfg": model["settings"]["cfg_strength"], "quick": model["settings"]["quick"]},
-        "decode_precision": args.decode, "measured_gpu": measured, "songs": songs,
+        "decode": songs[0]["decode"] if songs else None, "measured_gpu": measured, "songs": songs,
         "best": {"95s": short, "285s": long}, "prices": prices,
         "gpus": [asdict(g) for g in GPUS.values()], "peers": [asdict(p) for p in PEERS],
     }

@@ -53,12 +53,15 @@ def test_heaviest_imports_sum_each_packages_own_time():
 
 def _model_run(path: Path, device: str, name: str, date: str, quick: bool = False, decode: bool = True) -> Path:
     rows = [row for row in [
-        {"stage": "decode", "frames": 2048, "batch": 1, "path": "ours", "precision": "fp32", "median_s": 0.3},
-        {"stage": "decode", "frames": 2048, "batch": 1, "path": "ours", "precision": "fp16", "median_s": 0.2},
+        {"stage": "decode", "frames": 2048, "batch": 1, "path": "vae-128", "precision": "fp32", "median_s": 0.3},
+        {"stage": "decode", "frames": 2048, "batch": 1, "path": "vae-whole", "precision": "fp16", "median_s": 0.2},
+        {"stage": "decode", "frames": 2048, "batch": 1, "path": "ours", "precision": "fp16", "median_s": 0.25},
         {"stage": "sampling", "frames": 2048, "batch": 1, "path": "reference", "precision": "fp16", "median_s": 1.0},
         {"stage": "sampling", "frames": 2048, "batch": 1, "path": "ours", "precision": "bf16", "median_s": 0.9},
         {"stage": "sampling", "frames": 2048, "batch": 4, "path": "ours", "precision": "bf16", "median_s": 3.0},
         {"stage": "sampling", "frames": 6144, "batch": 1, "path": "ours", "precision": "bf16", "median_s": 3.0},
+        {"stage": "sampling", "frames": 2048, "batch": 1, "path": "ours-compiled-fused", "precision": "bf16",
+         "median_s": 0.1},
         {"stage": "sampling", "frames": 2048, "batch": 8, "path": "ours", "precision": "bf16", "skipped": "budget"},
     ] if decode or row["stage"] != "decode"]
     path.write_text(json.dumps({
@@ -67,15 +70,16 @@ def _model_run(path: Path, device: str, name: str, date: str, quick: bool = Fals
     return path
 
 
-def test_songs_add_one_decode_per_row_and_skip_rows_without_a_timing_or_a_decode(tmp_path):
+def test_songs_add_the_workers_default_decode_per_row_and_skip_rows_without_a_timing_or_a_decode(tmp_path):
     data = json.loads(_model_run(tmp_path / "m.json", "cuda", "NVIDIA H100 80GB HBM3", "2026-01-01").read_text())
-    songs = cost.song_rows(data)
-    assert [(s["frames"], s["batch"], s["path"]) for s in songs] == [(2048, 1, "reference"), (2048, 1, "ours"),
-                                                                      (2048, 4, "ours")]  # 6144: no decode measured
-    assert songs[2]["per_song_s"] == pytest.approx((3.0 + 0.3 * 4) / 4)
-    assert songs[2]["songs_per_gpu_hour"] == pytest.approx(3600 / 1.05, abs=0.1)
-    assert cost.song_rows(data, "fp16")[2]["per_song_s"] == pytest.approx((3.0 + 0.2 * 4) / 4)
-    assert cost.best(songs, 2048) == songs[2] and cost.best(songs, 6144) is None
+    songs = cost.song_rows(data)  # on CUDA the worker decodes the whole latent in fp16
+    assert [(s["frames"], s["batch"], s["path"]) for s in songs] == [
+        (2048, 1, "reference"), (2048, 1, "ours"), (2048, 4, "ours"), (2048, 1, "ours-compiled-fused")]  # 6144: none
+    assert songs[2]["per_song_s"] == pytest.approx((3.0 + 0.2 * 4) / 4) and songs[2]["decode"] == "fp16 whole"
+    assert songs[2]["songs_per_gpu_hour"] == pytest.approx(3600 / 0.95, abs=0.1)
+    assert cost.song_rows(data, "fp32", "128")[2]["per_song_s"] == pytest.approx((3.0 + 0.3 * 4) / 4)
+    assert cost.song_rows(data, "fp16", "128")[2]["per_song_s"] == pytest.approx((3.0 + 0.25 * 4) / 4)  # older runs
+    assert cost.best(songs, 2048) == songs[2] and cost.best(songs, 6144) is None  # fused is not what the worker runs
 
 
 def test_other_gpus_are_estimates_scaled_by_their_peaks_and_the_measured_gpu_is_not():
