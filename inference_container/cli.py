@@ -36,14 +36,32 @@ def _read_audio(path: str) -> tuple[object, int]:
     return data, rate
 
 
+def _lrc(args: argparse.Namespace) -> str:
+    """The LRC to sing: the lyrics file timed as the API times it (untimed and section-tagged lines at ``--bpm``);
+    empty for an instrumental."""
+    from pathlib import Path
+
+    from shared.lrc import parse_lrc
+
+    if args.lyrics is None:
+        return ""
+    text = Path(args.lyrics).read_text(encoding="utf-8")
+    parsed = parse_lrc(text, args.length, bpm=args.bpm)
+    for warning in parsed.warnings:
+        print(f"warning: {warning}")
+    return text if parsed.timed else parsed.to_lrc()
+
+
 def _generate(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
     from tqdm import tqdm
 
+    from inference_container.audio import Provenance
     from inference_container.diffrhythm.pipeline import Pipeline, SongRequest
     from inference_container.diffrhythm.weights import Bundle
+    from shared.lrc import LyricsError
     from shared.presets import PRESETS
 
     bundle = Bundle(Path(args.weights))
@@ -54,17 +72,31 @@ def _generate(args: argparse.Namespace) -> int:
         fmt = OutputFormat(out.suffix.lstrip(".").lower())
     except ValueError:
         raise SystemExit(f"-o must end in {', '.join('.' + f.value for f in OutputFormat)}") from None
+    if not args.style and not args.style_audio:
+        raise SystemExit("give --style, --style-audio, or both")
+    if (args.lyrics is None) == (not args.instrumental):
+        raise SystemExit("give --lyrics, or --instrumental without lyrics")
+    if args.extend_from and (args.edit_from or args.extend_at is None):
+        raise SystemExit("--extend-from needs --extend-at SECONDS (and no --edit-from)")
+    try:
+        lrc = _lrc(args)
+    except LyricsError as error:
+        raise SystemExit(f"error: {error}") from None
     preset = PRESETS[Preset(args.preset)]
     variant = variant_for(args.length).name
     pipeline = Pipeline.load(args.weights, device=_device(args.device), dtype=args.dtype, variants=[variant])
+    edit_from, segments = args.edit_from, json.loads(args.edit_segments) if args.edit_segments else None
+    if args.extend_from:
+        edit_from, segments = args.extend_from, [[args.extend_at, -1]]
     request = SongRequest(
-        lrc=Path(args.lyrics).read_text(encoding="utf-8"), audio_length=args.length, style_prompt=args.style,
+        lrc=lrc, audio_length=args.length, style_prompt=args.style,
         style_audio=_read_audio(args.style_audio) if args.style_audio else None, seed=args.seed,
-        variations=args.variations, steps=args.steps or preset.steps,
+        variations=args.best_of or args.variations, steps=args.steps or preset.steps,
         cfg_strength=args.cfg if args.cfg is not None else preset.cfg_strength,
-        edit_audio=_read_audio(args.edit_from) if args.edit_from else None,
-        edit_segments=json.loads(args.edit_segments) if args.edit_segments else None,
-        auto_master=args.auto_master, master_preset=args.master_preset,
+        edit_audio=_read_audio(edit_from) if edit_from else None, edit_segments=segments,
+        auto_master=args.auto_master, master_preset=args.master_preset, instrumental=args.instrumental,
+        style_weight=args.style_weight, negative_style_prompt=args.negative_style, rank=args.best_of is not None,
+        stems=args.stems,
     )
     bar = tqdm(total=100, unit="%", desc="generating", bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}")
 
@@ -82,15 +114,16 @@ def _generate(args: argparse.Namespace) -> int:
     bar.close()
     from inference_container.diffrhythm.outputs import render
 
-    for item in render(song, (fmt,)):
-        if item.format == fmt:
+    model = f"{song.metadata.get('model')}-{song.metadata.get('variant')}"
+    for item in render(song, (fmt,), Provenance(args.title, model, args.seed, "local")):
+        if item.format == fmt and item.kind == "song":  # out, out_1, ...: the songs, best first with --best-of
             target = out if item.index == 0 else out.with_name(f"{out.stem}_{item.index}{out.suffix}")
         elif item.name == "metadata.json":
             target = out.with_suffix(".json")
-        else:
-            target = out.with_name(f"{out.stem}{'' if item.index == 0 else f'_{item.index}'}.peaks.json")
+        else:  # out.0.peaks.json, out.0.vocals.wav, out.lyrics.lrc ...
+            target = out.with_name(f"{out.stem}.{item.name}")
         target.write_bytes(item.data)
-        print(f"wrote {target}")
+        print(f"wrote {target}" + (f" (score {item.score:.3f})" if item.score is not None else ""))
     for warning in song.warnings:
         print(f"warning: {warning}")
     print(json.dumps(song.metadata["timings"]))
@@ -144,10 +177,15 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
 
     generate = commands.add_parser("generate", help="generate a song from lyrics and a style")
     generate.add_argument("--weights", required=True, help="weights bundle directory")
-    generate.add_argument("--lyrics", required=True, help="LRC file")
-    style = generate.add_mutually_exclusive_group(required=True)
-    style.add_argument("--style", help="text style prompt")
-    style.add_argument("--style-audio", help="reference clip (>= 10 s)")
+    generate.add_argument("--lyrics", help="lyrics file: LRC, plain lines or section tags (required unless "
+                          "--instrumental)")
+    generate.add_argument("--instrumental", action="store_true", help="no vocals")
+    generate.add_argument("--bpm", type=float, default=None, help="tempo that times untimed lyrics (default 100)")
+    generate.add_argument("--style", help="text style prompt")
+    generate.add_argument("--style-audio", help="reference clip (>= 10 s); with --style, the two are mixed")
+    generate.add_argument("--style-weight", type=float, default=None, help="the text's share when mixing (0..1)")
+    generate.add_argument("--negative-style", help="a style to steer away from (instead of the built-in one)")
+    generate.add_argument("--title", help="title written into the file's tags")
     generate.add_argument("--length", type=int, default=MIN_SECONDS,
                           help=f"seconds: {MIN_SECONDS}, or {MIN_SECONDS + 1}..{MAX_SECONDS} (full model)")
     generate.add_argument("--seed", type=int, default=0)
@@ -155,8 +193,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     generate.add_argument("--steps", type=int, default=None, help="overrides the preset")
     generate.add_argument("--cfg", type=float, default=None, help="overrides the preset's guidance strength")
     generate.add_argument("--variations", type=int, default=1)
+    generate.add_argument("--best-of", type=int, default=None, help="generate N variations, ranked by score")
+    generate.add_argument("--stems", action="store_true", help="also write vocals and accompaniment")
     generate.add_argument("--edit-from", help="song to edit")
     generate.add_argument("--edit-segments", help='seconds to regenerate, e.g. "[[10,20],[60,-1]]"')
+    generate.add_argument("--extend-from", help="song to extend to --length")
+    generate.add_argument("--extend-at", type=float, default=None, help="with --extend-from: keep it up to here")
     generate.add_argument("--auto-master", action="store_true", help="master to the preset's loudness")
     generate.add_argument("--master-preset", default="balanced", choices=[p.value for p in MasterPreset])
     generate.add_argument("--device", default="auto")

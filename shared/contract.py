@@ -5,13 +5,14 @@ Field names, defaults and status strings follow the existing frontend's contract
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal, Self
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 
-from shared.lrc import ParsedLyrics, parse_lrc
+from shared.lrc import LyricsError, LyricsIssue, ParsedLyrics, parse_lrc
 from shared.presets import PRESETS, MasterPreset, Preset, SamplingSettings
 from shared.timeline import MAX_SECONDS, MIN_SECONDS, SHORT
 
@@ -28,6 +29,8 @@ FailureCode = Literal["invalid_input", "generation_failed", "timed_out", "dead_l
                       "output_incomplete", "internal"]
 """Why a job failed: the one list of error codes a user can see (``error_code``; the README says what each means)."""
 
+_TAGS = re.compile(r"^(\s*\[[^\]]*\])*")  # a line's leading [time], [section] or [meta] tags
+
 #: what one rate-limit unit buys: the default job (``MIN_SECONDS``, the default preset's steps, one variation)
 _UNIT_WORK = MIN_SECONDS * PRESETS[Preset.HIGH].steps * 1
 
@@ -42,19 +45,69 @@ class OutputFormat(StrEnum):
     @property
     def content_type(self) -> str:
         """The MIME type stored on the S3 object."""
-        return {"wav": "audio/wav", "flac": "audio/flac", "mp3": "audio/mpeg"}[self.value]
+        return FileFormat(self.value).content_type
+
+
+class FileFormat(StrEnum):
+    """Formats of a job's files: the audio formats, plus its lyric timings (``lrc``, ``json``)."""
+
+    WAV = "wav"
+    FLAC = "flac"
+    MP3 = "mp3"
+    LRC = "lrc"
+    JSON = "json"
+
+    @property
+    def content_type(self) -> str:
+        """The MIME type stored on the S3 object."""
+        return {"wav": "audio/wav", "flac": "audio/flac", "mp3": "audio/mpeg", "lrc": "text/plain; charset=utf-8",
+                "json": "application/json"}[self.value]
+
+
+class OutputKind(StrEnum):
+    """What a job's file holds: a song (one per variation), its stems, or the lyrics as placed."""
+
+    SONG = "song"
+    VOCALS = "vocals"
+    ACCOMPANIMENT = "accompaniment"
+    LYRICS = "lyrics"
 
 
 class EditRequest(BaseModel):
-    """Edit mode (addition): regenerate ``segments`` of an uploaded song, keep the rest."""
+    """Edit mode (addition): regenerate ``segments`` of a song, keep the rest. The song is an upload
+    (``reference_audio_key``) or one of the caller's finished jobs (``job_id``, variation ``index``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"job_id": "3f2c6a1e-0a4b-4c1e-9d2a-5b8e7f6a1c2d", "index": 0, "segments": [[30, 45]]}]})
 
-    reference_audio_key: str = Field(description="Key returned by POST /api/v1/uploads for the song to edit")
+    reference_audio_key: str | None = Field(None, description="Key returned by POST /api/v1/uploads for the song to "
+                                            "edit (or give job_id)")
+    job_id: str | None = Field(None, max_length=64, description="Addition: repaint one of your finished songs "
+                               "instead of an upload", examples=["3f2c6a1e-0a4b-4c1e-9d2a-5b8e7f6a1c2d"])
+    index: int = Field(0, ge=0, le=7, description="With job_id: which variation")
     segments: list[tuple[float, float]] = Field(
         min_length=1, max_length=16,
         description="[[start, end], ...] in seconds to regenerate; -1 is the song's start (as start) or end (as end)",
     )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.reference_audio_key is None) == (self.job_id is None):
+            raise ValueError("edit: give exactly one of reference_audio_key (an upload) or job_id (a finished job)")
+        return self
+
+
+class ExtendRequest(BaseModel):
+    """Extend (addition): continue one of the caller's finished songs; the new request's ``audio_length`` is the
+    extended song's length and its lyrics the new part's (lines before ``from_s`` come from the finished song)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"job_id": "3f2c6a1e-0a4b-4c1e-9d2a-5b8e7f6a1c2d", "index": 0, "from_s": 80}]})
+
+    job_id: str = Field(max_length=64, description="The finished job to continue")
+    index: int = Field(0, ge=0, le=7, description="Which of its variations")
+    from_s: float | None = Field(None, gt=0, le=MAX_SECONDS, description="Keep the song up to here and generate "
+                                 "from here on (default: its end)")
 
 
 class GenerateRequest(BaseModel):
@@ -65,11 +118,13 @@ class GenerateRequest(BaseModel):
         json_schema_extra={"examples": [FRONTEND_EXAMPLE]},
     )
 
-    lyrics: str = Field(min_length=10, max_length=20_000, description="LRC text ([mm:ss.xx]line), or plain lines")
+    lyrics: str | None = Field(
+        None, min_length=10, max_length=20_000, description="LRC text ([mm:ss.xx]line), plain lines, or lines under "
+        "section tags ([verse], [chorus], ...; timed from the bpm); required unless instrumental")
     style_prompt: str | None = Field(None, min_length=3, max_length=1_000, description="Text describing the style")
     reference_audio_key: str | None = Field(
-        None, max_length=512, description="Addition: an uploaded clip (>= 10 s) whose style to follow, instead of "
-        "style_prompt")
+        None, max_length=512, description="Addition: an uploaded clip (>= 10 s) whose style to follow; with "
+        "style_prompt too, the two are mixed (style_weight)")
     audio_length: int = Field(MIN_SECONDS, ge=MIN_SECONDS, le=MAX_SECONDS,
                               description=f"Seconds; {SHORT.max_seconds + 1}..{MAX_SECONDS} use the full model")
     batch_size: int = Field(1, ge=1, le=4, description="Number of variations")
@@ -83,11 +138,39 @@ class GenerateRequest(BaseModel):
     output_format: OutputFormat = Field(OutputFormat.WAV, description="Addition: produced besides WAV")
     edit: EditRequest | None = Field(None, description="Addition: edit an existing song")
     webhook_url: AnyHttpUrl | None = Field(None, description="Addition: receives a signed POST on the final state")
+    instrumental: bool = Field(False, description="Addition: a song without vocals; give no lyrics (or lyrics "
+                               "without sung lines)", examples=[True])
+    bpm: int | None = Field(None, ge=40, le=240, description="Addition: the tempo that times untimed or "
+                            "section-tagged lyrics (default 100)", examples=[120])
+    title: str | None = Field(None, max_length=200, description="Addition: the title written into the files' tags",
+                              examples=["Summer Nights"])
+    negative_style_prompt: str | None = Field(
+        None, min_length=2, max_length=1_000, description="Addition: a style to steer away from, instead of the "
+        "model's built-in negative style", examples=["lo-fi, muffled, out of tune"])
+    style_weight: float | None = Field(
+        None, ge=0.0, le=1.0, description="Addition: with both style_prompt and reference_audio_key, the text's share "
+        "of the mixed style (default 0.5)", examples=[0.7])
+    best_of: int | None = Field(None, ge=2, le=8, description="Addition: generate this many variations and return "
+                                "them all ranked by score (similarity to the style), best first", examples=[4])
+    stems: bool = Field(False, description="Addition: also produce vocals and accompaniment files per variation",
+                        examples=[True])
+    extend: ExtendRequest | None = Field(None, description="Addition: continue one of your finished songs")
 
     @model_validator(mode="after")
     def _one_style(self) -> Self:
-        if (self.style_prompt is None) == (self.reference_audio_key is None):
-            raise ValueError("give exactly one of style_prompt (text, at least 3 characters) or reference_audio_key")
+        if self.style_prompt is None and self.reference_audio_key is None:
+            raise ValueError("give style_prompt (text, at least 3 characters), reference_audio_key, or both")
+        if self.style_weight is not None and (self.style_prompt is None or self.reference_audio_key is None):
+            raise ValueError("style_weight mixes style_prompt and reference_audio_key: give both, or leave it out")
+        if self.lyrics is None and not self.instrumental:
+            raise ValueError("lyrics: required (at least 10 characters) unless instrumental is true")
+        if self.best_of is not None and self.batch_size != 1:
+            raise ValueError("best_of generates its own variations: leave batch_size at 1")
+        if self.edit is not None and self.extend is not None:
+            raise ValueError("give edit or extend, not both")
+        if self.extend is not None and self.extend.from_s is not None and self.extend.from_s >= self.audio_length:
+            raise ValueError(f"extend.from_s ({self.extend.from_s:g}) must be before the extended song's end "
+                             f"(audio_length {self.audio_length})")
         if self.edit is not None:
             for start, end in self.edit.segments:
                 lo = 0.0 if start == -1 else start
@@ -96,6 +179,17 @@ class GenerateRequest(BaseModel):
                     raise ValueError(f"edit.segments: [{start:g}, {end:g}] must satisfy 0 <= start < end <= "
                                      f"audio_length ({self.audio_length}), with -1 for the song's start or end")
         return self
+
+    @field_validator("lyrics", mode="before")
+    @classmethod
+    def _blank_lyrics_are_none(cls, value: object) -> object:
+        """Empty or blank lyrics are no lyrics (an instrumental's)."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def variations(self) -> int:
+        """How many songs the job makes: ``best_of`` or ``batch_size``."""
+        return self.best_of or self.batch_size
 
     def sampling(self) -> SamplingSettings:
         """The preset's settings with the explicit overrides applied."""
@@ -117,12 +211,19 @@ class GenerateRequest(BaseModel):
         ...                 preset="ultra").cost_units()
         38
         """
-        work = self.audio_length * self.sampling().steps * self.batch_size
+        work = self.audio_length * self.sampling().steps * self.variations
         return max(1, -(-work // _UNIT_WORK))
 
     def parsed_lyrics(self) -> ParsedLyrics:
-        """The lyrics validated against ``audio_length`` (raises ``shared.lrc.LyricsError``)."""
-        return parse_lrc(self.lyrics, self.audio_length)
+        """The lyrics validated against ``audio_length`` (raises ``shared.lrc.LyricsError``); an instrumental's are
+        empty, and any sung line in them is an error."""
+        if self.instrumental:
+            if self.lyrics is not None and any(_TAGS.sub("", line).strip() for line in self.lyrics.splitlines()):
+                raise LyricsError([LyricsIssue(None, "an instrumental has no sung lines: remove the lyrics or set "
+                                               "instrumental to false")])
+            return ParsedLyrics((), timed=True)
+        assert self.lyrics is not None  # _one_style
+        return parse_lrc(self.lyrics, self.audio_length, bpm=self.bpm)
 
 
 class GenerateResponse(BaseModel):
@@ -149,8 +250,11 @@ class OutputPublic(BaseModel):
     """One produced file."""
 
     index: int
-    format: OutputFormat
+    format: FileFormat
     size_bytes: int
+    kind: OutputKind = Field(OutputKind.SONG, description="Addition: song (one per variation), vocals, accompaniment "
+                             "(stems), lyrics (the lyrics as placed: lrc and json)")
+    score: float | None = Field(None, description="Addition: a song's similarity to the requested style (-1..1)")
     download_url: str = Field(description="API path that redirects to a short-lived S3 URL")
 
 

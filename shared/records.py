@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contract import FailureCode as FailureCode  # re-exported: the job record's and failure record's codes
-from shared.contract import GenerateRequest, OutputFormat
+from shared.contract import FileFormat, GenerateRequest, OutputFormat, OutputKind
 from shared.states import JobState
 
 
@@ -37,9 +37,11 @@ class OutputFile(BaseModel):
     """One produced object, as recorded on the job."""
 
     index: int = Field(ge=0)
-    format: OutputFormat
+    format: FileFormat
     key: str
     size_bytes: int = Field(ge=0)
+    kind: OutputKind = OutputKind.SONG
+    score: float | None = None
 
 
 class JobRecord(BaseModel):
@@ -101,14 +103,16 @@ class ActiveJob(BaseModel):
 
 
 class ManifestOutput(BaseModel):
-    """One audio file listed in the manifest."""
+    """One file listed in the manifest: a song or a stem (audio: duration, rate, channels), or the lyrics."""
 
     index: int = Field(ge=0)
-    format: OutputFormat
+    format: FileFormat
     key: str
-    duration_s: float = Field(gt=0)
-    sample_rate: int = Field(gt=0)
-    channels: int = Field(gt=0)
+    duration_s: float | None = Field(None, gt=0)
+    sample_rate: int | None = Field(None, gt=0)
+    channels: int | None = Field(None, gt=0)
+    kind: OutputKind = OutputKind.SONG
+    score: float | None = Field(None, description="A song's similarity to the requested style")
 
 
 class OutputManifest(BaseModel):
@@ -139,7 +143,9 @@ class CancellationRecord(BaseModel):
 class JobRequestRecord(GenerateRequest):
     """``requests/{job_id}.json``: the accepted request as the worker reads it.
 
-    ``lrc`` is always timed LRC: the caller's lyrics, or plain lyrics after spreading them over the song.
+    ``lrc`` is always timed LRC: the caller's lyrics, or untimed / section-tagged lyrics after timing them (empty for
+    an instrumental). A repaint of a finished job (``edit.job_id``) or an ``extend`` is stored as an edit of that
+    job's WAV (``edit.reference_audio_key``), the job named in ``source_job``.
     """
 
     job_id: str
@@ -147,6 +153,7 @@ class JobRequestRecord(GenerateRequest):
     seed: int  # resolved: drawn at submission when the caller gave none
     lrc: str
     submitted_at: datetime
+    source_job: str | None = None
 
 
 class WebhookEvent(BaseModel):

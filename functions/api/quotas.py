@@ -53,7 +53,7 @@ class Quotas:
         units = caller.limits.of(Meter.UNITS_PER_HOUR)
         if units and cost > units:
             steps = "steps" if request.steps is not None else "preset"
-            raise InputError.many(["audio_length", steps, "batch_size"],
+            raise InputError.many(["audio_length", steps, "best_of" if request.best_of else "batch_size"],
                                   f"this request costs {cost} units (length x steps x variations), more than the quota "
                                   f"units_per_hour of {limit_in_words(Meter.UNITS_PER_HOUR, units)} for this account; "
                                   "make it shorter, with fewer steps or fewer variations")

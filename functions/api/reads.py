@@ -12,7 +12,7 @@ from functions.api.errors import BadRequestError, NotFoundError
 from functions.api.presign import Presigner
 from functions.api.queue_stats import wait_minutes
 from shared import keys
-from shared.contract import JobListResponse, JobStatusResponse, OutputFormat, OutputPublic, ProgressPublic
+from shared.contract import FileFormat, JobListResponse, JobStatusResponse, OutputKind, OutputPublic, ProgressPublic
 from shared.ports import JobTable
 from shared.records import JobRecord
 from shared.settings import Settings
@@ -38,7 +38,7 @@ class JobReads:
         """The wire view of a job. ``position`` counts the jobs queued ahead (one index query) and ``url`` presigns
         the first WAV; without them ``queue_position``, ``estimated_wait_minutes`` and ``s3_url`` are null."""
         ahead = self.store.queue_position(record) if position and record.status is JobState.QUEUED else None
-        first_wav = next((o for o in record.outputs if o.format is OutputFormat.WAV), None)
+        first_wav = next((o for o in record.outputs if o.kind is OutputKind.SONG and o.format == FileFormat.WAV), None)
         progress = None
         if record.status is JobState.RUNNING and record.progress_stage is not None:
             progress = ProgressPublic(stage=record.progress_stage, percent=record.progress_percent or 0.0)
@@ -52,8 +52,9 @@ class JobReads:
             estimated_wait_minutes=wait_minutes(self.settings, ahead) if ahead is not None else None,
             progress=progress, audio_length=record.audio_length, batch_size=record.batch_size, seed=record.seed,
             updated_at=record.updated_at,
-            outputs=[OutputPublic(index=o.index, format=o.format, size_bytes=o.size_bytes,
-                                  download_url=f"/api/v1/download/{record.job_id}?format={o.format}&index={o.index}")
+            outputs=[OutputPublic(index=o.index, format=o.format, size_bytes=o.size_bytes, kind=o.kind, score=o.score,
+                                  download_url=f"/api/v1/download/{record.job_id}?format={o.format}&index={o.index}"
+                                  + (f"&kind={o.kind}" if o.kind is not OutputKind.SONG else ""))
                      for o in record.outputs],
         )
 
@@ -64,13 +65,17 @@ class JobReads:
         return JobListResponse(jobs=[self.view(r, position=positions, url=urls) for r in records],
                                next_cursor=next_cursor)
 
-    def download_url(self, job_id: str, owner: str, fmt: OutputFormat, index: int) -> str:
-        """A short-lived URL of one output of a completed job."""
+    def download_url(self, job_id: str, owner: str, fmt: FileFormat | None, index: int,
+                     kind: OutputKind = OutputKind.SONG) -> str:
+        """A short-lived URL of one file of a completed job (``fmt`` None: WAV, or LRC for the lyrics)."""
         record = self.get_owned(job_id, owner)
         if record.status is not JobState.COMPLETED:
             raise BadRequestError(f"job {job_id} is {record.status.wire}; downloads are available once it is completed")
-        match = next((o for o in record.outputs if o.format is fmt and o.index == index), None)
+        fmt = fmt or (FileFormat.LRC if kind is OutputKind.LYRICS else FileFormat.WAV)
+        match = next((o for o in record.outputs if o.kind == kind and o.format == fmt
+                      and (o.index == index or kind is OutputKind.LYRICS)), None)
         if match is None:
-            have = sorted({f"{o.format}[{o.index}]" for o in record.outputs})
-            raise NotFoundError(f"no output with format={fmt} and index={index}; this job has {', '.join(have)}")
-        return self.presigner.get(match.key, f"{job_id}_{index}.{fmt}")
+            have = sorted({f"{o.kind}:{o.format}[{o.index}]" for o in record.outputs})
+            raise NotFoundError(f"no {kind} file with format={fmt} and index={index}; this job has {', '.join(have)}")
+        name = f"{job_id}_{index}.{fmt}" if kind is OutputKind.SONG else f"{job_id}_{index}.{kind}.{fmt}"
+        return self.presigner.get(match.key, f"{job_id}.lyrics.{fmt}" if kind is OutputKind.LYRICS else name)

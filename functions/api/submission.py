@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.api.errors import ConflictError, InputError, UnavailableError
 from functions.api.quotas import Quotas
+from functions.api.sources import resolve
 from functions.failures import fail_job
 from shared import keys
 from shared.accounts import Caller
@@ -63,20 +64,26 @@ class Submissions:
         owner = caller.owner
         lyrics = request.parsed_lyrics()
         self._check_references(request, caller)
+        resolved = resolve(request, self.store, self.s3, self.settings.bucket_name, owner)
+        warnings = [*lyrics.warnings, *(resolved.warnings if resolved else [])]
         body = request.model_dump(mode="json")
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
         if idempotency_key:
             job_id = str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{owner}\n{idempotency_key}"))
             existing = self.store.get(job_id)
             if existing is not None:
-                return Submission(self._replay(existing, digest), list(lyrics.warnings), replayed=True)
+                return Submission(self._replay(existing, digest), warnings, replayed=True)
         else:
             job_id = str(uuid.uuid4())
         self.quotas.charge_submit(caller, request)
         now = self.clock()
         seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
-        stored = JobRequestRecord(**{**body, "seed": seed}, job_id=job_id, owner=owner, lrc=lyrics.to_lrc()
-                                  if not lyrics.timed else request.lyrics, submitted_at=now)
+        lrc = lyrics.to_lrc() if not lyrics.timed else request.lyrics or ""
+        if resolved is not None:  # the worker edits the source song's WAV as it edits an upload
+            body |= {"edit": resolved.edit.model_dump(mode="json"), "extend": None}
+            lrc = resolved.lrc if resolved.lrc is not None else lrc
+        stored = JobRequestRecord(**{**body, "seed": seed}, job_id=job_id, owner=owner, lrc=lrc, submitted_at=now,
+                                  source_job=resolved.source.job_id if resolved else None)
         # concurrent retries of one Idempotency-Key each write their own request: the job names the winner's
         request_key = keys.request_key(job_id, uuid.uuid4().hex if idempotency_key else None)
         put_json(self.s3, self.settings.bucket_name, request_key, stored)
@@ -84,15 +91,15 @@ class Submissions:
             job_id=job_id, owner=owner, account=caller.account, key_id=caller.key_id, created_at=now, updated_at=now,
             expires_at=JobRecord.ttl(now, self.settings.job_ttl_days), request_key=request_key,
             request_sha256=digest, idempotency_key=idempotency_key, audio_length=request.audio_length,
-            batch_size=request.batch_size, output_format=request.output_format, seed=seed,
+            batch_size=request.variations, output_format=request.output_format, seed=seed,
             webhook_url=str(request.webhook_url) if request.webhook_url else None,
         )
         if not self.store.create(record):  # a concurrent submit with the same Idempotency-Key won
             existing = self.store.get(job_id)
             assert existing is not None
-            return Submission(self._replay(existing, digest), list(lyrics.warnings), replayed=True)
+            return Submission(self._replay(existing, digest), warnings, replayed=True)
         self._enqueue(record)
-        return Submission(record, list(lyrics.warnings), replayed=False)
+        return Submission(record, warnings, replayed=False)
 
     def _check_references(self, request: GenerateRequest, caller: Caller) -> None:
         if request.webhook_url is not None and caller.kind == "user":
@@ -109,7 +116,7 @@ class Submissions:
         refs: list[tuple[list[str | int], str]] = []
         if request.reference_audio_key is not None:
             refs.append((["reference_audio_key"], request.reference_audio_key))
-        if request.edit is not None:
+        if request.edit is not None and request.edit.reference_audio_key is not None:
             refs.append((["edit", "reference_audio_key"], request.edit.reference_audio_key))
         for loc, key in refs:
             if not key.startswith(keys.input_prefix(caller.owner)):

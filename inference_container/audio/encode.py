@@ -1,4 +1,5 @@
-"""Audio -> file bytes with soundfile (libsndfile), in every ``shared.contract.OutputFormat``."""
+"""Audio -> file bytes with soundfile (libsndfile), in every ``shared.contract.OutputFormat``, optionally with
+provenance tags (``inference_container.audio.provenance``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import io
 import numpy as np
 import soundfile
 
+from inference_container.audio.provenance import Provenance, tagged
 from shared.contract import OutputFormat
 
 #: libsndfile's container and sample encoding for each output format (its content type lives on the format)
@@ -17,8 +19,9 @@ _SOUNDFILE = {
 }
 
 
-def encode(audio: np.ndarray, rate: int, fmt: OutputFormat | str) -> bytes:
-    """``audio`` [samples, channels] in [-1, 1] -> the bytes of a file in ``fmt``.
+def encode(audio: np.ndarray, rate: int, fmt: OutputFormat | str, provenance: Provenance | None = None) -> bytes:
+    """``audio`` [samples, channels] in [-1, 1] -> the bytes of a file in ``fmt``, tagged with ``provenance`` when
+    given (title, "AI-generated with DiffRhythm", model, seed, job id; the audio data is the same either way).
 
     Example
     -------
@@ -28,4 +31,5 @@ def encode(audio: np.ndarray, rate: int, fmt: OutputFormat | str) -> bytes:
     container, subtype = _SOUNDFILE[OutputFormat(fmt)]
     buffer = io.BytesIO()
     soundfile.write(buffer, np.clip(audio, -1.0, 1.0), rate, format=container, subtype=subtype)
-    return buffer.getvalue()
+    data = buffer.getvalue()
+    return data if provenance is None else tagged(data, fmt, provenance)

@@ -5,7 +5,8 @@ never before the end of the previous line; periods inside a line become commas a
 after the song's end are dropped, and the short model (the one without a duration embedding) also drops the last
 remaining line (a quirk it was trained with).
 Improvements over upstream that change no other line's tokens: an empty timed line is an instrumental gap (no
-tokens) and a line whose text yields no phonemes is reported instead of crashing.
+tokens) and a line whose text yields no phonemes is reported instead of crashing. Instrumental songs are all filler.
+``LyricTokens.lines`` says where each sung line ended up (``PlacedLine``): the lyric timings returned with a song.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Protocol
 import torch
 
 from shared.lrc import timed_lines
-from shared.timeline import frame_at, variant_for
+from shared.timeline import LATENT_RATE, frame_at, variant_for
 
 FILLER, COMMA, PERIOD = 0, 1, 2
 
@@ -28,6 +29,16 @@ class PhonemeTokenizer(Protocol):
 
 
 @dataclass(frozen=True)
+class PlacedLine:
+    """A sung line where the model was given it: its text, first frame and the frame after its last token, in
+    seconds (``frame / LATENT_RATE``; a line cut by the song's end ends there)."""
+
+    text: str
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True)
 class LyricTokens:
     """The model's lyric input for one song."""
 
@@ -36,6 +47,7 @@ class LyricTokens:
     duration: float  # end_frame / max_frames
     max_frames: int
     warnings: tuple[str, ...]
+    lines: tuple[PlacedLine, ...] = ()  # the sung lines as placed, in order (none for an instrumental)
 
     @property
     def end_frame(self) -> int:
@@ -53,34 +65,51 @@ def line_tokens(tokens: list[int]) -> list[int]:
     return [COMMA if token == PERIOD else token for token in tokens] + [PERIOD]
 
 
-def lyric_tokens(lrc: str, audio_length: float, tokenizer: PhonemeTokenizer) -> LyricTokens:
-    """Place the lyrics of a song of ``audio_length`` seconds, for the model that serves that length."""
+def lyric_tokens(lrc: str, audio_length: float, tokenizer: PhonemeTokenizer, instrumental: bool = False
+                 ) -> LyricTokens:
+    """Place the lyrics of a song of ``audio_length`` seconds, for the model that serves that length.
+
+    ``instrumental``: no vocals, every frame is filler (``lrc`` is not sung; the API refuses lyrics with it).
+    """
     variant = variant_for(audio_length)
     end_frame = variant.end_frame(audio_length)
+    duration = end_frame / variant.max_frames
+    sequence = torch.zeros(end_frame, dtype=torch.long)
+    if instrumental:
+        sung = sum(1 for line in timed_lines(lrc) if line.text)
+        notes = (f"instrumental: the {sung} lyric line(s) were not sung",) if sung else ()
+        return LyricTokens(sequence, 0.0, duration, variant.max_frames, notes)
     warnings: list[str] = []
-    lines: list[tuple[float, list[int] | None]] = []  # None = instrumental gap
+    lines: list[tuple[float, str, list[int] | None]] = []  # None = instrumental gap
     for line in timed_lines(lrc):
         if not line.text:
-            lines.append((line.time_s, None))
+            lines.append((line.time_s, "", None))
             continue
         tokens = tokenizer.encode(line.text)
         if not [t for t in tokens if t > 5]:  # punctuation only: nothing to sing
             warnings.append(f"line {line.number}: {line.text!r} has nothing to sing and was left out")
             continue
-        lines.append((line.time_s, tokens))
-    kept = [(t, tokens) for t, tokens in lines if t < audio_length]
+        lines.append((line.time_s, line.text, tokens))
+    kept = [line for line in lines if line[0] < audio_length]
     if len(kept) < len(lines):
         warnings.append(f"{len(lines) - len(kept)} line(s) at or after {audio_length:g} s were dropped")
     if not variant.has_duration and kept:
-        kept = kept[:-1]
-    sequence = torch.zeros(end_frame, dtype=torch.long)
+        *kept, (_, last, dropped) = kept
+        if dropped is not None:
+            warnings.append(f"the {variant.max_seconds} s model does not sing the last line ({last!r}); an empty "
+                            "timed line after it keeps it")
+    placed_lines: list[PlacedLine] = []
     last_end = 0
-    for time_s, tokens in kept:
-        if tokens is None:
+    for time_s, text, phonemes in kept:
+        if phonemes is None:
             continue
-        placed = line_tokens(tokens)
+        placed = line_tokens(phonemes)
         start = max(frame_at(time_s), last_end)
         length = max(0, min(len(placed), end_frame - start))
-        sequence[start:start + length] = torch.tensor(placed[:length], dtype=torch.long)
         last_end = start + length
-    return LyricTokens(sequence, 0.0, end_frame / variant.max_frames, variant.max_frames, tuple(warnings))
+        if length == 0:  # pushed to (or timed in) the song's last frame
+            warnings.append(f"{text!r} would start at the song's end and was left out")
+            continue
+        sequence[start:last_end] = torch.tensor(placed[:length], dtype=torch.long)
+        placed_lines.append(PlacedLine(text, start / LATENT_RATE, last_end / LATENT_RATE))
+    return LyricTokens(sequence, 0.0, duration, variant.max_frames, tuple(warnings), tuple(placed_lines))

@@ -1,40 +1,73 @@
-"""A finished song -> files: audio per variation and format, waveform peaks, and the generation metadata."""
+"""A finished song -> files: audio per variation and format (tagged with its provenance), stems, waveform peaks, the
+lyrics as placed (LRC and JSON), and the generation metadata."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from inference_container.audio import encode, waveform_peaks
+from inference_container.audio import Provenance, encode, waveform_peaks
 from inference_container.diffrhythm.pipeline import Song
-from shared.contract import OutputFormat
+from shared.contract import FileFormat, OutputFormat, OutputKind
+from shared.lrc import LyricLine, ParsedLyrics
 
 JSON = "application/json"
 
 
 @dataclass(frozen=True)
 class RenderedFile:
-    """One encoded file, ready to write to disk or S3 (audio files carry their format, variation and length)."""
+    """One encoded file, ready to write to disk or S3 (audio files carry their format, variation and length; the
+    files a job lists as outputs carry their ``kind``)."""
 
-    name: str  # e.g. "0.wav", "1.peaks.json", "metadata.json"
+    name: str  # e.g. "0.wav", "0.vocals.wav", "1.peaks.json", "lyrics.lrc", "metadata.json"
     data: bytes
     content_type: str
     index: int | None = None
-    format: OutputFormat | None = None
+    format: FileFormat | None = None
     duration_s: float | None = None
+    kind: OutputKind | None = None
+    score: float | None = None
 
 
-def render(song: Song, formats: tuple[OutputFormat, ...] = (OutputFormat.WAV,)) -> list[RenderedFile]:
-    """Every file of ``song``: ``{i}.{format}`` and ``{i}.peaks.json`` per variation, then ``metadata.json``."""
+def render(song: Song, formats: tuple[OutputFormat, ...] = (OutputFormat.WAV,),
+           provenance: Provenance | None = None) -> list[RenderedFile]:
+    """Every file of ``song``: per variation ``{i}.{format}`` (its score beside it), ``{i}.vocals.wav`` and
+    ``{i}.accompaniment.wav`` when it has stems, and ``{i}.peaks.json``; then ``lyrics.lrc`` and ``lyrics.json``
+    (the lines as placed: empty for an instrumental) and ``metadata.json``. With ``provenance``, every audio file is
+    tagged with it, each variation with its own seed."""
     files = []
+    seeds = song.metadata.get("seeds")
     for index, audio in enumerate(song.audio):
         duration = round(audio.shape[0] / song.rate, 3)
+        tags = provenance
+        if tags is not None and isinstance(seeds, list) and index < len(seeds):
+            tags = replace(tags, seed=int(seeds[index]))
+        score = song.scores[index] if index < len(song.scores) else None
         for fmt in formats:
-            files.append(RenderedFile(f"{index}.{fmt.value}", encode(audio, song.rate, fmt), fmt.content_type, index,
-                                      fmt, duration))
+            files.append(RenderedFile(f"{index}.{fmt.value}", encode(audio, song.rate, fmt, tags), fmt.content_type,
+                                      index, FileFormat(fmt), duration, OutputKind.SONG, score))
+        if index < len(song.stems):
+            for kind, stem in zip((OutputKind.VOCALS, OutputKind.ACCOMPANIMENT), song.stems[index], strict=True):
+                files.append(RenderedFile(f"{index}.{kind.value}.wav", encode(stem, song.rate, OutputFormat.WAV, tags),
+                                          FileFormat.WAV.content_type, index, FileFormat.WAV, duration, kind))
         peaks = json.dumps(waveform_peaks(audio, song.rate)).encode()
         files.append(RenderedFile(f"{index}.peaks.json", peaks, JSON, index))
+    files += lyric_files(song)
     metadata = {**song.metadata, "warnings": song.warnings, "sample_rate": song.rate, "channels": 2,
                 "variations": len(song.audio), "formats": [fmt.value for fmt in formats]}
     files.append(RenderedFile("metadata.json", json.dumps(metadata, indent=1).encode(), JSON))
     return files
+
+
+def lyric_files(song: Song) -> list[RenderedFile]:
+    """``lyrics.lrc`` and ``lyrics.json``: each line's text, start and end (seconds) as the model placed it."""
+    lines = [{"text": line.text, "start_s": round(line.start_s, 3), "end_s": round(line.end_s, 3)}
+             for line in song.lyrics]
+    lrc = ParsedLyrics(tuple(LyricLine(i + 1, line.start_s, line.text) for i, line in enumerate(song.lyrics)),
+                       timed=True).to_lrc()
+    return [
+        RenderedFile("lyrics.lrc", (lrc + "\n").encode() if lrc else b"", FileFormat.LRC.content_type, 0,
+                     FileFormat.LRC, kind=OutputKind.LYRICS),
+        RenderedFile("lyrics.json", json.dumps({"lines": lines}, ensure_ascii=False, indent=1).encode(), JSON, 0,
+                     FileFormat.JSON, kind=OutputKind.LYRICS),
+    ]

@@ -1,12 +1,13 @@
 """The whole DiffRhythm pipeline, composed in numbered steps: lyrics, style, reference, noise, sampling, decoding,
-post-processing. Models are loaded once (``Pipeline.load``) and reused for every song."""
+post-processing (with scoring and, where asked, stems). Models are loaded once (``Pipeline.load``) and reused for
+every song."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,10 @@ from inference_container.diffrhythm.config import LATENT_CHANNELS
 from inference_container.diffrhythm.device import resolve_decode, resolve_precision, rows_that_fit, synchronize
 from inference_container.diffrhythm.g2p import LyricsTokenizer
 from inference_container.diffrhythm.guidance import Inpainting
-from inference_container.diffrhythm.lyrics import PhonemeTokenizer, lyric_tokens
+from inference_container.diffrhythm.lyrics import PhonemeTokenizer, PlacedLine, lyric_tokens
 from inference_container.diffrhythm.model import DiT
 from inference_container.diffrhythm.sampling import initial_noise, sample, segments_to_frames
+from inference_container.diffrhythm.stems import Separator, StemsUnavailable
 from inference_container.diffrhythm.style import StyleEncoder
 from inference_container.diffrhythm.vae import VAE
 from inference_container.diffrhythm.weights import Bundle, BundleError
@@ -42,11 +44,17 @@ def edit_seconds(audio_length: float) -> float:
     return (variant_for(audio_length).end_frame(audio_length) + 1) * HOP / SAMPLE_RATE
 
 
+#: the text's share of a style mixed from a prompt and a clip, unless the request says
+DEFAULT_STYLE_WEIGHT = 0.5
+
+
 @dataclass
 class SongRequest:
-    """One generation: lyrics (LRC), length, a style (text or reference audio) and sampling settings."""
+    """One generation: lyrics (LRC) or an instrumental, length, a style (text, reference audio or a mix of both, and
+    optionally a negative style prompt instead of the built-in one) and sampling settings. ``rank``: the song's
+    variations come back sorted by score, best first; ``stems``: each variation's vocals and accompaniment too."""
 
-    lrc: str
+    lrc: str = ""
     audio_length: int = MIN_SECONDS
     style_prompt: str | None = None
     style_audio: tuple[np.ndarray, int] | None = None  # (samples[, channels], rate)
@@ -58,25 +66,50 @@ class SongRequest:
     edit_segments: Sequence[Sequence[float]] | None = None
     auto_master: bool = False
     master_preset: str = "balanced"
+    style_weight: float | None = None  # the prompt's share when both style_prompt and style_audio are given
+    negative_style_prompt: str | None = None
+    instrumental: bool = False
+    rank: bool = False
+    stems: bool = False
 
 
 @dataclass
 class Song:
-    """The result: one stereo float32 array [samples, 2] per variation, at ``rate``."""
+    """The result: one stereo float32 array [samples, 2] per variation, at ``rate``; each variation's score and,
+    where asked, its ``(vocals, accompaniment)`` (both in the same order), and the lyric lines as the model was given
+    them."""
 
     audio: list[np.ndarray]
     rate: int
     warnings: list[str]
     metadata: dict[str, Any] = field(default_factory=dict)
+    scores: list[float] = field(default_factory=list)
+    lyrics: list[PlacedLine] = field(default_factory=list)
+    stems: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+
+
+def ranked(song: Song) -> Song:
+    """``song`` with its variations sorted by score, best first (ties keep their order): the audio, the scores, the
+    stems and metadata's ``seeds`` and ``scores`` move together."""
+    if len(song.scores) != len(song.audio):
+        raise ValueError(f"{len(song.audio)} variations but {len(song.scores)} scores: nothing to rank by")
+    order = sorted(range(len(song.audio)), key=lambda i: -song.scores[i])
+    metadata = dict(song.metadata)
+    for name in ("seeds", "scores"):
+        if name in metadata:
+            metadata[name] = [metadata[name][i] for i in order]
+    return replace(song, audio=[song.audio[i] for i in order], scores=[song.scores[i] for i in order],
+                   stems=[song.stems[i] for i in order] if song.stems else [], metadata=metadata)
 
 
 class Pipeline:
     """DiT(s), VAE, style encoder and lyrics tokenizer, ready to generate songs."""
 
     def __init__(self, dits: dict[str, DiT], vae: VAE, style: StyleEncoder, tokenizer: PhonemeTokenizer,
-                 device: str, model_name: str) -> None:
+                 device: str, model_name: str, separator: Separator | None = None) -> None:
         self.dits, self.vae, self.style, self.tokenizer = dits, vae, style, tokenizer
         self.device, self.model_name = device, model_name
+        self.separator = separator  # vocals/accompaniment; None where the bundle has none (stems unavailable)
         self.dit_files: dict[str, Path] = {}  # variant -> the file its DiT was loaded from (``load``)
 
     @classmethod
@@ -87,7 +120,8 @@ class Pipeline:
         safetensors file where the bundle has a usable one (``Bundle.dit_choice``), else from the published ``.pt``.
         Where ``compile`` compiles the DiTs (``compiled.prepare_dit``), each runs one forward at its window here, so
         the compile (or the load of ``compile_cache``'s kernels) happens before the worker is ready, not in a job.
-        ``vae_dtype`` and ``vae_chunk``: the decoder's precision and window (``device.resolve_decode``)."""
+        ``vae_dtype`` and ``vae_chunk``: the decoder's precision and window (``device.resolve_decode``). The stems
+        separator is loaded where the bundle has one."""
         bundle = Bundle(Path(weights))
         bundle.verify(checksums=False)
         precision = resolve_precision(device, dtype)
@@ -100,7 +134,8 @@ class Pipeline:
         pipeline = cls(dits,
                        VAE.load(bundle.vae, device, *resolve_decode(device, vae_dtype, vae_chunk)),
                        StyleEncoder.load(bundle.style, bundle.negative_style, device),
-                       LyricsTokenizer.load(bundle.vocab, bundle.lexicon), device, bundle.kind)
+                       LyricsTokenizer.load(bundle.vocab, bundle.lexicon), device, bundle.kind,
+                       Separator.load(bundle.stems, device) if bundle.stems is not None else None)
         pipeline.dit_files = {variant: path for variant, (_, path) in loaded.items()}
         return pipeline
 
@@ -126,7 +161,9 @@ class Pipeline:
 
     @staticmethod
     def batch_key(request: SongRequest) -> tuple[int, int, float]:
-        """Requests with equal keys can share one sampling batch (same length, steps and guidance)."""
+        """Requests with equal keys can share one sampling batch (same length, steps and guidance). Everything else
+        is per row: lyrics (instrumental or not), style (mixed or not), negative style, reference, seed, and
+        post-processing (mastering, scoring, ranking)."""
         return request.audio_length, request.steps, request.cfg_strength
 
     @torch.inference_mode()
@@ -137,6 +174,8 @@ class Pipeline:
         """
         if len({self.batch_key(r) for r in requests}) != 1:
             raise ValueError("requests in one batch must share audio_length, steps and cfg_strength")
+        if self.separator is None and any(r.stems for r in requests):
+            raise StemsUnavailable()
         report = progress or (lambda stage, percent: None)
         first = requests[0]
         gpu = self.device.startswith("cuda")
@@ -157,14 +196,14 @@ class Pipeline:
         if variant.name not in self.dits:
             raise BundleError(f"the {variant.name} model is not loaded on this worker")
         model = self.dits[variant.name]
-        lyrics = [lyric_tokens(r.lrc, r.audio_length, self.tokenizer) for r in requests]
+        lyrics = [lyric_tokens(r.lrc, r.audio_length, self.tokenizer, r.instrumental) for r in requests]
         n = lyrics[0].end_frame
         lap("lyrics_s")
 
-        # 2. style embedding (text or reference clip) per request
+        # 2. style and negative style embeddings per request
         report("style", _STAGES["style"])
-        styles = [self.style.audio(*r.style_audio) if r.style_audio is not None else self.style.text(r.style_prompt
-                  or "") for r in requests]
+        styles = [self._style(r) for r in requests]
+        negatives = [self._negative_style(r) for r in requests]
         lap("style_s")
 
         # 3. what to keep: the song to edit and the frames to regenerate (everything, outside edit mode)
@@ -173,7 +212,10 @@ class Pipeline:
 
         # 4. one row per variation; variation i uses seed + i, whatever else shares the batch
         rows = [(j, i) for j, request in enumerate(requests) for i in range(request.variations)]
-        pick = lambda tensors: torch.cat([tensors[j] for j, _ in rows])  # noqa: E731
+
+        def pick(tensors: Sequence[torch.Tensor]) -> torch.Tensor:  # each request's [1, ...] tensor, once per row
+            return torch.cat([tensors[j] for j, _ in rows])
+
         y0 = torch.stack([initial_noise(n, requests[j].seed + i, device=self.device) for j, i in rows])
         b = len(rows)
 
@@ -182,7 +224,7 @@ class Pipeline:
         latents = sample(
             model, Inpainting(pick([e.reference for e in edits]), pick([e.regenerate for e in edits])), y0,
             text=pick([lt.tokens[None].to(self.device) for lt in lyrics]), style=pick(styles),
-            negative_style=self.style.negative.repeat(b, 1),
+            negative_style=pick(negatives),
             start_time=torch.full((b,), lyrics[0].start_time, device=self.device),
             duration=torch.full((b,), lyrics[0].duration, device=self.device) if variant.has_duration else None,
             steps=first.steps, cfg_strength=first.cfg_strength,
@@ -195,29 +237,66 @@ class Pipeline:
         waves = [self.vae.decode(latents[r:r + 1])[0].T.cpu().numpy() for r in range(b)]
         lap("decoding_s")
 
-        # 7. post-processing: refuse broken audio, then normalise (and master)
+        # 7. post-processing: refuse broken audio, normalise (and master), then score (and rank)
         report("post-processing", _STAGES["post-processing"])
-        songs = []
+        finished: list[list[np.ndarray]] = []
         for j, request in enumerate(requests):
-            finished = []
+            finished.append([])
             for wave in (waves[r] for r, (owner, _) in enumerate(rows) if owner == j):
                 check_audio(wave)
                 wave = peak_normalize(wave)
-                finished.append(master(wave, SAMPLE_RATE, request.master_preset) if request.auto_master else wave)
+                finished[j].append(master(wave, SAMPLE_RATE, request.master_preset) if request.auto_master else wave)
+        lap("post_processing_s")
+
+        # each variation's score, against the style it was made with; its stems where asked
+        scores = [[self.style.score(wave, SAMPLE_RATE, styles[j]) for wave in finished[j]]
+                  for j in range(len(requests))]
+        lap("scoring_s")
+        separator = self.separator
+        stems = [[separator.separate(wave, SAMPLE_RATE) for wave in finished[j]] if request.stems and separator
+                 else [] for j, request in enumerate(requests)]
+        if any(request.stems for request in requests):
+            lap("stems_s")
+        songs = []
+        for j, request in enumerate(requests):
             metadata = {
                 "model": self.model_name, "variant": variant.name, "seed": request.seed,
                 "seeds": [request.seed + i for i in range(request.variations)], "steps": request.steps,
                 "cfg_strength": request.cfg_strength, "audio_length": request.audio_length,
-                "duration_s": round(finished[0].shape[0] / SAMPLE_RATE, 3), "latent_frames": n,
+                "duration_s": round(finished[j][0].shape[0] / SAMPLE_RATE, 3), "latent_frames": n,
                 "auto_master": request.auto_master,
                 "master_preset": request.master_preset if request.auto_master else None,
+                "instrumental": request.instrumental, "style_weight": self._mix_weight(request),
+                "stems": request.stems,
+                "scores": [round(score, 4) for score in scores[j]], "ranked": request.rank,
                 "batched_with": len(requests) - 1, "timings": timings,
             }
             if gpu:  # the whole batch's peak: weights, sampling and decode (the GPU's share of one song is less)
                 metadata["peak_gpu_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
-            songs.append(Song(finished, SAMPLE_RATE, list(lyrics[j].warnings), metadata))
-        lap("post_processing_s")
+            song = Song(finished[j], SAMPLE_RATE, list(lyrics[j].warnings), metadata, scores[j],
+                        list(lyrics[j].lines), stems[j])
+            songs.append(ranked(song) if request.rank else song)
         return songs
+
+    @staticmethod
+    def _mix_weight(request: SongRequest) -> float | None:
+        """The prompt's share of a mixed style; ``None`` when the style is not a mix."""
+        if request.style_audio is None or not (request.style_prompt or "").strip():
+            return None
+        return DEFAULT_STYLE_WEIGHT if request.style_weight is None else request.style_weight
+
+    def _style(self, request: SongRequest) -> torch.Tensor:
+        """One request's style embedding: its prompt, its clip, or both mixed (``_mix_weight``)."""
+        if request.style_audio is None:
+            return self.style.text(request.style_prompt or "")
+        clip = self.style.audio(*request.style_audio)
+        weight = self._mix_weight(request)
+        return clip if weight is None else self.style.mix(self.style.text(request.style_prompt or ""), clip, weight)
+
+    def _negative_style(self, request: SongRequest) -> torch.Tensor:
+        """The style guidance steers away from: the request's negative prompt, else the bundle's built-in one."""
+        prompt = (request.negative_style_prompt or "").strip()
+        return self.style.text(prompt) if prompt else self.style.negative
 
     def _edit(self, request: SongRequest, frames: int, max_frames: int) -> Inpainting:
         """One request's reference latent and frames to regenerate (one row; all frames outside edit mode)."""

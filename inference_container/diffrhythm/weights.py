@@ -13,6 +13,8 @@ Layout::
     style/negative_prompt.npy   upstream's negative style embedding (infer/example/vocal.npy)
     g2p/vocab.json              upstream's phoneme vocabulary
     g2p/chinese_lexicon.txt     upstream's Mandarin lexicon (word<TAB>pinyin)
+    stems/htdemucs.th           optional: Demucs' published htdemucs (``HTDEMUCS``), which separates vocals from the
+                                accompaniment (``stems.Separator``); without it ``Bundle.stems`` is None
 
 and, after ``convert_weights`` (the image's build step after fetching):
 
@@ -21,10 +23,11 @@ and, after ``convert_weights`` (the image's build step after fetching):
                                 the DiT's state dict (the published keys) cast to bf16, fp16 or fp32, with the same
                                 facts in the file's safetensors metadata
 
-``fetch_weights`` downloads it through huggingface_hub at image build time; the pipeline then reads only this
-directory (``HF_HUB_OFFLINE=1`` works). ``Bundle.dit_choice`` picks the file to load a DiT from: a converted file in
-the precision wanted (or in fp32, cast while loading) whose source is the bundle's published file, else that published
-``.pt`` (which stays in the bundle: the fallback, and the fp32 reference).
+``fetch_weights`` downloads it through huggingface_hub at image build time (the separator from its published URL,
+kept only with its published sha256); the pipeline then reads only this directory (``HF_HUB_OFFLINE=1`` works).
+``Bundle.dit_choice`` picks the file to load a DiT from: a converted file in the precision wanted (or in fp32, cast
+while loading) whose source is the bundle's published file, else that published ``.pt`` (which stays in the bundle:
+the fallback, and the fp32 reference).
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ MULAN_DIR = "muq-mulan"  # under STYLE_DIR: MuQ-MuLan itself, beside the two tow
 NEGATIVE_STYLE = f"{STYLE_DIR}/negative_prompt.npy"
 VOCAB = "g2p/vocab.json"
 LEXICON = "g2p/chinese_lexicon.txt"
+STEMS_FILE = "stems/htdemucs.th"
 REAL_KIND = "diffrhythm"
 DIT_REPOS = {SHORT.name: "ASLP-lab/DiffRhythm-1_2", FULL.name: "ASLP-lab/DiffRhythm-1_2-full"}
 VAE_REPO = "ASLP-lab/DiffRhythm-vae"
@@ -84,6 +88,20 @@ def converted_file(variant: str, precision: str) -> str:
     'dit/95s/cfm_model.bf16.safetensors'
     """
     return f"dit/{variant}/cfm_model.{precision}.safetensors"
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """A file fetched from a URL, accepted only with this sha256."""
+
+    url: str
+    sha256: str
+
+
+#: Demucs v4's htdemucs (MIT): the file ``demucs.pretrained`` fetches for "htdemucs" (signature 955717e8); its name's
+#: suffix is the start of this sha256, which others who pin it publish in full
+HTDEMUCS = RemoteFile("https://dl.fbaipublicfiles.com/demucs/hybrid_transformer/955717e8-8726e21a.th",
+                      "8726e21a993978c7ba086d3872e7608d7d5bfca646ca4aca459ffda844faa8b4")
 
 
 class BundleError(ValueError):
@@ -226,6 +244,11 @@ class Bundle:
         return self.root / NEGATIVE_STYLE
 
     @property
+    def stems(self) -> Path | None:
+        """The vocals/accompaniment separator, or None where the manifest lists none (stems unavailable)."""
+        return self.root / STEMS_FILE if STEMS_FILE in self.manifest["files"] else None
+
+    @property
     def vocab(self) -> Path:
         return self.root / VOCAB
 
@@ -263,10 +286,13 @@ def write_manifest(root: Path, kind: str, variants: tuple[str, ...], sources: di
     return Bundle(root)
 
 
-def fetch_weights(root: str | Path, variants: tuple[str, ...] = tuple(VARIANTS), hub: Any = None) -> Bundle:
+def fetch_weights(root: str | Path, variants: tuple[str, ...] = tuple(VARIANTS), hub: Any = None,
+                  stems: RemoteFile | None = HTDEMUCS) -> Bundle:
     """Download every file the pipeline needs into ``root`` and write its manifest (huggingface_hub shows progress).
 
-    ``hub`` defaults to the ``huggingface_hub`` module (tests pass a stand-in with the same two functions).
+    ``hub`` defaults to the ``huggingface_hub`` module (tests pass a stand-in with the same two functions). ``stems``
+    is the separator's file (None: a bundle without stems); it is loaded once here, so a file the worker could not
+    load fails the build rather than the first job that asks for stems.
     """
     if hub is None:
         import huggingface_hub as hub
@@ -286,7 +312,34 @@ def fetch_weights(root: str | Path, variants: tuple[str, ...] = tuple(VARIANTS),
     for target, filename in SPACE_FILES.items():
         place(SPACE_REPO, filename, target, repo_type="space")
     _fetch_mulan(hub, root / STYLE_DIR, sources)
+    if stems is not None:
+        from inference_container.diffrhythm.stems import Separator
+
+        fetch_file(stems, root / STEMS_FILE)
+        Separator.load(root / STEMS_FILE)
+        sources[STEMS_FILE] = stems.url
     return write_manifest(root, REAL_KIND, tuple(variants), sources)
+
+
+def fetch_file(remote: RemoteFile, target: Path, timeout_s: float = 60.0) -> Path:
+    """Download ``remote`` to ``target`` (through ``target.partial``, renamed only once its sha256 is the pinned
+    one); ``BundleError`` otherwise, leaving nothing at ``target``."""
+    import urllib.request
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    digest = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(remote.url, timeout=timeout_s) as response, partial.open("wb") as out:
+            for block in iter(lambda: response.read(1 << 20), b""):
+                digest.update(block)
+                out.write(block)
+        if digest.hexdigest() != remote.sha256:
+            raise BundleError(f"{remote.url}: sha256 {digest.hexdigest()}, expected {remote.sha256}")
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return target
 
 
 def _fetch_mulan(hub: Any, style: Path, sources: dict[str, str]) -> None:

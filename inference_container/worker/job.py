@@ -12,8 +12,9 @@ import numpy as np
 import soundfile
 from botocore.exceptions import ClientError
 
+from inference_container.audio import Provenance
 from inference_container.diffrhythm.outputs import render
-from inference_container.diffrhythm.pipeline import Progress, Song, SongRequest, edit_seconds
+from inference_container.diffrhythm.pipeline import Progress, Song, SongRequest, edit_seconds, ranked
 from inference_container.diffrhythm.style import clip_window
 from inference_container.errors import InputError
 from shared import keys
@@ -52,7 +53,7 @@ class JobRunner:
         again would write its outputs twice; the status function or the reconciler completes it instead."""
         return exists(self.s3, self.bucket, keys.manifest_key(job_id))
 
-    def _audio(self, key: str, field: str, window: Window) -> tuple[np.ndarray, int]:
+    def _audio(self, key: str, field: str, window: Window, gone: str | None = None) -> tuple[np.ndarray, int]:
         """The frames of an uploaded clip that generation uses. Its header is checked first
         (``shared.audio_probe``) and only ``window(frames, rate)`` is decoded, so memory follows what is used, not
         the file. A clip that is gone, refused or not audio is the user's to fix (``InputError``); any other error
@@ -61,7 +62,7 @@ class JobRunner:
             data = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         except ClientError as error:
             if is_missing(error):
-                raise InputError(f"{field}: {key} no longer exists; upload the file again") from None
+                raise InputError(f"{field}: {gone or f'{key} no longer exists; upload the file again'}") from None
             raise
         try:
             info = probe(data)
@@ -90,12 +91,23 @@ class JobRunner:
             lrc=request.lrc, audio_length=request.audio_length, style_prompt=request.style_prompt,
             style_audio=self._audio(request.reference_audio_key, "reference_audio_key", clip_window)
             if request.reference_audio_key else None,
-            seed=request.seed, variations=request.batch_size, steps=sampling.steps,
+            seed=request.seed, variations=request.variations, steps=sampling.steps,
             cfg_strength=sampling.cfg_strength,
-            edit_audio=self._audio(edit.reference_audio_key, "edit.reference_audio_key", edited) if edit else None,
+            edit_audio=self._edit_audio(request, edited) if edit else None,
             edit_segments=[list(s) for s in edit.segments] if edit else None,
             auto_master=request.auto_master, master_preset=request.master_preset.value,
+            instrumental=request.instrumental, style_weight=request.style_weight,
+            negative_style_prompt=request.negative_style_prompt, rank=request.best_of is not None,
+            stems=request.stems,
         )
+
+    def _edit_audio(self, request: JobRequestRecord, window: Window) -> tuple[np.ndarray, int]:
+        """The song an edit changes: an upload, or (``source_job``) a finished job's song, resolved at submit."""
+        assert request.edit is not None and request.edit.reference_audio_key is not None
+        if request.source_job is None:
+            return self._audio(request.edit.reference_audio_key, "edit.reference_audio_key", window)
+        return self._audio(request.edit.reference_audio_key, "source_job", window,
+                           gone=f"the song of job {request.source_job} is no longer stored")
 
     def generate(self, requests: Sequence[SongRequest], progress: Progress, max_rows: int) -> list[Song]:
         """Generate batch-compatible requests, at most ``max_rows`` rows (variations; the sampler's batch is twice
@@ -114,16 +126,22 @@ class JobRunner:
     def upload(self, request: JobRequestRecord, song: Song, seconds: float) -> OutputManifest:
         """Write a job's files, then its manifest last (its arrival completes the job)."""
         formats = tuple(dict.fromkeys((OutputFormat.WAV, request.output_format)))
+        model = "-".join(str(song.metadata[name]) for name in ("model", "variant") if name in song.metadata)
+        provenance = Provenance(request.title, model or "diffrhythm", request.seed, request.job_id,
+                                request.submitted_at)
         outputs = []
-        for item in render(song, formats):
+        for item in render(song, formats, provenance):
             key = keys.output_prefix(request.job_id) + item.name
             self.s3.put_object(Bucket=self.bucket, Key=key, Body=item.data, ContentType=item.content_type)
-            if item.format is not None and item.index is not None and item.duration_s is not None:
-                outputs.append(ManifestOutput(index=item.index, format=item.format, key=key,
-                                              duration_s=item.duration_s, sample_rate=song.rate, channels=2))
-        metadata = {**song.metadata, "warnings": song.warnings, "job_seconds": round(seconds, 3)}
-        manifest = OutputManifest(job_id=request.job_id, outputs=outputs, duration_s=outputs[0].duration_s,
-                                  metadata=metadata)
+            if item.kind is not None and item.format is not None and item.index is not None:
+                audio = item.duration_s is not None
+                outputs.append(ManifestOutput(index=item.index, format=item.format, key=key, kind=item.kind,
+                                              score=item.score, duration_s=item.duration_s,
+                                              sample_rate=song.rate if audio else None, channels=2 if audio else None))
+        metadata = {**song.metadata, "warnings": song.warnings, "job_seconds": round(seconds, 3),
+                    "source_job": request.source_job}
+        manifest = OutputManifest(job_id=request.job_id, outputs=outputs, metadata=metadata,
+                                  duration_s=round(len(song.audio[0]) / song.rate, 3))
         put_json(self.s3, self.bucket, keys.manifest_key(request.job_id), manifest)
         return manifest
 
@@ -164,14 +182,19 @@ def _share(progress: Progress, number: int, calls: int) -> Progress:
 
 
 def _joined(parts: list[Song]) -> Song:
-    """One request's songs from the calls it was split across: variations in order, timings added up."""
+    """One request's songs from the calls it was split across: variations, scores and stems in order (ranked again
+    when the request ranks them: each part was ranked alone), timings added up."""
     if len(parts) == 1:
         return parts[0]
     metadata = dict(parts[0].metadata)
-    if "seeds" in metadata:
-        metadata["seeds"] = [seed for part in parts for seed in part.metadata["seeds"]]
+    for name in ("seeds", "scores"):
+        if name in metadata:
+            metadata[name] = [value for part in parts for value in part.metadata[name]]
     if "timings" in metadata:
         names = dict.fromkeys(name for part in parts for name in part.metadata.get("timings", {}))
         metadata["timings"] = {name: round(sum(float(p.metadata.get("timings", {}).get(name, 0.0)) for p in parts), 3)
                                for name in names}
-    return Song([audio for part in parts for audio in part.audio], parts[0].rate, parts[0].warnings, metadata)
+    song = Song([audio for part in parts for audio in part.audio], parts[0].rate, parts[0].warnings, metadata,
+                scores=[score for part in parts for score in part.scores], lyrics=parts[0].lyrics,
+                stems=[stem for part in parts for stem in part.stems])
+    return ranked(song) if metadata.get("ranked") else song

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import RedirectResponse
 
 from functions.api.deps import CallerDep, CancellationsDep, ReadsDep
-from shared.contract import JobListResponse, JobStatusResponse, OutputFormat
+from shared.contract import FileFormat, JobListResponse, JobStatusResponse, OutputKind
 
 router = APIRouter(tags=["jobs"])
 _NOT_FOUND: dict[int | str, dict[str, str]] = {404: {"description": "No such job for this caller"}}
@@ -55,8 +55,9 @@ def download(
     job_id: str,
     reads: ReadsDep,
     caller: CallerDep,
-    format: Annotated[OutputFormat, Query(description="Audio format; WAV unless given")] = OutputFormat.WAV,
-    index: Annotated[int, Query(ge=0, le=3, description="Which variation")] = 0,
+    format: Annotated[FileFormat | None, Query(description="File format; WAV unless given (LRC for lyrics)")] = None,
+    index: Annotated[int, Query(ge=0, le=7, description="Which variation")] = 0,
+    kind: Annotated[OutputKind, Query(description="Addition: song, vocals, accompaniment or lyrics")] = OutputKind.SONG,
 ) -> RedirectResponse:
-    """Redirect to the audio file. The bytes never pass through the API."""
-    return RedirectResponse(reads.download_url(job_id, caller.owner, format, index), status_code=302)
+    """Redirect to the file (the song's WAV unless asked otherwise). The bytes never pass through the API."""
+    return RedirectResponse(reads.download_url(job_id, caller.owner, format, index, kind), status_code=302)

@@ -4,7 +4,7 @@ import itertools
 
 import pytest
 
-from shared.lrc import LyricsError, estimate_tokens, parse_lrc
+from shared.lrc import LyricsError, estimate_syllables, estimate_tokens, parse_lrc
 from shared.timeline import LATENT_RATE, end_frame
 
 
@@ -54,13 +54,46 @@ def test_empty_lyrics_and_untimed_lines_in_timed_lyrics_are_errors():
     assert line == 2 and "no [mm:ss.xx] timestamp" in message
 
 
-def test_plain_lyrics_are_spread_evenly_and_reported():
+def test_plain_lyrics_are_timed_at_the_tempo_and_reported():
     parsed = parse_lrc("one\ntwo\nthree", 95)
     times = [line.time_s for line in parsed.lines]
-    assert not parsed.timed and parsed.warnings and times == sorted(times)
-    gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert max(gaps) - min(gaps) < 0.02 and times[0] > 0 and times[-1] < 95
-    assert parse_lrc(parsed.to_lrc(), 95).timed
+    assert not parsed.timed and times == sorted(times) and times[0] > 0 and times[-1] < 95
+    assert [line.text for line in parsed.lines] == ["one", "two", "three", ""]  # the empty line ends the singing
+    assert [b - a for a, b in itertools.pairwise(times)] == pytest.approx([2.4] * 3)  # a 4/4 bar each at 100 bpm
+    (warning,) = parsed.warnings
+    assert "no timestamps" in warning and "3 lines were timed at 100 bpm from 2.4 s to 9.6 s" in warning
+    assert "spread" not in warning
+    again = parse_lrc(parsed.to_lrc(), 95)
+    assert again.timed and not again.warnings and again.to_lrc() == parsed.to_lrc()
+
+
+def test_section_tags_in_timed_lyrics_are_skipped_and_name_the_lines_under_them():
+    parsed = parse_lrc("[ti:Song]\n[Verse 1]\n[00:01.00]first\n[CHORUS]\n[00:05.00]second\n[pre-chorus 2]", 95)
+    assert [(line.text, line.section) for line in parsed.lines] == [("first", "Verse 1"), ("second", "CHORUS")]
+    assert parsed.timed and not parsed.warnings
+
+
+def test_section_tags_and_metadata_tags_are_told_apart():
+    # "[Verse: Ann]" looks like a metadata tag but is a section; "[ar:...]" and "[offset:...]" stay metadata
+    parsed = parse_lrc("[ar:Someone]\n[offset:+100]\n[Verse: Ann]\nla la\n[hook x2] hey", 95)
+    assert [(line.text, line.section) for line in parsed.lines[:-1]] == [("la la", "Verse: Ann"), ("hey", "hook x2")]
+    assert "section tag such as [verse]" in _issues("[verses of mine]\nla")[0][1]  # not a section name
+
+
+def test_untimed_text_in_timed_lyrics_is_still_an_error_even_after_a_section_tag():
+    ((line, message),) = _issues("[00:01.00]timed\n[chorus] untimed text")
+    assert line == 2 and "no [mm:ss.xx] timestamp before 'untimed text'" in message
+
+
+def test_section_tags_alone_are_not_lyrics():
+    ((line, message),) = _issues("[intro]\n[verse]\n[outro]")
+    assert line is None and "no lyric line found" in message
+
+
+def test_bpm_must_be_positive():
+    with pytest.raises(ValueError, match="bpm"):
+        parse_lrc("one", 95, bpm=0)
+    assert parse_lrc("[00:01.00]one", 95, bpm=60).lines[0].time_s == 1.0  # timed lyrics ignore the tempo
 
 
 def test_end_frame_matches_upstream():
@@ -72,6 +105,13 @@ def test_end_frame_matches_upstream():
 def test_token_estimate_counts_cjk_heavier_than_latin():
     assert estimate_tokens("") == 0
     assert estimate_tokens("你好世界") > estimate_tokens("abcd")
+
+
+def test_syllable_estimate_counts_vowel_groups_cjk_characters_and_digits():
+    assert estimate_syllables("") == 0
+    assert estimate_syllables("Moonlight spills through broken blinds") == 7
+    assert estimate_syllables("Take me home, 2 nights") == 5  # silent final e, one a digit
+    assert estimate_syllables("我们一起唱歌 tonight") == 8 and estimate_syllables("hmm") == 1
 
 
 def test_a_number_too_long_to_sing_is_refused_naming_its_line():

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from inference_container.diffrhythm.pipeline import Song, SongRequest
+from inference_container.diffrhythm.pipeline import Song, SongRequest, ranked
 from inference_container.errors import InputError
 from shared import keys
 from shared.contract import GenerateRequest
@@ -25,7 +25,8 @@ RATE = 44100
 class StandInPipeline:
     """The two methods the worker uses of ``Pipeline``. Lyrics in ``refuse`` or ``crash`` make it raise (as the real
     pipeline does for bad input, or as a GPU error would); ``during_sampling`` runs between two progress reports.
-    ``rows`` lists the rows (variations) of every sampling call, ``batches`` their lyrics."""
+    ``rows`` lists the rows (variations) of every sampling call, ``batches`` their lyrics. Each variation gets a
+    score (``score_of`` its seed) and ranked requests come back best first, as the real pipeline does."""
 
     def __init__(self) -> None:
         self.batches: list[list[str]] = []
@@ -56,9 +57,17 @@ class StandInPipeline:
         for r in requests:  # variation i sounds at 100 * (seed + i) Hz, so a song tells which seed made it
             tones = [(0.1 * np.sin(2 * np.pi * 100 * (r.seed + i) * np.arange(RATE // 10) / RATE))[:, None]
                      .repeat(2, axis=1).astype(np.float32) for i in range(r.variations)]
-            songs.append(Song(tones, RATE, [], {"seed": r.seed, "seeds": [r.seed + i for i in range(r.variations)],
-                                                "timings": {"sampling_s": 0.5}}))
+            scores = [score_of(r.seed + i) for i in range(r.variations)]
+            song = Song(tones, RATE, [], {"seed": r.seed, "seeds": [r.seed + i for i in range(r.variations)],
+                                          "scores": scores, "ranked": r.rank, "timings": {"sampling_s": 0.5}},
+                        scores=scores)
+            songs.append(ranked(song) if r.rank else song)
         return songs
+
+
+def score_of(seed: int) -> float:
+    """The stand-in's score of the variation made from ``seed`` (not monotonic in the seed, so ranking shows)."""
+    return round((seed * 0.37) % 1.0, 4)
 
 
 def queue_job(table: FakeJobTable, s3: FakeObjectStore, lyrics: str = "[00:01.00]hello there",

@@ -16,7 +16,7 @@ from shared import keys
 from shared.records import FailureRecord, OutputManifest
 from shared.states import JobState
 from tests.unit.worker.conftest import MAX_RUN_S, STALL_S
-from tests.unit.worker.support import RATE, job_id_of, outputs_of, queue_job
+from tests.unit.worker.support import RATE, job_id_of, outputs_of, queue_job, score_of
 
 
 @pytest.fixture
@@ -138,11 +138,28 @@ def test_no_sampling_call_exceeds_max_rows_and_a_larger_job_is_sampled_in_chunks
     assert pipeline.batches == [["[00:01.00]a"], ["[00:01.00]b", "[00:01.00]c"], ["[00:01.00]big"], ["[00:01.00]big"]]
     assert pipeline.rows == [2, 3, 3, 1]  # rows = variations (the DiT's batch is twice that, with guidance)
     manifest = OutputManifest.model_validate_json(s3.body(keys.manifest_key(job_id_of(big))))
-    assert sorted(o.index for o in manifest.outputs) == [0, 1, 2, 3]
+    assert sorted(o.index for o in manifest.outputs if o.kind == "song") == [0, 1, 2, 3]
     assert manifest.metadata["seeds"] == [7, 8, 9, 10] and manifest.metadata["seed"] == 7
     assert manifest.metadata["timings"] == {"sampling_s": 1.0}  # both calls counted
     for index, seed in enumerate(manifest.metadata["seeds"]):  # variation i made from seed + i, whichever call
         audio, _ = soundfile.read(io.BytesIO(s3.body(keys.output_key(job_id_of(big), index, "wav"))))
+        spectrum = np.abs(np.fft.rfft(audio[:, 0]))
+        assert round(float(np.argmax(spectrum)) * RATE / len(audio[:, 0]) / 100) == seed
+
+
+def test_a_best_of_job_split_across_calls_is_ranked_as_a_whole(worker, table, s3, pipeline, monkeypatch):
+    monkeypatch.setattr(worker, "settings", worker.settings.model_copy(update={"max_rows": 3}))
+    message = queue_job(table, s3, best_of=5)
+    assert worker.handle(message) == "completed"
+    assert pipeline.rows == [3, 2]  # each call ranked its own part
+    manifest = OutputManifest.model_validate_json(s3.body(keys.manifest_key(job_id_of(message))))
+    seeds = sorted(range(7, 12), key=lambda seed: -score_of(seed))
+    assert manifest.metadata["seeds"] == seeds != list(range(7, 12))
+    assert manifest.metadata["scores"] == [score_of(seed) for seed in seeds]
+    songs = sorted((o for o in manifest.outputs if o.kind == "song"), key=lambda o: o.index)
+    assert [o.score for o in songs] == [score_of(seed) for seed in seeds]  # file i is the i-th best
+    for output, seed in zip(songs, seeds, strict=True):
+        audio, _ = soundfile.read(io.BytesIO(s3.body(output.key)))
         spectrum = np.abs(np.fft.rfft(audio[:, 0]))
         assert round(float(np.argmax(spectrum)) * RATE / len(audio[:, 0]) / 100) == seed
 

@@ -1,0 +1,104 @@
+"""A finished job's song as the source of a repaint (``edit.job_id``) or an extension (``extend``).
+
+The API resolves the source once, at submit: the caller must own the job, it must be completed, and its song must
+still exist. The stored request then names the song's WAV as the edit's reference, so the worker reads it exactly as
+it reads an upload. An extension keeps the source up to ``from_s`` (its end by default) and regenerates the rest; its
+lyrics are the source's lines before ``from_s`` followed by the new lyrics (timed lyrics on the extended song's time
+line; untimed ones timed over the new part).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from functions.api.errors import InputError
+from shared import keys
+from shared.contract import EditRequest, FileFormat, GenerateRequest, OutputKind
+from shared.lrc import LyricLine, ParsedLyrics, parse_lrc, timed_lines
+from shared.ports import JobTable, ObjectStore
+from shared.records import JobRequestRecord
+from shared.states import JobState
+from shared.storage import exists
+
+
+@dataclass(frozen=True)
+class Source:
+    """The song a request edits or extends: its job, its WAV's key, its length and the LRC it was sung from."""
+
+    job_id: str
+    key: str
+    duration_s: float
+    lrc: str
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What the stored request uses instead of ``edit.job_id`` / ``extend``: an edit of the source's WAV, the LRC
+    (``None``: the request's own), and warnings for the caller."""
+
+    edit: EditRequest
+    source: Source
+    lrc: str | None
+    warnings: list[str]
+
+
+def find_source(store: JobTable, s3: ObjectStore, bucket: str, owner: str, job_id: str, index: int,
+                loc: list[str | int]) -> Source:
+    """The caller's finished song ``index`` of ``job_id``; a clear 422 naming ``loc`` otherwise (another owner's
+    job reads as unknown)."""
+    record = store.get(job_id) if keys.JOB_ID_PATTERN.match(job_id) else None
+    if record is None or record.owner != owner:
+        raise InputError([*loc, "job_id"], f"no job {job_id} of yours")
+    if record.status is not JobState.COMPLETED:
+        raise InputError([*loc, "job_id"], f"job {job_id} is {record.status.wire}; only a completed job's song can "
+                         "be edited or extended")
+    songs = [o for o in record.outputs if o.kind is OutputKind.SONG and o.format == FileFormat.WAV]
+    wav = next((o for o in songs if o.index == index), None)
+    if wav is None:
+        raise InputError([*loc, "index"], f"job {job_id} has variations 0..{len(songs) - 1}, not {index}")
+    if record.duration_s is None or not exists(s3, bucket, wav.key):
+        raise InputError([*loc, "job_id"], f"the song of job {job_id} is no longer stored; generate it again")
+    stored = JobRequestRecord.model_validate_json(s3.get_object(Bucket=bucket, Key=record.request_key)["Body"].read())
+    return Source(job_id, wav.key, record.duration_s, stored.lrc)
+
+
+def resolve(request: GenerateRequest, store: JobTable, s3: ObjectStore, bucket: str, owner: str) -> Resolved | None:
+    """The source-based edit of ``request`` (None when it has neither ``edit.job_id`` nor ``extend``)."""
+    if request.extend is not None:
+        extend = request.extend
+        source = find_source(store, s3, bucket, owner, extend.job_id, extend.index, ["extend"])
+        start = extend.from_s if extend.from_s is not None else source.duration_s
+        if start > source.duration_s:
+            raise InputError(["extend", "from_s"], f"the song of job {source.job_id} is {source.duration_s:g} s "
+                             f"long; from_s must be at most that")
+        if start >= request.audio_length:
+            raise InputError(["audio_length"], f"an extension must be longer than the part it keeps ({start:g} s)")
+        lrc, warnings = extended_lyrics(request, source.lrc, start)
+        edit = EditRequest(reference_audio_key=source.key, segments=[(start, -1)])
+        return Resolved(edit, source, lrc, warnings)
+    if request.edit is not None and request.edit.job_id is not None:
+        source = find_source(store, s3, bucket, owner, request.edit.job_id, request.edit.index, ["edit"])
+        edit = EditRequest(reference_audio_key=source.key, segments=request.edit.segments)
+        return Resolved(edit, source, None, [])
+    return None
+
+
+def extended_lyrics(request: GenerateRequest, source_lrc: str, start: float) -> tuple[str, list[str]]:
+    """The extended song's LRC: the source's lines before ``start``, then the request's lyrics from ``start`` on."""
+    kept = [line for line in timed_lines(source_lrc) if line.time_s < start]
+    new: list[LyricLine] = []
+    warnings: list[str] = []
+    if request.lyrics is not None and not request.instrumental:
+        whole = request.parsed_lyrics()  # validates against the extended song
+        if whole.timed:
+            new = [line for line in whole.lines if line.time_s >= start]
+            if len(new) < len(whole.lines):
+                warnings.append(f"{len(whole.lines) - len(new)} line(s) before {start:g} s were replaced by the "
+                                "extended song's own lyrics")
+        else:  # untimed: timed over the new part, then moved after the kept part
+            part = parse_lrc(request.lyrics, request.audio_length - start, bpm=request.bpm)
+            new = [replace(line, time_s=round(line.time_s + start, 2)) for line in part.lines]
+            sung = [line for line in new if line.text]
+            warnings.append(f"the new lyrics had no timestamps: {len(sung)} lines were timed from "
+                            f"{sung[0].time_s:g} s to {sung[-1].time_s:g} s, after the kept {start:g} s")
+    return ParsedLyrics((*kept, *new), timed=True).to_lrc(), warnings
