@@ -65,11 +65,12 @@ class FileFormat(StrEnum):
 
 
 class OutputKind(StrEnum):
-    """What a job's file holds: a song (one per variation), its stems, or the lyrics as placed."""
+    """What a job's file holds: a song (one per variation), its stems, its waveform peaks, or the lyrics as placed."""
 
     SONG = "song"
     VOCALS = "vocals"
     ACCOMPANIMENT = "accompaniment"
+    PEAKS = "peaks"
     LYRICS = "lyrics"
 
 
@@ -253,7 +254,7 @@ class OutputPublic(BaseModel):
     format: FileFormat
     size_bytes: int
     kind: OutputKind = Field(OutputKind.SONG, description="Addition: song (one per variation), vocals, accompaniment "
-                             "(stems), lyrics (the lyrics as placed: lrc and json)")
+                             "(stems), peaks (a song's waveform, json), lyrics (the lyrics as placed: lrc and json)")
     score: float | None = Field(None, description="Addition: a song's similarity to the requested style (-1..1)")
     download_url: str = Field(description="API path that redirects to a short-lived S3 URL")
 

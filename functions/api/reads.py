@@ -67,11 +67,11 @@ class JobReads:
 
     def download_url(self, job_id: str, owner: str, fmt: FileFormat | None, index: int,
                      kind: OutputKind = OutputKind.SONG) -> str:
-        """A short-lived URL of one file of a completed job (``fmt`` None: WAV, or LRC for the lyrics)."""
+        """A short-lived URL of one file of a completed job (``fmt`` None: WAV; LRC for the lyrics, JSON for peaks)."""
         record = self.get_owned(job_id, owner)
         if record.status is not JobState.COMPLETED:
             raise BadRequestError(f"job {job_id} is {record.status.wire}; downloads are available once it is completed")
-        fmt = fmt or (FileFormat.LRC if kind is OutputKind.LYRICS else FileFormat.WAV)
+        fmt = fmt or {OutputKind.LYRICS: FileFormat.LRC, OutputKind.PEAKS: FileFormat.JSON}.get(kind, FileFormat.WAV)
         match = next((o for o in record.outputs if o.kind == kind and o.format == fmt
                       and (o.index == index or kind is OutputKind.LYRICS)), None)
         if match is None:

@@ -19,9 +19,11 @@ _SOUNDFILE = {
 }
 
 
-def encode(audio: np.ndarray, rate: int, fmt: OutputFormat | str, provenance: Provenance | None = None) -> bytes:
+def encode(audio: np.ndarray, rate: int, fmt: OutputFormat | str, provenance: Provenance | None = None,
+           exact: bool = False) -> bytes:
     """``audio`` [samples, channels] in [-1, 1] -> the bytes of a file in ``fmt``, tagged with ``provenance`` when
     given (title, "AI-generated with DiffRhythm", model, seed, job id; the audio data is the same either way).
+    ``exact`` (WAV only): 32-bit float samples, neither rounded nor clipped (stems, whose sum must be the song).
 
     Example
     -------
@@ -29,7 +31,10 @@ def encode(audio: np.ndarray, rate: int, fmt: OutputFormat | str, provenance: Pr
     b'RIFF'
     """
     container, subtype = _SOUNDFILE[OutputFormat(fmt)]
+    if exact and OutputFormat(fmt) is not OutputFormat.WAV:
+        raise ValueError("exact samples need WAV")
     buffer = io.BytesIO()
-    soundfile.write(buffer, np.clip(audio, -1.0, 1.0), rate, format=container, subtype=subtype)
+    samples = audio if exact else np.clip(audio, -1.0, 1.0)
+    soundfile.write(buffer, samples, rate, format=container, subtype="FLOAT" if exact else subtype)
     data = buffer.getvalue()
     return data if provenance is None else tagged(data, fmt, provenance)

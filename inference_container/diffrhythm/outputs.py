@@ -32,9 +32,9 @@ class RenderedFile:
 def render(song: Song, formats: tuple[OutputFormat, ...] = (OutputFormat.WAV,),
            provenance: Provenance | None = None) -> list[RenderedFile]:
     """Every file of ``song``: per variation ``{i}.{format}`` (its score beside it), ``{i}.vocals.wav`` and
-    ``{i}.accompaniment.wav`` when it has stems, and ``{i}.peaks.json``; then ``lyrics.lrc`` and ``lyrics.json``
-    (the lines as placed: empty for an instrumental) and ``metadata.json``. With ``provenance``, every audio file is
-    tagged with it, each variation with its own seed."""
+    ``{i}.accompaniment.wav`` when it has stems (32-bit float: they add up to the song), and ``{i}.peaks.json``;
+    then ``lyrics.lrc`` and ``lyrics.json`` (the lines as placed: empty for an instrumental) and ``metadata.json``.
+    With ``provenance``, every audio file is tagged with it, each variation with its own seed."""
     files = []
     seeds = song.metadata.get("seeds")
     for index, audio in enumerate(song.audio):
@@ -48,10 +48,11 @@ def render(song: Song, formats: tuple[OutputFormat, ...] = (OutputFormat.WAV,),
                                       index, FileFormat(fmt), duration, OutputKind.SONG, score))
         if index < len(song.stems):
             for kind, stem in zip((OutputKind.VOCALS, OutputKind.ACCOMPANIMENT), song.stems[index], strict=True):
-                files.append(RenderedFile(f"{index}.{kind.value}.wav", encode(stem, song.rate, OutputFormat.WAV, tags),
+                files.append(RenderedFile(f"{index}.{kind.value}.wav", encode(stem, song.rate, OutputFormat.WAV, tags,
+                                                                               exact=True),
                                           FileFormat.WAV.content_type, index, FileFormat.WAV, duration, kind))
         peaks = json.dumps(waveform_peaks(audio, song.rate)).encode()
-        files.append(RenderedFile(f"{index}.peaks.json", peaks, JSON, index))
+        files.append(RenderedFile(f"{index}.peaks.json", peaks, JSON, index, FileFormat.JSON, kind=OutputKind.PEAKS))
     files += lyric_files(song)
     metadata = {**song.metadata, "warnings": song.warnings, "sample_rate": song.rate, "channels": 2,
                 "variations": len(song.audio), "formats": [fmt.value for fmt in formats]}

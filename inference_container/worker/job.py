@@ -126,6 +126,8 @@ class JobRunner:
     def upload(self, request: JobRequestRecord, song: Song, seconds: float) -> OutputManifest:
         """Write a job's files, then its manifest last (its arrival completes the job)."""
         formats = tuple(dict.fromkeys((OutputFormat.WAV, request.output_format)))
+        if request.source_job is not None:  # the song this one edits or extends
+            song = replace(song, metadata={**song.metadata, "source_job": request.source_job})
         model = "-".join(str(song.metadata[name]) for name in ("model", "variant") if name in song.metadata)
         provenance = Provenance(request.title, model or "diffrhythm", request.seed, request.job_id,
                                 request.submitted_at)
@@ -138,8 +140,7 @@ class JobRunner:
                 outputs.append(ManifestOutput(index=item.index, format=item.format, key=key, kind=item.kind,
                                               score=item.score, duration_s=item.duration_s,
                                               sample_rate=song.rate if audio else None, channels=2 if audio else None))
-        metadata = {**song.metadata, "warnings": song.warnings, "job_seconds": round(seconds, 3),
-                    "source_job": request.source_job}
+        metadata = {**song.metadata, "warnings": song.warnings, "job_seconds": round(seconds, 3)}
         manifest = OutputManifest(job_id=request.job_id, outputs=outputs, metadata=metadata,
                                   duration_s=round(len(song.audio[0]) / song.rate, 3))
         put_json(self.s3, self.bucket, keys.manifest_key(request.job_id), manifest)

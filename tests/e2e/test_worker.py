@@ -37,7 +37,10 @@ def test_submit_generate_complete_download_with_two_variations(api, worker, aws,
     job_id = api.submit(**FAST, batch_size=2, output_format="mp3")["job_id"]
     assert worker.handle(take_message(aws("sqs"), settings.queue_url, job_id)) == "completed"
     status = wait_for(lambda: (s := api.status(job_id))["status"] == "completed" and s)
-    assert {(o["index"], o["format"]) for o in status["outputs"]} == {(0, "wav"), (0, "mp3"), (1, "wav"), (1, "mp3")}
+    assert {(o["kind"], o["index"], o["format"]) for o in status["outputs"]} == {
+        ("song", 0, "wav"), ("song", 0, "mp3"), ("song", 1, "wav"), ("song", 1, "mp3"), ("peaks", 0, "json"),
+        ("peaks", 1, "json"), ("lyrics", 0, "lrc"), ("lyrics", 0, "json")}
+    assert all(isinstance(o["score"], float) for o in status["outputs"] if o["kind"] == "song")
     for params in ({}, {"index": 1, "format": "mp3"}):
         redirect = api.get(f"/api/v1/download/{job_id}", params=params)
         audio = requests.get(redirect.headers["location"], timeout=30)
@@ -146,7 +149,8 @@ def test_sigkill_mid_job_the_message_returns_and_the_job_completes_once(api, wor
     message = take_message(aws("sqs"), settings.queue_url, job_id, timeout=120)  # once the visibility lapses
     assert worker.handle(message) == "completed"
     status = wait_for(lambda: (s := api.status(job_id))["status"] == "completed" and s)
-    assert status["error"] is None and len([o for o in status["outputs"] if o["format"] == "wav"]) == 1
+    songs = [o for o in status["outputs"] if o["format"] == "wav" and o["kind"] == "song"]
+    assert status["error"] is None and len(songs) == 1
 
 
 @pytest.mark.slow
@@ -169,7 +173,7 @@ def test_a_hung_generation_lets_its_lease_lapse_fails_the_health_check_and_compl
         process.kill()
     assert worker.handle(message) == "completed"  # the lease lapsed with the message: another worker claims it
     status = wait_for(lambda: (s := api.status(job_id))["status"] == "completed" and s)
-    assert len([o for o in status["outputs"] if o["format"] == "wav"]) == 1
+    assert len([o for o in status["outputs"] if o["format"] == "wav" and o["kind"] == "song"]) == 1
 
 
 def test_sagemaker_ping_and_invocations_with_the_request_in_s3(api, worker, aws, settings):

@@ -10,10 +10,11 @@ import pytest
 import torch
 
 import inference_container.diffrhythm.pipeline as pipeline_module
-from inference_container.diffrhythm.lyrics import lyric_tokens
+from inference_container.diffrhythm.lyrics import PERIOD, lyric_tokens
 from inference_container.diffrhythm.pipeline import Pipeline, Song, SongRequest, ranked
 from inference_container.diffrhythm.stems import StemsUnavailable
 from inference_container.diffrhythm.style import clip_window, score_windows
+from shared.timeline import FULL, LATENT_RATE, end_frame, frame_at
 
 LRC = "[00:01.00]hello world\n[00:05.00]sing it again\n[00:09.00]end"
 RATE = 48000
@@ -223,3 +224,54 @@ def test_songs_carry_the_lyric_lines_as_placed(batch, tiny_pipeline):
     placed = lyric_tokens(LRC, 95, tiny_pipeline.tokenizer).lines
     assert songs["plain"].lyrics == list(placed) and [line.text for line in placed] == ["hello world", "sing it again"]
     assert songs["plain"].lyrics[0].start_s == pytest.approx(1.0, abs=0.05)
+
+
+# -- section tags as tokens; the edit masks of an extension and a repaint -------------------------------------------
+def test_section_tagged_lyrics_are_placed_at_their_timed_frames_without_shifts():
+    from shared.lrc import parse_lrc
+    from tests.model.test_lyrics import Letters
+
+    sheet = "[intro]\n[verse]\nabc def\nghij klm\n[chorus]\nnop qrs tuv\n[bridge]\nwxy\n[outro]"
+    timed = parse_lrc(sheet, 120, bpm=100)
+    song = lyric_tokens(timed.to_lrc(), 120, Letters())
+    sung = [line for line in timed.lines if line.text]
+    assert [line.text for line in song.lines] == [line.text for line in sung]
+    expected = torch.zeros(song.end_frame, dtype=torch.long)
+    for placed, line in zip(song.lines, sung, strict=True):
+        start = frame_at(line.time_s)
+        assert round(placed.start_s * LATENT_RATE) == start  # the timing left room: no line was pushed later
+        tokens = Letters().encode(line.text)
+        expected[start:start + len(tokens) + 1] = torch.tensor([*tokens, PERIOD])
+    assert torch.equal(song.tokens, expected)
+
+
+def _edit_pipeline(tmp_path) -> Pipeline:
+    from inference_container.diffrhythm.tiny import save_tiny_vae
+    from inference_container.diffrhythm.vae import VAE
+
+    return Pipeline({}, VAE.load(save_tiny_vae(tmp_path / "vae.pt")), None, None, "cpu", "test")  # type: ignore[arg-type]
+
+
+def test_an_extension_keeps_the_source_before_from_s_and_generates_the_rest(tmp_path):
+    source = np.random.default_rng(0).uniform(-0.5, 0.5, (44100 * 100, 2)).astype(np.float32)  # a 100 s song
+    request = SongRequest(lrc="", audio_length=150, style_prompt="x", edit_audio=(source, 44100),
+                          edit_segments=[[90, -1]])
+    frames = end_frame(150)
+    edit = _edit_pipeline(tmp_path)._edit(request, frames, FULL.max_frames)
+    regenerate = edit.regenerate[0]
+    assert not regenerate[:frame_at(90)].any() and regenerate[frame_at(90):].all()
+    kept = edit.reference[0].abs().sum(dim=-1)
+    assert (kept[:frame_at(100) - 1] > 0).all() and (kept[frame_at(100) + 1:] == 0).all()  # past the source: none
+
+
+def test_a_repaint_regenerates_only_its_segments(tmp_path):
+    source = np.random.default_rng(1).uniform(-0.5, 0.5, (44100 * 120, 2)).astype(np.float32)
+    request = SongRequest(lrc="", audio_length=120, style_prompt="x", edit_audio=(source, 44100),
+                          edit_segments=[[30, 45], [100, -1]])
+    edit = _edit_pipeline(tmp_path)._edit(request, end_frame(120), FULL.max_frames)
+    expected = torch.zeros(end_frame(120), dtype=torch.bool)
+    expected[frame_at(30):frame_at(45)] = True
+    expected[frame_at(100):] = True
+    assert torch.equal(edit.regenerate[0], expected)
+    assert torch.equal(edit.cond[0][expected], torch.zeros_like(edit.cond[0][expected]))  # the model sees no song there
+    assert (edit.cond[0][~expected].abs().sum(dim=-1) > 0).all()

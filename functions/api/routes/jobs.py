@@ -55,9 +55,11 @@ def download(
     job_id: str,
     reads: ReadsDep,
     caller: CallerDep,
-    format: Annotated[FileFormat | None, Query(description="File format; WAV unless given (LRC for lyrics)")] = None,
+    format: Annotated[FileFormat | None, Query(description="File format; WAV unless given (LRC for lyrics, JSON for "
+                                               "peaks)")] = None,
     index: Annotated[int, Query(ge=0, le=7, description="Which variation")] = 0,
-    kind: Annotated[OutputKind, Query(description="Addition: song, vocals, accompaniment or lyrics")] = OutputKind.SONG,
+    kind: Annotated[OutputKind, Query(description="Addition: song, vocals, accompaniment, peaks or lyrics")
+                    ] = OutputKind.SONG,
 ) -> RedirectResponse:
     """Redirect to the file (the song's WAV unless asked otherwise). The bytes never pass through the API."""
     return RedirectResponse(reads.download_url(job_id, caller.owner, format, index, kind), status_code=302)

@@ -214,3 +214,27 @@ def test_the_app_refuses_to_start_without_a_way_to_authenticate(settings, servic
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "diffrhythm-api")
     with pytest.raises(RuntimeError, match="ALLOW_ANONYMOUS"):
         create_app(make_settings(allow_anonymous=True), services)
+
+
+NEW_FIELDS = ("instrumental", "bpm", "title", "negative_style_prompt", "style_weight", "best_of", "stems", "extend",
+              "edit")
+
+
+def test_the_openapi_document_gives_every_song_feature_field_an_example(http):
+    document = http.get("/openapi.json").json()
+    schemas = document["components"]["schemas"]
+
+    def examples(schema: dict) -> list:
+        """The property's own examples, else those of the model it refers to (directly or in anyOf)."""
+        found = list(schema.get("examples", []))
+        for ref in [schema.get("$ref"), *(option.get("$ref") for option in schema.get("anyOf", []))]:
+            if ref:
+                found += schemas[ref.rsplit("/", 1)[1]].get("examples", [])
+        return found
+
+    properties = schemas["GenerateRequest"]["properties"]
+    missing = [name for name in NEW_FIELDS if not examples(properties[name])]
+    assert not missing, missing
+    assert "job_id" in examples(properties["edit"])[0] and "from_s" in examples(properties["extend"])[0]
+    kinds = schemas["OutputKind"]["enum"]
+    assert set(kinds) == {"song", "vocals", "accompaniment", "peaks", "lyrics"}

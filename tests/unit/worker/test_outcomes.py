@@ -31,8 +31,8 @@ def test_a_job_is_generated_its_files_written_manifest_last_and_its_message_dele
     assert list(s3.objects)[-1] == keys.manifest_key(job_id)  # its arrival completes the job: written last
     manifest = OutputManifest.model_validate_json(s3.body(keys.manifest_key(job_id)))
     assert {(o.kind.value, o.index, o.format.value) for o in manifest.outputs} == {
-        ("song", 0, "wav"), ("song", 0, "mp3"), ("song", 1, "wav"), ("song", 1, "mp3"), ("lyrics", 0, "lrc"),
-        ("lyrics", 0, "json")}
+        ("song", 0, "wav"), ("song", 0, "mp3"), ("song", 1, "wav"), ("song", 1, "mp3"), ("peaks", 0, "json"),
+        ("peaks", 1, "json"), ("lyrics", 0, "lrc"), ("lyrics", 0, "json")}
     assert s3.objects[keys.output_key(job_id, 1, "mp3")][1] == "audio/mpeg"
     assert sqs.deleted == [message["ReceiptHandle"]]
     job = table.jobs[job_id]
