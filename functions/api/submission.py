@@ -64,8 +64,7 @@ class Submissions:
         owner = caller.owner
         lyrics = request.parsed_lyrics()
         self._check_references(request, caller)
-        resolved = resolve(request, self.store, self.s3, self.settings.bucket_name, owner)
-        warnings = [*lyrics.warnings, *(resolved.warnings if resolved else [])]
+        warnings = list(lyrics.warnings)
         body = request.model_dump(mode="json")
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
         if idempotency_key:
@@ -75,6 +74,8 @@ class Submissions:
                 return Submission(self._replay(existing, digest), warnings, replayed=True)
         else:
             job_id = str(uuid.uuid4())
+        resolved = resolve(request, self.store, self.s3, self.settings.bucket_name, owner)  # a finished job's song
+        warnings += resolved.warnings if resolved else []
         self.quotas.charge_submit(caller, request)
         now = self.clock()
         seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)

@@ -252,9 +252,15 @@ class Pipeline:
         scores = [[self.style.score(wave, SAMPLE_RATE, styles[j]) for wave in finished[j]]
                   for j in range(len(requests))]
         lap("scoring_s")
+        stems: list[list[tuple[np.ndarray, np.ndarray]]] = []
         separator = self.separator
-        stems = [[separator.separate(wave, SAMPLE_RATE) for wave in finished[j]] if request.stems and separator
-                 else [] for j, request in enumerate(requests)]
+        for j, request in enumerate(requests):
+            stems.append([])
+            if not request.stems or separator is None:
+                continue
+            for wave in finished[j]:
+                report("stems", _STAGES["post-processing"])  # each separation is progress (seconds to minutes)
+                stems[j].append(separator.separate(wave, SAMPLE_RATE))
         if any(request.stems for request in requests):
             lap("stems_s")
         songs = []
