@@ -1,10 +1,10 @@
 """Every benchmark, one after the other, each printing its tables and writing its JSON (a thin orchestrator).
 
-    python benchmarks/run.py [--quick] [--only model,load,service,cost] [--out DIR] [--commit SHA]
+    python benchmarks/run.py [--quick] [--only model,load,service,stems,cost] [--out DIR] [--commit SHA]
     python -m benchmarks.run --quick          # the CPU smoke run: minutes on two cores
 
-Runs ``benchmarks.model``, ``benchmarks.load``, ``benchmarks.service`` (``--quick`` passed on to each) and then
-``benchmarks.cost`` (which prices the newest full-size GPU model run in ``benchmarks/results/``, not a quick CPU run).
+Runs ``benchmarks.model``, ``benchmarks.load``, ``benchmarks.service``, ``benchmarks.stems`` (``--quick`` passed on to
+each) and then ``benchmarks.cost`` (which prices the newest full-size GPU model run in ``benchmarks/results/``, not a quick CPU run).
 A benchmark that fails is reported and the next one runs; the exit status is 1 if any failed.
 """
 
@@ -21,8 +21,8 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a file (python benchmarks/run.py): make the checkout importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-BENCHMARKS = ("model", "load", "service", "cost")
-_QUICK = {"model", "load", "service"}  # those with a --quick
+BENCHMARKS = ("model", "load", "service", "stems", "cost")
+_QUICK = {"model", "load", "service", "stems"}  # those with a --quick
 
 
 def arguments(name: str, quick: bool, out: Path | None, commit: str | None) -> list[str]:
