@@ -4,7 +4,8 @@
     python -m benchmarks.run --quick          # the CPU smoke run: minutes on two cores
 
 Runs ``benchmarks.model``, ``benchmarks.load``, ``benchmarks.service``, ``benchmarks.stems`` (``--quick`` passed on to
-each) and then ``benchmarks.cost`` (which prices the newest full-size GPU model run in ``benchmarks/results/``, not a quick CPU run).
+each) and then ``benchmarks.cost`` (which prices the newest full-size GPU model run in ``benchmarks/results/``, not a
+quick CPU run).
 A benchmark that fails is reported and the next one runs; the exit status is 1 if any failed.
 """
 
