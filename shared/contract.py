@@ -12,7 +12,7 @@ from typing import Literal, Self
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 
-from shared.lrc import LyricsError, LyricsIssue, ParsedLyrics, parse_lrc
+from shared.lrc import CJK, LyricsError, LyricsIssue, ParsedLyrics, parse_lrc
 from shared.presets import PRESETS, MasterPreset, Preset, SamplingSettings
 from shared.timeline import MAX_SECONDS, MIN_SECONDS, SHORT
 
@@ -30,6 +30,20 @@ FailureCode = Literal["invalid_input", "generation_failed", "timed_out", "dead_l
 """Why a job failed: the one list of error codes a user can see (``error_code``; the README says what each means)."""
 
 _TAGS = re.compile(r"^(\s*\[[^\]]*\])*")  # a line's leading [time], [section] or [meta] tags
+MIN_STYLE_WEIGHT = 3  # what a style prompt must weigh (``meaning_weight``): "pop" or "流行"
+
+
+def meaning_weight(text: str) -> int:
+    """How long a text is for what it says: its characters, a Chinese, Japanese or Korean one counting twice (each is
+    a syllable that carries meaning, as two or three Latin letters do). Every text of 3 characters weighs at least 3.
+
+    Example
+    -------
+    >>> meaning_weight("pop"), meaning_weight("R&B"), meaning_weight("流行"), meaning_weight("流")
+    (3, 3, 4, 2)
+    """
+    return len(text) + len(CJK.findall(text))
+
 
 #: what one rate-limit unit buys: the default job (``MIN_SECONDS``, the default preset's steps, one variation)
 _UNIT_WORK = MIN_SECONDS * PRESETS[Preset.HIGH].steps * 1
@@ -122,7 +136,8 @@ class GenerateRequest(BaseModel):
     lyrics: str | None = Field(
         None, min_length=10, max_length=20_000, description="LRC text ([mm:ss.xx]line), plain lines, or lines under "
         "section tags ([verse], [chorus], ...; timed from the bpm); required unless instrumental")
-    style_prompt: str | None = Field(None, min_length=3, max_length=1_000, description="Text describing the style")
+    style_prompt: str | None = Field(None, max_length=1_000, description="Text describing the style: at least 3 "
+                                     "characters, or 2 Chinese, Japanese or Korean characters")
     reference_audio_key: str | None = Field(
         None, max_length=512, description="Addition: an uploaded clip (>= 10 s) whose style to follow; with "
         "style_prompt too, the two are mixed (style_weight)")
@@ -146,7 +161,7 @@ class GenerateRequest(BaseModel):
     title: str | None = Field(None, max_length=200, description="Addition: the title written into the files' tags",
                               examples=["Summer Nights"])
     negative_style_prompt: str | None = Field(
-        None, min_length=2, max_length=1_000, description="Addition: a style to steer away from, instead of the "
+        None, max_length=1_000, description="Addition: a style to steer away from, instead of the "
         "model's built-in negative style", examples=["lo-fi, muffled, out of tune"])
     style_weight: float | None = Field(
         None, ge=0.0, le=1.0, description="Addition: with both style_prompt and reference_audio_key, the text's share "
@@ -180,6 +195,16 @@ class GenerateRequest(BaseModel):
                     raise ValueError(f"edit.segments: [{start:g}, {end:g}] must satisfy 0 <= start < end <= "
                                      f"audio_length ({self.audio_length}), with -1 for the song's start or end")
         return self
+
+    @field_validator("style_prompt", "negative_style_prompt")
+    @classmethod
+    def _a_style_says_something(cls, value: str | None) -> str | None:
+        """A style must say something: ``MIN_STYLE_WEIGHT`` counted by ``meaning_weight`` (one Han character is a
+        syllable and a morpheme: "流行", pop, is a style)."""
+        if value is not None and meaning_weight(value) < MIN_STYLE_WEIGHT:
+            raise ValueError("describe the style in at least 3 characters, or 2 Chinese, Japanese or Korean characters "
+                             "(e.g. \"pop\", \"流行\")")
+        return value
 
     @field_validator("lyrics", mode="before")
     @classmethod

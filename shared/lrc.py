@@ -22,7 +22,7 @@ _TIME = re.compile(r"^(?P<m>\d{1,3}):(?P<s>[0-5]?\d)(?:[.:](?P<f>\d{1,3}))?$")
 _TIME_LIKE = re.compile(r"\[\d+:\d")
 MAX_NUMBER_DIGITS = 15  # a longer number is not something a singer can read out (and the G2P cannot spell it)
 _LONG_NUMBER = re.compile(rf"\d(?:,?\d){{{MAX_NUMBER_DIGITS},}}")
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")  # one syllable each
 _LATIN = re.compile(r"[^\W\d_]", re.UNICODE)
 _VOWELS = re.compile(r"[aeiouyàáâãäåæèéêëìíîïòóôõöøùúûüýÿœ]+", re.IGNORECASE)
 
@@ -63,7 +63,7 @@ def estimate_tokens(text: str) -> int:
     text = text.strip()
     if not text:
         return 0
-    cjk = len(_CJK.findall(text))
+    cjk = len(CJK.findall(text))
     latin = len(_LATIN.findall(text)) - cjk
     digits = sum(ch.isdigit() for ch in text)
     spaces = len(text.split()) - 1
@@ -79,8 +79,8 @@ def estimate_syllables(text: str) -> int:
     >>> estimate_syllables("Hello 世界, take 2")
     6
     """
-    count = len(_CJK.findall(text)) + sum(ch.isdigit() for ch in text)
-    for word in _CJK.sub(" ", text).split():
+    count = len(CJK.findall(text)) + sum(ch.isdigit() for ch in text)
+    for word in CJK.sub(" ", text).split():
         letters = "".join(ch for ch in word.lower() if ch.isalpha())
         if letters:
             silent_e = letters.endswith("e") and not letters.endswith(("le", "ee"))
@@ -181,15 +181,16 @@ def _read_lines(lrc: str) -> tuple[list[LyricLine], list[_Section], list[LyricsI
             elif _METADATA.match(tag) and not tag[:1].isdigit():
                 continue
             else:
-                seconds = _parse_time(tag)
-                if seconds is None:
-                    issues.append(LyricsIssue(number, f"bad timestamp [{tag}]; expected [mm:ss.xx] with seconds "
+                times, text = _leading_times(line)
+                bad = next((t for t in times if isinstance(t, str)), None)
+                if bad is not None:
+                    issues.append(LyricsIssue(number, f"bad timestamp [{bad}]; expected [mm:ss.xx] with seconds "
                                                       "below 60, or a section tag such as [verse] or [chorus]"))
                 elif _TIME_LIKE.search(text):
-                    issues.append(LyricsIssue(number, "more than one timestamp on a line; give each line its own "
-                                                      "timestamp"))
-                else:
-                    timed.append(LyricLine(number, seconds, text, sections[-1].name if sections else ""))
+                    issues.append(LyricsIssue(number, "a timestamp inside the line; put the line's timestamps at "
+                                                      "its start ([00:35.00][01:10.00]a repeated line)"))
+                else:  # several timestamps: the same lyric at each time (a repeated chorus line)
+                    timed += [LyricLine(number, float(t), text, sections[-1].name if sections else "") for t in times]
                 continue
         if _TIME_LIKE.search(text):
             issues.append(LyricsIssue(number, f"time tag not at the start of the line in {line[:40]!r}"))
@@ -202,15 +203,50 @@ def _read_lines(lrc: str) -> tuple[list[LyricLine], list[_Section], list[LyricsI
     return timed, sections, issues
 
 
+def _leading_times(line: str) -> tuple[list[float | str], str]:
+    """The time tags at the start of ``line`` (a bad one as its text) and the lyric after them.
+
+    Example
+    -------
+    >>> _leading_times("[00:35.00][01:10.5]la la")
+    ([35.0, 70.5], 'la la')
+    """
+    times: list[float | str] = []
+    while (match := _TAG.match(line)) is not None and (_TIME_LIKE.match(f"[{match['tag'].strip()}") or not times):
+        tag = match["tag"].strip()
+        seconds = _parse_time(tag)
+        times.append(tag if seconds is None else seconds)
+        line = match["rest"]
+    return times, line.strip()
+
+
+def _in_time_order(lines: list[LyricLine]) -> tuple[list[LyricLine], list[str]]:
+    """Lines with several timestamps (one ``LyricLine`` each, same line number) make the file's order meaningless:
+    then every line is sorted by time, and each repeated line is reported. Otherwise the lines are kept as given."""
+    counts: dict[int, list[LyricLine]] = {}
+    for line in lines:
+        counts.setdefault(line.number, []).append(line)
+    repeated = {number: group for number, group in counts.items() if len(group) > 1}
+    if not repeated:
+        return lines, []
+    warnings = [f"line {number}: {group[0].text[:40]!r} is sung at each of its {len(group)} timestamps ("
+                + ", ".join(f"{_format_time(line.time_s)}" for line in group) + ")"
+                for number, group in repeated.items()]
+    return sorted(lines, key=lambda line: line.time_s), warnings
+
+
 def timed_lines(lrc: str) -> list[LyricLine]:
-    """Every line with a valid time tag, in file order; anything else is skipped (the model front end's lenient read).
+    """Every line with a valid time tag, in file order (in time order when a line has several timestamps: it is sung
+    at each); anything else is skipped (the model front end's lenient read).
 
     Example
     -------
     >>> [line.text for line in timed_lines("[ti:x]\\n[verse]\\n[00:01.00]a\\nb\\n[00:02.00]")]
     ['a', '']
+    >>> [(line.time_s, line.text) for line in timed_lines("[00:01.00][00:09.00]hook\\n[00:05.00]verse")]
+    [(1.0, 'hook'), (5.0, 'verse'), (9.0, 'hook')]
     """
-    return _read_lines(lrc)[0]
+    return _in_time_order(_read_lines(lrc)[0])[0]
 
 
 @dataclass(frozen=True)
@@ -357,7 +393,7 @@ def parse_lrc(lrc: str, audio_length: float, *, bpm: float | None = None) -> Par
     lines: list[LyricLine] = []
     if timed or issues:
         issues += [LyricsIssue(n, f"no [mm:ss.xx] timestamp before {text[:40]!r}") for n, text in untimed]
-        lines = timed
+        lines, warnings = _in_time_order(timed)
     elif untimed:
         lines, warnings = _place(sections, audio_length, bpm or DEFAULT_BPM)
     if not any(line.text for line in lines) and not issues:

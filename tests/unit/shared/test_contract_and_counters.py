@@ -112,3 +112,16 @@ def test_the_active_job_index_key_follows_the_state_queued_running_then_notify_u
         "queue_state"
     final = {v["S"] for k, v in notified["ExpressionAttributeValues"].items() if k.startswith(":final")}
     assert final == {"COMPLETED", "FAILED", "CANCELLED"} and "#status IN" in notified["ConditionExpression"]
+
+
+@pytest.mark.parametrize(("prompt", "accepted"), [
+    ("流行", True), ("摇滚乐", True), ("ロック", True), ("케이팝", True), ("pop", True), ("R&B", True), ("lo fi", True),
+    ("流", False), ("ab", False), ("", False),
+])
+def test_a_style_prompt_is_measured_by_what_it_says_two_han_characters_are_a_style(prompt, accepted):
+    body = {"lyrics": "[00:01.00]hello there", "style_prompt": prompt}
+    if accepted:
+        assert GenerateRequest.model_validate(body).style_prompt == prompt
+    else:
+        with pytest.raises(ValidationError, match="at least 3 characters, or 2 Chinese"):
+            GenerateRequest.model_validate(body)

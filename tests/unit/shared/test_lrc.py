@@ -4,7 +4,7 @@ import itertools
 
 import pytest
 
-from shared.lrc import LyricsError, estimate_syllables, estimate_tokens, parse_lrc
+from shared.lrc import LyricsError, estimate_syllables, estimate_tokens, parse_lrc, timed_lines
 from shared.timeline import LATENT_RATE, end_frame
 
 
@@ -119,3 +119,23 @@ def test_a_number_too_long_to_sing_is_refused_naming_its_line():
         parse_lrc("[00:01.00]call 1234567890123456789012345678901234567890 now\n[00:10.00]fine", 95)
     assert [issue.line for issue in caught.value.issues] == [1] and "digits" in str(caught.value)
     assert parse_lrc("[00:01.00]call 1,234,567 or 123456789012345 now", 95).lines  # up to 15 digits is fine
+
+
+def test_a_line_with_several_timestamps_is_sung_at_each_and_every_line_is_sorted_with_a_warning():
+    lrc = "[00:05.00]verse one\n[00:20.00][00:50.00]the chorus line\n[00:35.00]verse two\n[01:05.00]the end"
+    parsed = parse_lrc(lrc, 95)
+    assert [(line.time_s, line.text) for line in parsed.lines] == [
+        (5.0, "verse one"), (20.0, "the chorus line"), (35.0, "verse two"), (50.0, "the chorus line"),
+        (65.0, "the end")]
+    assert parsed.warnings == ("line 2: 'the chorus line' is sung at each of its 2 timestamps (00:20.00, 00:50.00)",)
+    assert [(line.time_s, line.text) for line in timed_lines(lrc)] == [(line.time_s, line.text)
+                                                                       for line in parsed.lines]  # the worker's read
+
+
+def test_without_repeated_lines_the_file_order_still_counts_and_bad_repeats_name_their_line():
+    with pytest.raises(LyricsError, match="out of order"):
+        parse_lrc("[00:10.00]first\n[00:05.00]second", 95)
+    with pytest.raises(LyricsError, match=r"line 1: bad timestamp \[00:7x\]"):
+        parse_lrc("[00:01.00][00:7x]a line\n[00:20.00]another", 95)
+    with pytest.raises(LyricsError, match="a timestamp inside the line"):
+        parse_lrc("[00:01.00]a line [00:05.00] and more", 95)
