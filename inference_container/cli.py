@@ -139,11 +139,19 @@ def _make_test_weights(args: argparse.Namespace) -> int:
 
 
 def _fetch_weights(args: argparse.Namespace) -> int:
-    from inference_container.diffrhythm.weights import fetch_weights
+    from inference_container.diffrhythm.weights import BundleError, fetch_weights
 
-    bundle = fetch_weights(args.directory, tuple(args.variants))
-    bundle.verify()
-    print(f"fetched and verified {len(bundle.manifest['files'])} files into {args.directory}")
+    try:
+        bundle = fetch_weights(args.directory, tuple(args.variants), stems=not args.no_stems,
+                               accept_noncommercial=args.accept_noncommercial, say=lambda line: print(line, flush=True))
+    except BundleError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    bundle.verify(checksums=False)  # the manifest was just written from the files' hashes
+    licences = sorted({f"{entry['licence']}{' (non-commercial)' if entry['non_commercial'] else ''}"
+                       for entry in bundle.licences.values()})
+    print(f"fetched, verified and loaded {len(bundle.manifest['files'])} files into {args.directory}; licences: "
+          f"{', '.join(licences)}")
     return 0
 
 
@@ -212,9 +220,14 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     tiny.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     tiny.set_defaults(run=_make_test_weights)
 
-    fetch = commands.add_parser("fetch-weights", help="download the real weights bundle (Hugging Face Hub)")
+    fetch = commands.add_parser("fetch-weights", help="download the real weights bundle from its pinned sources "
+                                "(weights.ARTIFACTS) and load it as the worker does")
     fetch.add_argument("directory")
     fetch.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    fetch.add_argument("--accept-noncommercial", action="store_true",
+                       help="accept weights licensed for non-commercial use only (MuQ-MuLan: CC BY-NC 4.0); "
+                       "without it the fetch refuses")
+    fetch.add_argument("--no-stems", action="store_true", help="leave out the stems separator (htdemucs)")
     fetch.set_defaults(run=_fetch_weights)
 
     convert = commands.add_parser("convert-weights", help="write each DiT of a bundle as safetensors in the "

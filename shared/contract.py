@@ -12,6 +12,7 @@ from typing import Literal, Self
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 
+from shared import licences as model_licences
 from shared.lrc import CJK, LyricsError, LyricsIssue, ParsedLyrics, parse_lrc
 from shared.presets import PRESETS, MasterPreset, Preset, SamplingSettings
 from shared.timeline import MAX_SECONDS, MIN_SECONDS, SHORT
@@ -323,6 +324,22 @@ class QueueResponse(BaseModel):
     in_flight: int = Field(description="Addition: jobs being generated now")
 
 
+class LicencePublic(BaseModel):
+    """A model the service runs and its licence (``shared.licences``)."""
+
+    component: str
+    licence: str = Field(description="SPDX identifier, or the publisher's licence tag")
+    name: str
+    url: str
+    non_commercial: bool = Field(description="True: the licence forbids commercial use")
+    terms: str
+
+
+def licences_public() -> list[LicencePublic]:
+    """Every model's licence, as the root and health answers name them."""
+    return [LicencePublic.model_validate(entry) for entry in model_licences.summary()]
+
+
 class HealthResponse(BaseModel):
     """Body of ``GET /api/v1/health``; see the README for what each field means serverless."""
 
@@ -332,6 +349,10 @@ class HealthResponse(BaseModel):
     queue_length: int
     active_jobs: int
     version: str
+    licences: list[LicencePublic] = Field(default_factory=licences_public, description="Addition: the models' "
+                                          "licences (a paid deployment must know that MuQ-MuLan is non-commercial)")
+    non_commercial: bool = Field(default_factory=model_licences.non_commercial, description="Addition: whether a model "
+                                 "the service runs forbids commercial use")
 
 
 class RootResponse(BaseModel):
@@ -341,6 +362,10 @@ class RootResponse(BaseModel):
     version: str
     status: Literal["running"]
     endpoints: dict[str, str]
+    licences: list[LicencePublic] = Field(default_factory=licences_public, description="Addition: the models' "
+                                          "licences")
+    non_commercial: bool = Field(default_factory=model_licences.non_commercial, description="Addition: whether a model "
+                                 "the service runs forbids commercial use")
 
 
 class UploadContentType(StrEnum):

@@ -27,6 +27,9 @@ class PhonemeTokenizer(Protocol):
 
     def encode(self, text: str) -> list[int]: ...
 
+    def note(self, text: str) -> str | None:
+        """A warning for the song about how this line was read (e.g. a fallback), else None."""
+
 
 @dataclass(frozen=True)
 class PlacedLine:
@@ -86,6 +89,8 @@ def lyric_tokens(lrc: str, audio_length: float, tokenizer: PhonemeTokenizer, ins
             lines.append((line.time_s, "", None))
             continue
         tokens = tokenizer.encode(line.text)
+        if (note := tokenizer.note(line.text)) is not None and note not in warnings:
+            warnings.append(note)
         if not [t for t in tokens if t > 5]:  # punctuation only: nothing to sing
             warnings.append(f"line {line.number}: {line.text!r} has nothing to sing and was left out")
             continue

@@ -88,6 +88,12 @@ class Song:
     stems: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
 
 
+def load_tokenizer(bundle: Bundle) -> LyricsTokenizer:
+    """The bundle's lyrics tokenizer: its vocabulary, the Mandarin lexicon and polyphone model where it has them (the
+    worker's and ``fetch-weights``' load check's one way to build it)."""
+    return LyricsTokenizer.load(bundle.vocab, bundle.lexicon, bundle.chinese_model)
+
+
 def ranked(song: Song) -> Song:
     """``song`` with its variations sorted by score, best first (ties keep their order): the audio, the scores, the
     stems and metadata's ``seeds`` and ``scores`` move together."""
@@ -111,6 +117,7 @@ class Pipeline:
         self.device, self.model_name = device, model_name
         self.separator = separator  # vocals/accompaniment; None where the bundle has none (stems unavailable)
         self.dit_files: dict[str, Path] = {}  # variant -> the file its DiT was loaded from (``load``)
+        self.licences: dict[str, str] = {}  # artifact -> licence id, from the bundle's manifest (``load``)
 
     @classmethod
     def load(cls, weights: str, device: str = "cpu", dtype: str = "auto", variants: Sequence[str] | None = None,
@@ -134,9 +141,10 @@ class Pipeline:
         pipeline = cls(dits,
                        VAE.load(bundle.vae, device, *resolve_decode(device, vae_dtype, vae_chunk)),
                        StyleEncoder.load(bundle.style, bundle.negative_style, device),
-                       LyricsTokenizer.load(bundle.vocab, bundle.lexicon), device, bundle.kind,
+                       load_tokenizer(bundle), device, bundle.kind,
                        Separator.load(bundle.stems, device) if bundle.stems is not None else None)
         pipeline.dit_files = {variant: path for variant, (_, path) in loaded.items()}
+        pipeline.licences = {name: str(entry["licence"]) for name, entry in bundle.licences.items()}
         return pipeline
 
     def row_capacity(self, cap: int) -> int:
@@ -275,7 +283,7 @@ class Pipeline:
                 "instrumental": request.instrumental, "style_weight": self._mix_weight(request),
                 "stems": request.stems,
                 "scores": [round(score, 4) for score in scores[j]], "ranked": request.rank,
-                "batched_with": len(requests) - 1, "timings": timings,
+                "batched_with": len(requests) - 1, "timings": timings, "licences": self.licences,
             }
             if gpu:  # the whole batch's peak: weights, sampling and decode (the GPU's share of one song is less)
                 metadata["peak_gpu_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)

@@ -1,26 +1,15 @@
-"""The model commands end to end: make-test-weights, generate (MP3 of the requested length), fetch-weights."""
+"""The model commands end to end: make-test-weights, generate (MP3 of the requested length); fetch-weights is in
+test_fetch_weights.py."""
 
 from __future__ import annotations
 
 import itertools
 import json
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import soundfile
-
-from inference_container.diffrhythm.tiny import make_test_weights
-from inference_container.diffrhythm.weights import (
-    MULAN_REPO,
-    SPACE_FILES,
-    STEMS_FILE,
-    Bundle,
-    RemoteFile,
-    fetch_weights,
-)
 
 CLI = [sys.executable, "-m", "infrastructure.cli"]
 
@@ -89,51 +78,3 @@ def test_generate_an_instrumental_without_lyrics(tiny_bundle, tmp_path):
     refused = subprocess.run([*CLI, "generate", "--weights", str(tiny_bundle), "--style", "lofi", "-o", str(out)],
                              capture_output=True, text=True)
     assert refused.returncode != 0 and "--instrumental" in refused.stderr
-
-
-class FakeHub:
-    """Stands in for huggingface_hub: serves files from a folder laid out as <repo>/<file>."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.calls: list[str] = []
-
-    def hf_hub_download(self, repo_id: str, filename: str, repo_type: str = "model") -> str:
-        self.calls.append(f"{repo_type}:{repo_id}/{filename}")
-        return str(self.root / repo_id / filename)
-
-    def snapshot_download(self, repo_id: str, local_dir: str, allow_patterns: list[str] | None = None) -> str:
-        self.calls.append(f"snapshot:{repo_id}")
-        shutil.copytree(self.root / repo_id, local_dir, dirs_exist_ok=True)
-        return local_dir
-
-
-@pytest.mark.slow  # a whole bundle, MuQ-MuLan loaded
-def test_fetch_weights_lays_out_and_verifies_the_bundle(tmp_path):
-    tiny = make_test_weights(tmp_path / "source", ("95s",))
-    hub_root = tmp_path / "hub"
-    files = {"ASLP-lab/DiffRhythm-1_2/cfm_model.pt": tiny / "dit/95s/cfm_model.pt",
-             "ASLP-lab/DiffRhythm-vae/vae_model.pt": tiny / "vae/vae_model.pt"}
-    files |= {f"ASLP-lab/DiffRhythm/{name}": tiny / target for target, name in SPACE_FILES.items()}
-    for target, source in files.items():
-        (hub_root / target).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, hub_root / target)
-    mulan_config = json.loads((tiny / "style/muq-mulan/config.json").read_text())
-    shutil.copytree(tiny / "style/muq-mulan", hub_root / MULAN_REPO)
-    for part, repo in (("audio_model", "OpenMuQ/MuQ-large-msd-iter"), ("text_model", "FacebookAI/xlm-roberta-base")):
-        shutil.copytree(tiny / "style" / mulan_config[part]["name"], hub_root / repo)
-        mulan_config[part]["name"] = repo
-    (hub_root / MULAN_REPO / "config.json").write_text(json.dumps(mulan_config))
-
-    hub = FakeHub(hub_root)
-    stems = RemoteFile((tiny / STEMS_FILE).as_uri(), Bundle(tiny).manifest["files"][STEMS_FILE]["sha256"])
-    bundle = fetch_weights(tmp_path / "bundle", ("95s",), hub=hub, stems=stems)
-    bundle.verify()
-    assert not bundle.is_tiny and bundle.variants == ("95s",)
-    assert json.loads((bundle.style / "muq-mulan/config.json").read_text())["text_model"]["name"] == "xlm-roberta-base"
-    assert "space:ASLP-lab/DiffRhythm/infer/example/vocal.npy" in hub.calls
-    from inference_container.diffrhythm.style import StyleEncoder
-
-    assert StyleEncoder.load(bundle.style, bundle.negative_style).text("pop").shape == (1, 512)
-    assert Bundle(tmp_path / "bundle").manifest["files"]["vae/vae_model.pt"]["source"].endswith("vae_model.pt")
-    assert bundle.stems is not None and bundle.manifest["files"][STEMS_FILE]["source"] == stems.url

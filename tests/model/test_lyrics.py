@@ -11,6 +11,9 @@ from shared.timeline import LATENT_RATE
 class Letters:
     """A toy tokenizer: a letter -> its alphabet index + 10; '.' -> 2 (period), ',' -> 1 (comma)."""
 
+    def note(self, text: str) -> str | None:
+        return None
+
     def encode(self, text: str) -> list[int]:
         table = {".": 2, ",": 1}
         return [table.get(ch, ord(ch.lower()) - ord("a") + 10) for ch in text if ch.isalpha() or ch in table]

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from inference_container.diffrhythm.g2p import english
+from inference_container.diffrhythm.g2p.mandarin import FALLBACK_NOTE, MandarinG2P
 from inference_container.errors import InputError
 
 
@@ -60,12 +61,17 @@ class LyricsTokenizer:
         self.mandarin = mandarin
 
     @classmethod
-    def load(cls, vocab_path: str | Path, lexicon_path: str | Path | None = None) -> LyricsTokenizer:
-        """From a phoneme vocabulary (``{"vocab": {phone: id}}``) and a Mandarin lexicon, if any."""
-        from inference_container.diffrhythm.g2p.mandarin import MandarinG2P
-
+    def load(cls, vocab_path: str | Path, lexicon_path: str | Path | None = None,
+             chinese_model: str | Path | None = None) -> LyricsTokenizer:
+        """From a phoneme vocabulary (``{"vocab": {phone: id}}``), upstream's Mandarin lexicon and the directory of its
+        polyphone model (``polyphone.FILES``), where the bundle has them (without the model: the pypinyin fallback)."""
         vocab = json.loads(Path(vocab_path).read_text(encoding="utf-8"))["vocab"]
-        return cls(vocab, MandarinG2P.load(lexicon_path))
+        return cls(vocab, MandarinG2P.load(lexicon_path, chinese_model))
+
+    def note(self, text: str) -> str | None:
+        """A warning for the song where this line's Mandarin is read by the pypinyin fallback, else None."""
+        fallback = isinstance(self.mandarin, MandarinG2P) and self.mandarin.fallback
+        return FALLBACK_NOTE if fallback and any(lang == "zh" for _, lang in segments(text)) else None
 
     def phonemes(self, text: str) -> str:
         """The phone string of a line (segments joined by ``|``)."""

@@ -238,3 +238,12 @@ def test_the_openapi_document_gives_every_song_feature_field_an_example(http):
     assert "job_id" in examples(properties["edit"])[0] and "from_s" in examples(properties["extend"])[0]
     kinds = schemas["OutputKind"]["enum"]
     assert set(kinds) == {"song", "vocals", "accompaniment", "peaks", "lyrics"}
+
+
+def test_the_root_and_health_answers_name_the_models_licences(http):
+    for path in ("/", "/api/v1/health"):
+        body = http.get(path).json()
+        licences = {entry["component"]: entry for entry in body["licences"]}
+        mulan = next(entry for name, entry in licences.items() if name.startswith("MuQ-MuLan"))
+        assert mulan["licence"] == "CC-BY-NC-4.0" and mulan["non_commercial"] is True
+        assert body["non_commercial"] is True and any(e["licence"] == "Apache-2.0" for e in body["licences"])
