@@ -23,12 +23,12 @@ from shared.storage import exists
 
 @dataclass(frozen=True)
 class Source:
-    """The song a request edits or extends: its job, its WAV's key, its length and the LRC it was sung from."""
+    """The song a request edits or extends: its job, its WAV's key, its length and its job's stored request."""
 
     job_id: str
     key: str
     duration_s: float
-    lrc: str
+    request_key: str
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,13 @@ def find_source(store: JobTable, s3: ObjectStore, bucket: str, owner: str, job_i
         raise InputError([*loc, "index"], f"job {job_id} has variations 0..{len(songs) - 1}, not {index}")
     if record.duration_s is None or not exists(s3, bucket, wav.key):
         raise InputError([*loc, "job_id"], f"the song of job {job_id} is no longer stored; generate it again")
-    stored = JobRequestRecord.model_validate_json(s3.get_object(Bucket=bucket, Key=record.request_key)["Body"].read())
-    return Source(job_id, wav.key, record.duration_s, stored.lrc)
+    return Source(job_id, wav.key, record.duration_s, record.request_key)
+
+
+def sung_lrc(s3: ObjectStore, bucket: str, source: Source) -> str:
+    """The LRC the source song was sung from (its stored request's): only an extension needs it."""
+    body = s3.get_object(Bucket=bucket, Key=source.request_key)["Body"].read()
+    return JobRequestRecord.model_validate_json(body).lrc
 
 
 def resolve(request: GenerateRequest, store: JobTable, s3: ObjectStore, bucket: str, owner: str) -> Resolved | None:
@@ -73,7 +78,7 @@ def resolve(request: GenerateRequest, store: JobTable, s3: ObjectStore, bucket: 
                              f"long; from_s must be at most that")
         if start >= request.audio_length:
             raise InputError(["audio_length"], f"an extension must be longer than the part it keeps ({start:g} s)")
-        lrc, warnings = extended_lyrics(request, source.lrc, start)
+        lrc, warnings = extended_lyrics(request, sung_lrc(s3, bucket, source), start)
         edit = EditRequest(reference_audio_key=source.key, segments=[(start, -1)])
         return Resolved(edit, source, lrc, warnings)
     if request.edit is not None and request.edit.job_id is not None:
