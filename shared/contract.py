@@ -5,7 +5,6 @@ Field names, defaults and status strings follow the existing frontend's contract
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal, Self
@@ -13,7 +12,7 @@ from typing import Literal, Self
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 
 from shared import licences as model_licences
-from shared.lrc import CJK, LyricsError, LyricsIssue, ParsedLyrics, parse_lrc
+from shared.lrc import CJK, LyricsError, LyricsIssue, ParsedLyrics, has_words, parse_lrc
 from shared.presets import PRESETS, MasterPreset, Preset, SamplingSettings
 from shared.timeline import MAX_SECONDS, MIN_SECONDS, SHORT
 
@@ -30,7 +29,6 @@ FailureCode = Literal["invalid_input", "generation_failed", "timed_out", "dead_l
                       "output_incomplete", "internal"]
 """Why a job failed: the one list of error codes a user can see (``error_code``; the README says what each means)."""
 
-_TAGS = re.compile(r"^(\s*\[[^\]]*\])*")  # a line's leading [time], [section] or [meta] tags
 MIN_STYLE_WEIGHT = 3  # what a style prompt must weigh (``meaning_weight``): "pop" or "流行"
 
 
@@ -245,7 +243,7 @@ class GenerateRequest(BaseModel):
         """The lyrics validated against ``audio_length`` (raises ``shared.lrc.LyricsError``); an instrumental's are
         empty, and any sung line in them is an error."""
         if self.instrumental:
-            if self.lyrics is not None and any(_TAGS.sub("", line).strip() for line in self.lyrics.splitlines()):
+            if self.lyrics is not None and has_words(self.lyrics):
                 raise LyricsError([LyricsIssue(None, "an instrumental has no sung lines: remove the lyrics or set "
                                                "instrumental to false")])
             return ParsedLyrics((), timed=True)

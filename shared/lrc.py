@@ -203,6 +203,22 @@ def _read_lines(lrc: str) -> tuple[list[LyricLine], list[_Section], list[LyricsI
     return timed, sections, issues
 
 
+def has_words(lrc: str) -> bool:
+    """Whether any line of ``lrc`` has text after its leading tags (time, section or metadata): something to sing.
+
+    Example
+    -------
+    >>> has_words("[intro]\\n[00:10.00]\\n[ar:someone]"), has_words("[00:10.00][chorus] la la")
+    (False, True)
+    """
+    for line in lrc.splitlines():
+        while (match := _TAG.match(line)) is not None:
+            line = match["rest"]
+        if line.strip():
+            return True
+    return False
+
+
 def _leading_times(line: str) -> tuple[list[float | str], str]:
     """The time tags at the start of ``line`` (a bad one as its text) and the lyric after them.
 
