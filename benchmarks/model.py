@@ -362,31 +362,35 @@ def run_steps(run: Run, models: Models, cases: Sequence[Case]) -> None:
                            None if timing else str(result))
 
 
-def standin_vae(run: Run, precision: str, chunk: int | None) -> VAE:
-    """``vae.VAE`` over the full-size stand-in decoder as the product sets it up: a float32 decoder, plus its copy in
-    ``precision`` when that is not fp32, decoding in windows of ``chunk`` frames (None: the whole latent)."""
-    s = run.settings
-    torch.manual_seed(s.seed)
-    decoder = OobleckDecoder(s.vae_channels).to(run.device).eval().requires_grad_(False)
+def standin_decoder(run: Run) -> OobleckDecoder:
+    """The full-size stand-in decoder in float32 (random weights from the run's seed), built once per run."""
+    torch.manual_seed(run.settings.seed)
+    decoder = OobleckDecoder(run.settings.vae_channels).to(run.device).eval().requires_grad_(False)
     run.data["model"]["vae_standin_parameters"] = sum(p.numel() for p in decoder.parameters())
+    return decoder
+
+
+def half_copy(decoder: OobleckDecoder, precision: str) -> tuple[OobleckDecoder, torch.dtype] | None:
+    """The decoder's copy in ``precision`` as ``VAE(half=...)`` takes it (None for fp32), as ``VAE.load`` makes it."""
     dtype = torch_dtype(precision)
-    half = (copy.deepcopy(decoder).to(dtype), dtype) if dtype != torch.float32 else None
-    return VAE(decoder, chunk=chunk, half=half)
+    return (copy.deepcopy(decoder).to(dtype), dtype) if dtype != torch.float32 else None
 
 
-def run_decodes(run: Run) -> None:
+def run_decodes(run: Run, decoder: OobleckDecoder) -> None:
     """Each decode precision and window the product may use, timed, with its audio's relative error against the
     float32 decode of the whole latent (``vae.relative_error``; the product keeps half precision within
     ``vae.HALF_TOLERANCE``)."""
     s = run.settings
     gpu = run.device.type == "cuda"
+    halves = {precision: half_copy(decoder, precision) for precision in (("fp32", "fp16", "bf16") if gpu else
+                                                                        ("fp32",))}
     for frames in s.frames:
         latent = torch.randn(1, frames, LATENT_CHANNELS, generator=torch.Generator().manual_seed(s.seed))
         latent = latent.to(run.device)
         exact = None
-        for precision in ("fp32", "fp16", "bf16") if gpu else ("fp32",):
+        for precision, half in halves.items():
             for chunk in (None, 128):
-                vae = standin_vae(run, precision, chunk)
+                vae = VAE(decoder, chunk=chunk, half=half)
                 case = Case(f"vae-{chunk or 'whole'}", precision)
                 result = measure_or_skip(partial(vae.decode, latent), run.device, 1, max(1, s.sample_reps))
                 timing = result if isinstance(result, Timing) else None
@@ -424,11 +428,12 @@ def overlapped(sampler: Callable[[], object], decode: Callable[[], object],
     return both
 
 
-def run_overlap(run: Run, models: Models, case: Case) -> None:
+def run_overlap(run: Run, models: Models, case: Case, decoder: OobleckDecoder) -> None:
     """A song's decode on a second thread (and CUDA stream) while the next song samples, against one after the
     other: what overlapping the two stages would save (both run on the same GPU)."""
     s = run.settings
-    vae = standin_vae(run, *resolve_decode(run.device.type))  # the worker's default decode
+    precision, chunk = resolve_decode(run.device.type)  # the worker's default decode
+    vae = VAE(decoder, chunk=chunk, half=half_copy(decoder, precision))
     side = torch.cuda.Stream(run.device) if run.device.type == "cuda" else None
     for frames in s.frames:
         model = model_for(models, frames, case, s)
@@ -651,12 +656,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     first_calls(run, models, variants)
     write_compile_cache(run)
     run_steps(run, models, [*step_cases, *variants])
-    if settings.decode:
-        run_decodes(run)
+    decoder = standin_decoder(run) if settings.decode else None
+    if decoder is not None:
+        run_decodes(run, decoder)
     run_sampling(run, models, first_pass)
     run_sampling(run, models, second_pass)
-    if settings.decode:
-        run_overlap(run, models, next((c for c in variants if c.path == "ours-compiled"), ours[-1]))
+    if decoder is not None:
+        run_overlap(run, models, next((c for c in variants if c.path == "ours-compiled"), ours[-1]), decoder)
     if variants:  # how many graphs the compiled blocks needed, and the compile caches' hits
         counters = torch._dynamo.utils.counters
         run.data["dynamo"] = {"unique_graphs": counters["stats"]["unique_graphs"],
