@@ -5,48 +5,55 @@ VENV ?= .venv
 # manylinux_2_28 wheels (soundfile's libsndfile for the upload check)
 LAMBDA_PYTHON := 3.12
 
-.PHONY: local test test-fast sam checkov system-deps
+.PHONY: local test test-fast sam checkov system-deps lock image
 
 system-deps:  ## Debian packages: espeak-ng (English G2P), chromium + chromedriver (the demo page's browser test)
 	@{ command -v espeak-ng && command -v chromium && command -v chromedriver; } >/dev/null || { apt-get update -qq \
 		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng chromium chromium-driver >/dev/null; } \
 		|| { echo "install them: apt-get install espeak-ng chromium chromium-driver" >&2; exit 1; }
 
-$(VENV)/.installed: pyproject.toml functions/requirements.txt infrastructure/local/requirements.txt requirements-dev.txt \
-		inference_container/requirements.txt
-	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e ".[dev,worker]"
+# Every environment installs from its lock in locks/ (scripts/install-locked.sh: hashes checked, nothing resolved);
+# `make lock` is the one way to move versions (README: "Upgrading a dependency").
+$(VENV)/.installed: locks/build.txt locks/dev.txt pyproject.toml scripts/install-locked.sh
+	PYTHON=$(PYTHON) bash scripts/install-locked.sh $(VENV) locks/dev.txt
+	$(VENV)/bin/pip install --quiet --no-deps --no-build-isolation --disable-pip-version-check -e .
 	touch $@
 
 local: system-deps $(VENV)/.installed  ## the whole service locally: moto server, API, status dispatcher, CPU worker
 	$(VENV)/bin/diffrhythm local
 
 test: system-deps $(VENV)/.installed .venv-sam/.installed .venv-checkov/.installed  ## lint the code and the templates, then run every test
+	bash scripts/docker-engine.sh start  # the container tier builds and runs the worker image
 	VENV=$(VENV) bash scripts/test.sh
 
 test-fast: system-deps $(VENV)/.installed  ## ruff, mypy and the fast tier: no server, no subprocess, no browser
 	VENV=$(VENV) TIER=fast bash scripts/test.sh
 
-sam: .venv-sam/.installed  ## SAM CLI in its own virtual environment (its pins differ from the project's)
-.venv-sam/.installed:
-	$(PYTHON) -m venv .venv-sam
-	.venv-sam/bin/pip install --quiet aws-sam-cli
+sam: .venv-sam/.installed  ## SAM CLI in its own virtual environment (locks/sam.txt: its pins differ from the project's)
+.venv-sam/.installed: locks/build.txt locks/sam.txt scripts/install-locked.sh
+	PYTHON=$(PYTHON) bash scripts/install-locked.sh .venv-sam locks/sam.txt >/dev/null
 	touch $@
 
-# pinned: a new release brings new checks, which would fail CI without a change here
-CHECKOV_VERSION ?= 3.3.30
-checkov: .venv-checkov/.installed  ## checkov (IaC policy checks) in its own virtual environment: it pins many packages
-.venv-checkov/.installed: Makefile
-	$(PYTHON) -m venv .venv-checkov
-	.venv-checkov/bin/pip install --quiet "checkov==$(CHECKOV_VERSION)"
+checkov: .venv-checkov/.installed  ## checkov (IaC policy checks) in its own virtual environment (locks/checkov.txt)
+.venv-checkov/.installed: locks/build.txt locks/checkov.txt scripts/install-locked.sh
+	PYTHON=$(PYTHON) bash scripts/install-locked.sh .venv-checkov locks/checkov.txt >/dev/null
 	touch $@
+
+WEIGHTS ?= tiny
+image:  ## the worker image on a Debian base made here (debootstrap); WEIGHTS=tiny (TINY RANDOM bundle) or published
+	WEIGHTS=$(WEIGHTS) bash scripts/image.sh
+
+UV_VERSION := 0.13.9
+lock:  ## re-resolve every environment into locks/ (the one way to move versions; ARGS="--upgrade-package boto3")
+	@[ -x .venv-lock/bin/uv ] && .venv-lock/bin/uv --version | grep -q " $(UV_VERSION) " || { \
+		$(PYTHON) -m venv .venv-lock && .venv-lock/bin/pip install --quiet "uv==$(UV_VERSION)"; }
+	UV=.venv-lock/bin/uv LAMBDA_PYTHON=$(LAMBDA_PYTHON) bash scripts/lock.sh $(ARGS)
 
 # ---- sam build (template.yaml: Metadata BuildMethod makefile) ----
 build-DependenciesLayer build-DispatchDependenciesLayer:
-	pip install --quiet --target "$(ARTIFACTS_DIR)/python" --platform manylinux_2_28_aarch64 \
-		--platform manylinux2014_aarch64 --implementation cp --python-version $(LAMBDA_PYTHON) --only-binary=:all: \
-		-r functions/requirements.txt
+	pip install --quiet --require-hashes --no-deps --target "$(ARTIFACTS_DIR)/python" \
+		--platform manylinux_2_28_aarch64 --platform manylinux2014_aarch64 --implementation cp \
+		--python-version $(LAMBDA_PYTHON) --only-binary=:all: -r locks/layer.txt
 
 # every function of template.yaml and infrastructure/gpu/compute.yaml ships shared/ and functions/ (a test checks the list)
 build-ApiFunction build-StatusFunction build-DeadLetterFunction build-ReconcileFunction build-WebhookFunction \

@@ -42,9 +42,13 @@ def test_entrypoint_runs_the_worker_or_the_sagemaker_server(tmp_path):
 
 def test_the_image_copies_and_installs_only_what_the_worker_needs():
     dockerfile = (ROOT / "inference_container" / "Dockerfile").read_text()
-    copied = {line.split()[1] for line in dockerfile.splitlines() if line.startswith("COPY ")}
-    assert copied == {"inference_container/requirements.txt", "shared", "inference_container"}
-    assert "pip install --requirement requirements.txt" in dockerfile and "functions/" not in dockerfile
+    copied = {source for line in dockerfile.splitlines() if line.startswith("COPY ") for source in line.split()[1:-1]}
+    assert copied == {"locks/build.txt", "locks/worker.txt", "scripts/install-locked.sh", "shared",
+                      "inference_container"}
+    assert "install-locked.sh /opt/venv" in dockerfile and "functions/" not in dockerfile
+    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    assert ignored[1] == "*" and {f"!{path}" + "/" * (path in {"shared", "inference_container"})
+                                  for path in copied} <= set(ignored), "the build context is only what is copied"
 
 
 _WORKER_IMPORTS = """
