@@ -51,7 +51,7 @@ lock:  ## re-resolve every environment into locks/ (the one way to move versions
 
 # ---- sam build (template.yaml: Metadata BuildMethod makefile) ----
 build-DependenciesLayer build-DispatchDependenciesLayer:
-	pip install --quiet --require-hashes --no-deps --target "$(ARTIFACTS_DIR)/python" \
+	pip install --quiet --require-hashes --no-deps --no-compile --target "$(ARTIFACTS_DIR)/python" \
 		--platform manylinux_2_28_aarch64 --platform manylinux2014_aarch64 --implementation cp \
 		--python-version $(LAMBDA_PYTHON) --only-binary=:all: -r locks/layer.txt
 

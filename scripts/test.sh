@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The project's checks, in order: code lint, types, SAM's own template lint, checkov on the templates, then the tests
+# The project's checks, in order: code lint, types, SAM's own template lint, sam build (build/sam: tests/deploy imports
+# its functions), checkov on the templates, then the tests
 # (which also run hadolint on the Dockerfile and cfn-lint on both templates, before and after the SAM transform).
 # Expects the project installed in ./.venv (make test does that), SAM CLI in ./.venv-sam and checkov in ./.venv-checkov
 # when present.
@@ -23,6 +24,15 @@ if [ -x .venv-sam/bin/sam ] || command -v sam >/dev/null; then
   echo "== sam validate --lint"
   SAM="$( [ -x .venv-sam/bin/sam ] && echo .venv-sam/bin/sam || command -v sam )"
   SAM_CLI_TELEMETRY=0 "$SAM" validate --lint --region us-east-1
+  # The Lambda side as deployed: every function and layer of template.yaml and of the stack it nests
+  # (infrastructure/gpu/compute.yaml), built by the Makefile with this venv's pip; tests/deploy imports what it built.
+  # --no-cached: samconfig's cached build hashes each CodeUri, here the whole repository (venvs included), in .aws-sam/.
+  echo "== sam build (into build/sam; its log: build/sam-build.log)"
+  start=$SECONDS
+  mkdir -p build
+  SAM_CLI_TELEMETRY=0 "$SAM" build --no-cached --build-dir build/sam >build/sam-build.log 2>&1 \
+    || { cat build/sam-build.log; exit 1; }
+  echo "sam build: $((SECONDS - start)) s"
 else
   echo "sam CLI not installed: run 'make sam' (CI always does)" >&2
 fi
