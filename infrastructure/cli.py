@@ -17,7 +17,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="diffrhythm", description="DiffRhythm as a service")
     commands = parser.add_subparsers(dest="command", required=True)
     local = commands.add_parser("local", help="run the whole service locally (moto server, API, worker on the CPU)")
-    local.add_argument("--weights", default=None, help="a weights bundle; without one, a TINY RANDOM test bundle")
+    local.add_argument("--weights", default=None, help="a weights bundle; without one, a TINY RANDOM test bundle "
+                       "(--worker container: the image's own bundle)")
+    local.add_argument("--worker", choices=("process", "container"), default="process",
+                       help="process: the worker in this process, on the CPU; container: the worker image "
+                       "(--network host, read-only, as the ECS task runs it), --weights mounted read-only")
+    local.add_argument("--image", default="diffrhythm-worker:tiny",
+                       help="--worker container: the image (the tiny one is built with `make image` when missing)")
     local.add_argument("--output", default="local-output", help="where songs (and the tiny bundle) are written")
     local.add_argument("--no-demo", action="store_true", help="do not submit the example request at start")
     local.add_argument("--port", type=int, default=8000, help="API port")

@@ -1,8 +1,10 @@
 """Fixtures every tier shares. Light at import: the local stack (moto server, API, dispatcher) and the model bundle
 are built only when a test asks for them, so the fast tier never starts a server.
 
-Tiers (``make test-fast`` runs the first): tests under ``tests/functional``, ``tests/e2e`` and ``tests/browser`` are
-marked ``stack`` (they drive the local stack over HTTP); tests marked ``slow`` start subprocesses or run whole songs.
+Tiers (``make test-fast`` runs the first): tests under ``tests/functional``, ``tests/e2e``, ``tests/browser`` and
+``tests/container`` are marked ``stack`` (they drive the local stack over HTTP), those under ``tests/container`` also
+``container`` (they run the worker image: a Docker engine and ``make image``); tests marked ``slow`` start
+subprocesses or run whole songs.
 Everything else is the fast tier: in-process, with in-memory fakes or tiny models; a guard fails any of its tests that
 opens a network connection or starts a Python process (a library probing the system, as ctypes' ``find_library`` does
 with ``ldconfig``, is not refused).
@@ -33,16 +35,18 @@ T = TypeVar("T")
 SEED_REQUEST = FRONTEND_EXAMPLE  # the seed report's Phase 4 example, unchanged
 API_KEYS = [f"test-key-{i:03d}-{'x' * 12}" for i in range(200)]  # seeded in the stack's keys table, one customer each
 ORIGIN = "https://app.example.com"
-_STACK_DIRS = ("functional", "e2e", "browser")
+_STACK_DIRS = ("functional", "e2e", "browser", "container")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark the tests that need the local stack, by folder."""
+    """Mark the tests that need the local stack, and those that need the worker image, by folder."""
     tests = Path(__file__).parent
     for item in items:
         parts = item.path.relative_to(tests).parts if item.path.is_relative_to(tests) else ()
         if parts and parts[0] in _STACK_DIRS:
             item.add_marker(pytest.mark.stack)
+        if parts and parts[0] == "container":
+            item.add_marker(pytest.mark.container)
 
 
 @pytest.fixture(autouse=True)

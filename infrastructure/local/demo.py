@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import threading
 import time
 from pathlib import Path
 
 import requests
 
+from infrastructure.local.container import WorkerContainers, ensure_image, image_weights, unreadable
 from infrastructure.local.stack import LocalStack
 from shared.contract import FRONTEND_EXAMPLE
 
@@ -56,11 +58,31 @@ def generate_one(api_url: str, api_key: str, output: Path, timeout_s: float = 18
     return path
 
 
+def container_weights(weights: str | None, image: str) -> tuple[str | None, bool]:
+    """``--worker container``: the bundle to mount (None: the image's own) and whether it is a TINY RANDOM one.
+    Builds the tiny image when it is missing."""
+    ensure_image(image)
+    if weights and (Path(weights) / "manifest.json").is_file():
+        if refused := unreadable(weights):
+            raise SystemExit(f"--weights {weights}: the image's user cannot read {refused[0]} ({len(refused)} in all): "
+                             f"chmod -R a+rX {weights}")
+        return weights, False
+    if weights:
+        raise SystemExit(f"--weights {weights}: no bundle there (manifest.json)")
+    return None, image_weights(image) != "published"
+
+
 def run_local(args: argparse.Namespace) -> int:
     """Start everything, generate the example song, then serve until Ctrl-C."""
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
-    weights, tiny = resolve_weights(args.weights, output)
+    containers: WorkerContainers | None = None
+    mounted: str | None = None
+    if args.worker == "container":
+        mounted, tiny = container_weights(args.weights, args.image)
+        weights = mounted or f"the bundle baked into {args.image}"
+    else:
+        weights, tiny = resolve_weights(args.weights, output)
     if tiny:
         print(f"{BANNER}\n!!! No real weights given (--weights DIR): using a TINY RANDOM TEST MODEL from {weights}.\n"
               f"!!! Everything runs for real, but the songs are NOISE. Fetch real weights with "
@@ -68,12 +90,19 @@ def run_local(args: argparse.Namespace) -> int:
     # the frontend's key, imported as the customer "local": its existing X-API-Key flow keeps working
     stack = LocalStack({"CORS_ORIGINS": args.cors_origins}, api_port=args.port, moto_port=args.moto_port,
                        keys={args.api_key: LOCAL_CUSTOMER})
-    stack.start_aws()
-    stack.start_worker(weights)
-    stack.serve_api()
-    resources = stack.resources
-    assert resources is not None
-    print(f"""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a stop as Ctrl-C: the finally below cleans up
+    try:
+        settings = stack.start_aws()
+        if args.worker == "container":
+            containers = WorkerContainers(settings, image=args.image, weights=mounted)
+            where = f"in container {containers.start().name} ({args.image}: --network host, read-only root)"
+        else:
+            stack.start_worker(weights)
+            where = "on this CPU"
+        stack.serve_api()
+        resources = stack.resources
+        assert resources is not None
+        print(f"""
 DiffRhythm service, running locally
   API        {stack.api_url}   (OpenAPI {stack.api_url}/docs)
   API key    X-API-Key: {args.api_key} (customer "{LOCAL_CUSTOMER}"); its webhooks are signed with
@@ -83,9 +112,8 @@ DiffRhythm service, running locally
   Sign-in    user pool {resources.user_pool_id}, app client {resources.user_pool_client_id} (moto's Cognito)
   Demo page  {stack.api_url}/ui/
   AWS        moto server at {stack.endpoint_url} (bucket {stack.env['BUCKET_NAME']}, table {stack.env['TABLE_NAME']})
-  Worker     on this CPU, weights {weights}{' (TINY RANDOM TEST MODEL)' if tiny else ''}
+  Worker     {where}, weights {weights}{' (TINY RANDOM TEST MODEL)' if tiny else ''}
 """, flush=True)
-    try:
         if not args.no_demo:
             song = generate_one(stack.api_url, args.api_key, output)
             print(f"saved the finished song: {song}", flush=True)
@@ -94,5 +122,7 @@ DiffRhythm service, running locally
     except KeyboardInterrupt:
         pass
     finally:
+        if containers is not None:
+            containers.close()
         stack.stop()
     return 0

@@ -46,6 +46,8 @@ LOCAL_ENV = {
     "ALLOW_INSECURE_WEBHOOKS": "true",
     "POWERTOOLS_METRICS_NAMESPACE": "DiffRhythm", "POWERTOOLS_TRACE_DISABLED": "true",
 }
+#: the local worker's settings (in process, or the image: infrastructure/local/container.py): short polls and beats
+LOCAL_WORKER: dict[str, float] = {"poll_wait_s": 1, "heartbeat_s": 10, "visibility_s": 60, "progress_interval_s": 0.5}
 logger = logging.getLogger(__name__)
 
 
@@ -198,7 +200,7 @@ class LocalStack(AbstractContextManager["LocalStack"]):
         from inference_container.worker.settings import WorkerSettings
 
         os.environ["WEIGHTS_DIR"] = weights_dir
-        settings = WorkerSettings(poll_wait_s=1, heartbeat_s=10, visibility_s=60, progress_interval_s=0.5)
+        settings = WorkerSettings(**LOCAL_WORKER)
         self.worker = build_worker(settings)
         threading.Thread(target=self.worker.run, name="worker", daemon=True).start()
         return self.worker
