@@ -14,8 +14,10 @@ system-deps:  ## Debian packages: espeak-ng (English G2P), chromium + chromedriv
 
 # Every environment installs from its lock in locks/ (scripts/install-locked.sh: hashes checked, nothing resolved);
 # `make lock` is the one way to move versions (README: "Upgrading a dependency").
-$(VENV)/.installed: locks/build.txt locks/dev.txt pyproject.toml scripts/install-locked.sh
+$(VENV)/.locked: locks/build.txt locks/dev.txt scripts/install-locked.sh  # a new lock: a new venv
 	PYTHON=$(PYTHON) bash scripts/install-locked.sh $(VENV) locks/dev.txt
+	touch $@
+$(VENV)/.installed: $(VENV)/.locked pyproject.toml  # the project itself, editable (its dependencies are the lock's)
 	$(VENV)/bin/pip install --quiet --no-deps --no-build-isolation --disable-pip-version-check -e .
 	touch $@
 

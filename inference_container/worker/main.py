@@ -35,10 +35,11 @@ def serve(port: int = 8080) -> int:
 
     from inference_container.worker.sagemaker import make_server
 
-    worker = build_worker()
-    server = make_server(worker, port=port)
+    settings = WorkerSettings()
+    worker = build_worker(settings)
+    server = make_server(worker, host=settings.serve_host, port=port)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
-    logger.info("serving SageMaker endpoints", extra={"port": port})
+    logger.info("serving SageMaker endpoints", extra={"host": settings.serve_host, "port": port})
     server.serve_forever()
     return 0
 

@@ -24,6 +24,8 @@ class WorkerSettings(Settings):
     vae_chunk: int = Field(0, ge=0, description="Latent frames per VAE decode window: 0 = the whole song on a GPU "
                            "(smaller after an out-of-memory error), 128 on a CPU")
     poll_wait_s: int = Field(20, ge=0, le=20, description="SQS long-poll wait")
+    serve_host: str = Field("0.0.0.0", description="The address serve mode (SageMaker's /ping and /invocations) "
+                            "listens on: every interface in SageMaker; 127.0.0.1 for a container on a host's network")
     visibility_s: int = Field(300, ge=1, description="Visibility granted at each heartbeat")
     heartbeat_s: float = Field(60.0, gt=0, description="How often the message's visibility is extended")
     progress_interval_s: float = Field(2.0, ge=0, description="Least time between two progress writes")

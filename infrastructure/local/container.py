@@ -184,7 +184,7 @@ class WorkerContainers(AbstractContextManager["WorkerContainers"]):
         settings = self.settings
         return {**{name: LOCAL_ENV[name] for name in LOCAL_AWS},
                 "AWS_ENDPOINT_URL": settings.aws_endpoint_url or "", "DLQ_URL": settings.dlq_url,
-                "POWERTOOLS_METRICS_DISABLED": "true", **self.task.env(settings),
+                "POWERTOOLS_METRICS_DISABLED": "true", "SERVE_HOST": "127.0.0.1", **self.task.env(settings),
                 **{name.upper(): str(value) for name, value in LOCAL_WORKER.items()}, **self.env, **(extra or {})}
 
     def run_args(self, name: str, command: str, extra: dict[str, str] | None, health_interval_s: float | None

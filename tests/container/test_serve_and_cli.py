@@ -32,10 +32,19 @@ def _port_free(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
+def _listeners(port: int) -> set[str]:
+    """The IPv4 addresses this host's sockets listen on at ``port`` (/proc/net/tcp: the container shares the host's
+    network)."""
+    rows = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+    return {socket.inet_ntoa(bytes.fromhex(local.split(":")[0])[::-1]) for _, local, _, state, *_ in rows
+            if state == "0A" and int(local.split(":")[1], 16) == port}
+
+
 def test_serve_answers_ping_and_invocations_and_a_job_that_must_run_again_is_a_503(api, containers, aws, settings):
     assert _port_free(8080), "port 8080 is taken on this machine: serve mode listens there (SageMaker's contract)"
     container = containers.start("serve", health_interval_s=0.5)
     ready(container)  # the health command asks /ping in serve mode
+    assert _listeners(8080) == {"127.0.0.1"}  # SERVE_HOST: on the host's network, nothing but loopback reaches it
     ping = requests.get(f"{SERVE}/ping", timeout=10)
     assert ping.status_code == 200 and ping.json()["status"] == "healthy"
     job_id = api.submit(**FAST)["job_id"]
