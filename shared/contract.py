@@ -17,6 +17,7 @@ from shared.presets import PRESETS, MasterPreset, Preset, SamplingSettings
 from shared.timeline import MAX_SECONDS, MIN_SECONDS, SHORT
 
 MAX_SEED = 2**32 - 1
+MAX_VARIATIONS = 8  # best_of's limit: a job's songs are variations 0 .. MAX_VARIATIONS - 1
 MIN_STEPS, MAX_STEPS = 2, 100  # Euler needs both ends of its grid; the longest preset (ultra) takes 100
 #: the existing frontend's example request (the seed report, Phase 4): the schema's example and the demo's first song
 FRONTEND_EXAMPLE: dict[str, JsonValue] = {
@@ -98,7 +99,7 @@ class EditRequest(BaseModel):
                                             "edit (or give job_id)")
     job_id: str | None = Field(None, max_length=64, description="Addition: repaint one of your finished songs "
                                "instead of an upload", examples=["3f2c6a1e-0a4b-4c1e-9d2a-5b8e7f6a1c2d"])
-    index: int = Field(0, ge=0, le=7, description="With job_id: which variation")
+    index: int = Field(0, ge=0, le=MAX_VARIATIONS - 1, description="With job_id: which variation")
     segments: list[tuple[float, float]] = Field(
         min_length=1, max_length=16,
         description="[[start, end], ...] in seconds to regenerate; -1 is the song's start (as start) or end (as end)",
@@ -119,7 +120,7 @@ class ExtendRequest(BaseModel):
         {"job_id": "3f2c6a1e-0a4b-4c1e-9d2a-5b8e7f6a1c2d", "index": 0, "from_s": 80}]})
 
     job_id: str = Field(max_length=64, description="The finished job to continue")
-    index: int = Field(0, ge=0, le=7, description="Which of its variations")
+    index: int = Field(0, ge=0, le=MAX_VARIATIONS - 1, description="Which of its variations")
     from_s: float | None = Field(None, gt=0, le=MAX_SECONDS, description="Keep the song up to here and generate "
                                  "from here on (default: its end)")
 
@@ -165,8 +166,9 @@ class GenerateRequest(BaseModel):
     style_weight: float | None = Field(
         None, ge=0.0, le=1.0, description="Addition: with both style_prompt and reference_audio_key, the text's share "
         "of the mixed style (default 0.5)", examples=[0.7])
-    best_of: int | None = Field(None, ge=2, le=8, description="Addition: generate this many variations and return "
-                                "them all ranked by score (similarity to the style), best first", examples=[4])
+    best_of: int | None = Field(None, ge=2, le=MAX_VARIATIONS, description="Addition: generate this many variations "
+                                "and return them all ranked by score (similarity to the style), best first",
+                                examples=[4])
     stems: bool = Field(False, description="Addition: also produce vocals and accompaniment files per variation",
                         examples=[True])
     extend: ExtendRequest | None = Field(None, description="Addition: continue one of your finished songs")

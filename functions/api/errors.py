@@ -60,7 +60,7 @@ class UnavailableError(ApiError):
     status = 503
 
 
-class InputError(ApiError):
+class FieldError(ApiError):
     """A request field that passed the schema but not the service's checks (422, FastAPI's list shape)."""
 
     status = 422
@@ -70,7 +70,7 @@ class InputError(ApiError):
         self.errors = [{"loc": ["body", *loc], "msg": msg, "type": kind}]
 
     @classmethod
-    def many(cls, fields: Sequence[str], msg: str, kind: str = "value_error") -> InputError:
+    def many(cls, fields: Sequence[str], msg: str, kind: str = "value_error") -> FieldError:
         """One problem that several fields make together (e.g. a request's cost): ``msg`` under each of them."""
         error = cls([fields[0]], msg, kind)
         error.errors = [{"loc": ["body", field], "msg": msg, "type": kind} for field in fields]

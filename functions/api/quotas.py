@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NoReturn
 
-from functions.api.errors import InputError, RateLimitError
+from functions.api.errors import FieldError, RateLimitError
 from functions.usage_metrics import account_metric
 from shared.accounts import Caller, Meter
 from shared.contract import GenerateRequest, QuotaUsage, UsageResponse
@@ -53,7 +53,7 @@ class Quotas:
         units = caller.limits.of(Meter.UNITS_PER_HOUR)
         if units and cost > units:
             steps = "steps" if request.steps is not None else "preset"
-            raise InputError.many(["audio_length", steps, "best_of" if request.best_of else "batch_size"],
+            raise FieldError.many(["audio_length", steps, "best_of" if request.best_of else "batch_size"],
                                   f"this request costs {cost} units (length x steps x variations), more than the quota "
                                   f"units_per_hour of {limit_in_words(Meter.UNITS_PER_HOUR, units)} for this account; "
                                   "make it shorter, with fewer steps or fewer variations")

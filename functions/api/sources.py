@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from functions.api.errors import InputError
+from functions.api.errors import FieldError
 from shared import keys
 from shared.contract import EditRequest, FileFormat, GenerateRequest, OutputKind
 from shared.lrc import LyricLine, ParsedLyrics, parse_lrc, timed_lines
@@ -48,16 +48,16 @@ def find_source(store: JobTable, s3: ObjectStore, bucket: str, owner: str, job_i
     job reads as unknown)."""
     record = store.get(job_id) if keys.JOB_ID_PATTERN.match(job_id) else None
     if record is None or record.owner != owner:
-        raise InputError([*loc, "job_id"], f"no job {job_id} of yours")
+        raise FieldError([*loc, "job_id"], f"no job {job_id} of yours")
     if record.status is not JobState.COMPLETED:
-        raise InputError([*loc, "job_id"], f"job {job_id} is {record.status.wire}; only a completed job's song can "
+        raise FieldError([*loc, "job_id"], f"job {job_id} is {record.status.wire}; only a completed job's song can "
                          "be edited or extended")
     songs = [o for o in record.outputs if o.kind is OutputKind.SONG and o.format == FileFormat.WAV]
     wav = next((o for o in songs if o.index == index), None)
     if wav is None:
-        raise InputError([*loc, "index"], f"job {job_id} has variations 0..{len(songs) - 1}, not {index}")
+        raise FieldError([*loc, "index"], f"job {job_id} has variations 0..{len(songs) - 1}, not {index}")
     if record.duration_s is None or not exists(s3, bucket, wav.key):
-        raise InputError([*loc, "job_id"], f"the song of job {job_id} is no longer stored; generate it again")
+        raise FieldError([*loc, "job_id"], f"the song of job {job_id} is no longer stored; generate it again")
     return Source(job_id, wav.key, record.duration_s, record.request_key)
 
 
@@ -74,10 +74,10 @@ def resolve(request: GenerateRequest, store: JobTable, s3: ObjectStore, bucket: 
         source = find_source(store, s3, bucket, owner, extend.job_id, extend.index, ["extend"])
         start = extend.from_s if extend.from_s is not None else source.duration_s
         if start > source.duration_s:
-            raise InputError(["extend", "from_s"], f"the song of job {source.job_id} is {source.duration_s:g} s "
+            raise FieldError(["extend", "from_s"], f"the song of job {source.job_id} is {source.duration_s:g} s "
                              f"long; from_s must be at most that")
         if start >= request.audio_length:
-            raise InputError(["audio_length"], f"an extension must be longer than the part it keeps ({start:g} s)")
+            raise FieldError(["audio_length"], f"an extension must be longer than the part it keeps ({start:g} s)")
         lrc, warnings = extended_lyrics(request, sung_lrc(s3, bucket, source), start)
         edit = EditRequest(reference_audio_key=source.key, segments=[(start, -1)])
         return Resolved(edit, source, lrc, warnings)

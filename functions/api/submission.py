@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
-from functions.api.errors import ConflictError, InputError, UnavailableError
+from functions.api.errors import ConflictError, FieldError, UnavailableError
 from functions.api.quotas import Quotas
 from functions.api.sources import resolve
 from functions.failures import fail_job
@@ -104,14 +104,14 @@ class Submissions:
 
     def _check_references(self, request: GenerateRequest, caller: Caller) -> None:
         if request.webhook_url is not None and caller.kind == "user":
-            raise InputError(["webhook_url"], "webhooks need an API key (server-to-server); a signed-in user "
+            raise FieldError(["webhook_url"], "webhooks need an API key (server-to-server); a signed-in user "
                              "polls status_url instead")
         if request.webhook_url is not None:  # checked again before every call (DNS can change in between)
             try:
                 checked_addresses(str(request.webhook_url), allow_private=self.settings.allow_insecure_webhooks,
                                   resolve=self.resolve, timeout_s=self.settings.webhook_timeout_s)
             except UnsafeTargetError as error:  # not allowed, or a host that does not exist
-                raise InputError(["webhook_url"], str(error)) from None
+                raise FieldError(["webhook_url"], str(error)) from None
             except ResolutionError as error:  # no answer now: accepted, the check before each call decides
                 logger.warning("webhook host not resolved at submit; accepted", extra={"error": str(error)})
         refs: list[tuple[list[str | int], str]] = []
@@ -121,12 +121,12 @@ class Submissions:
             refs.append((["edit", "reference_audio_key"], request.edit.reference_audio_key))
         for loc, key in refs:
             if not key.startswith(keys.input_prefix(caller.owner)):
-                raise InputError(loc, "must be a key returned by POST /api/v1/uploads to this caller")
+                raise FieldError(loc, "must be a key returned by POST /api/v1/uploads to this caller")
             refused = rejection_reason(self.s3, self.settings.bucket_name, key)
             if refused is not None:  # the upload check deleted it
-                raise InputError(loc, f"the uploaded file was refused: {refused}")
+                raise FieldError(loc, f"the uploaded file was refused: {refused}")
             if not exists(self.s3, self.settings.bucket_name, key):
-                raise InputError(loc, f"no uploaded file at {key}; PUT the file to its upload_url first")
+                raise FieldError(loc, f"no uploaded file at {key}; PUT the file to its upload_url first")
 
     def _replay(self, existing: JobRecord, digest: str) -> JobRecord:
         if existing.request_sha256 != digest:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from functions.api.errors import InputError
+from functions.api.errors import FieldError
 from functions.api.presign import Presigner
 from functions.api.quotas import Quotas
 from shared import keys
@@ -25,7 +25,7 @@ class Uploads:
         """A presigned PUT for one reference clip of exactly ``size_bytes`` bytes under ``caller.owner``'s prefix,
         and the key to submit."""
         if request.size_bytes > self.max_bytes:
-            raise InputError(["size_bytes"], f"size_bytes must be at most {self.max_bytes}")
+            raise FieldError(["size_bytes"], f"size_bytes must be at most {self.max_bytes}")
         self.quotas.charge_upload(caller)
         key = keys.input_key(caller.owner, uuid.uuid4().hex, request.content_type.extension)
         url = self.presigner.put(key, request.content_type.value, request.size_bytes)

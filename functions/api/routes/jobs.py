@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import RedirectResponse
 
 from functions.api.deps import CallerDep, CancellationsDep, ReadsDep
-from shared.contract import FileFormat, JobListResponse, JobStatusResponse, OutputKind
+from shared.contract import MAX_VARIATIONS, FileFormat, JobListResponse, JobStatusResponse, OutputKind
 
 router = APIRouter(tags=["jobs"])
 _NOT_FOUND: dict[int | str, dict[str, str]] = {404: {"description": "No such job for this caller"}}
@@ -57,7 +57,7 @@ def download(
     caller: CallerDep,
     format: Annotated[FileFormat | None, Query(description="File format; WAV unless given (LRC for lyrics, JSON for "
                                                "peaks)")] = None,
-    index: Annotated[int, Query(ge=0, le=7, description="Which variation")] = 0,
+    index: Annotated[int, Query(ge=0, le=MAX_VARIATIONS - 1, description="Which variation")] = 0,
     kind: Annotated[OutputKind, Query(description="Addition: song, vocals, accompaniment, peaks or lyrics")
                     ] = OutputKind.SONG,
 ) -> RedirectResponse:

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from functions.api.errors import ConflictError, InputError, NotFoundError
+from functions.api.errors import ConflictError, FieldError, NotFoundError
 from shared import keys
 from shared.accounts import Meter
 from shared.contract import UploadRequest
@@ -59,7 +59,7 @@ def test_upload_grant_is_an_exact_presigned_put_under_the_callers_prefix(service
 
 
 def test_upload_larger_than_the_limit_is_422(services, settings, s3):
-    with pytest.raises(InputError) as error:
+    with pytest.raises(FieldError) as error:
         services.uploads.create(UploadRequest(content_type="audio/wav", size_bytes=settings.max_upload_bytes + 1),
                                 key_caller(OWNER, settings))
     assert error.value.errors[0]["loc"] == ["body", "size_bytes"] and s3.presigned == []

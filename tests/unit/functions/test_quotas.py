@@ -13,7 +13,7 @@ import pytest
 
 from functions.api.app import create_app
 from functions.api.auth import Authenticator
-from functions.api.errors import InputError, RateLimitError
+from functions.api.errors import FieldError, RateLimitError
 from functions.api.services import Services
 from shared.accounts import ApiKey, Limits, Meter, end_user_owner
 from shared.contract import GenerateRequest, UploadRequest
@@ -97,7 +97,7 @@ def test_the_uploads_quota_refuses_naming_it_until_the_day_ends(services, s3):
 
 
 def test_an_upload_too_large_is_422_before_it_is_charged(services, table):
-    with pytest.raises(InputError):
+    with pytest.raises(FieldError):
         services.uploads.create(UploadRequest(content_type="audio/wav", size_bytes=SETTINGS.max_upload_bytes + 1),
                                 ACME)
     assert "charge" not in table.calls
@@ -159,7 +159,7 @@ def test_usage_reports_each_quota_of_the_callers_account_with_its_window_end(ser
 
 def test_a_signed_in_users_webhook_is_422_before_anything_is_charged(services, table):
     user = key_caller("u." + "0" * 32, SETTINGS, kind="user", key_id=None)
-    with pytest.raises(InputError) as refused:
+    with pytest.raises(FieldError) as refused:
         services.submissions.submit(request(webhook_url="https://hooks.example.com/x"), user, None)
     assert refused.value.errors[0]["loc"] == ["body", "webhook_url"]
     assert refused.value.errors[0]["msg"].startswith("webhooks need an API key (server-to-server)")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from functions.api.errors import InputError, NotFoundError
+from functions.api.errors import FieldError, NotFoundError
 from shared import keys
 from shared.contract import FileFormat, GenerateRequest, OutputKind
 from shared.lrc import LyricsError, timed_lines
@@ -52,7 +52,7 @@ def test_sung_lyrics_with_instrumental_and_no_lyrics_without_it_are_refused():
 # -- best-of and style mix ----------------------------------------------------------------------------------------
 def test_best_of_is_the_jobs_variations_and_its_cost(services):
     job = services.submissions.submit(request(best_of=4), ME, None).record
-    with pytest.raises(InputError, match="costs 4 units") as refused:  # charged as 4 songs, and it says why
+    with pytest.raises(FieldError, match="costs 4 units") as refused:  # charged as 4 songs, and it says why
         services.submissions.submit(request(best_of=4), key_caller(OWNER, make_settings()), None)
     assert ["body", "best_of"] in [error["loc"] for error in refused.value.errors]
     assert job.batch_size == 4 and request(best_of=4).cost_units() == request(batch_size=4).cost_units()
@@ -103,20 +103,20 @@ def test_a_repaint_of_a_finished_job_edits_its_song(services, table, s3):
 def test_a_repaint_of_a_missing_variation_or_job_is_a_clear_422(services, table, s3, edit, message):
     source = finished(services, table, s3)
     body = {"job_id": source, "segments": [[10, 20]], **edit}
-    with pytest.raises(InputError, match=message):
+    with pytest.raises(FieldError, match=message):
         services.submissions.submit(request(edit=body), ME, None)
 
 
 def test_another_owners_job_unfinished_jobs_and_gone_songs_cannot_be_sources(services, table, s3):
     theirs = finished(services, table, s3, owner=THEM)
-    with pytest.raises(InputError, match=f"no job {theirs} of yours"):
+    with pytest.raises(FieldError, match=f"no job {theirs} of yours"):
         services.submissions.submit(request(extend={"job_id": theirs}, audio_length=180), ME, None)
     running = services.submissions.submit(request(), ME, None).record.job_id
-    with pytest.raises(InputError, match="is queued; only a completed job"):
+    with pytest.raises(FieldError, match="is queued; only a completed job"):
         services.submissions.submit(request(extend={"job_id": running}, audio_length=180), ME, None)
     gone = finished(services, table, s3)
     s3.delete_object(Bucket=BUCKET, Key=keys.output_key(gone, 0, "wav"))
-    with pytest.raises(InputError, match="no longer stored"):
+    with pytest.raises(FieldError, match="no longer stored"):
         services.submissions.submit(request(extend={"job_id": gone}, audio_length=180), ME, None)
 
 
@@ -147,9 +147,9 @@ def test_an_extension_times_untimed_lyrics_over_the_new_part_and_defaults_to_the
 
 def test_an_extension_must_be_longer_than_what_it_keeps(services, table, s3):
     source = finished(services, table, s3, duration=120.0)
-    with pytest.raises(InputError, match="longer than the part it keeps"):
+    with pytest.raises(FieldError, match="longer than the part it keeps"):
         services.submissions.submit(request(extend={"job_id": source}, audio_length=120), ME, None)
-    with pytest.raises(InputError, match="from_s must be at most"):
+    with pytest.raises(FieldError, match="from_s must be at most"):
         services.submissions.submit(request(extend={"job_id": source, "from_s": 130}, audio_length=200), ME, None)
     with pytest.raises(ValidationError, match="give edit or extend"):
         request(extend={"job_id": source}, edit={"job_id": source, "segments": [[1, 2]]})

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from functions.api.errors import ConflictError, InputError, RateLimitError, UnavailableError
+from functions.api.errors import ConflictError, FieldError, RateLimitError, UnavailableError
 from functions.api.services import Services
 from shared import keys
 from shared.accounts import Meter
@@ -147,14 +147,14 @@ def test_a_request_over_what_is_left_is_429_and_spends_nothing(services, table, 
 
 
 def test_a_request_costing_more_than_the_whole_hourly_limit_is_422_naming_the_fields(services, table, sqs):
-    with pytest.raises(InputError) as refused:
+    with pytest.raises(FieldError) as refused:
         services.submissions.submit(request(audio_length=285, lyrics="[00:00.00]Line 1\n[00:05.00]Line 2",
                                             batch_size=2), ME, None)  # 6 units, limit 3
     assert refused.value.status == 422
     assert [e["loc"] for e in refused.value.errors] == [["body", "audio_length"], ["body", "preset"],
                                                         ["body", "batch_size"]]
     assert "costs 6 units" in refused.value.errors[0]["msg"]
-    with pytest.raises(InputError) as by_steps:
+    with pytest.raises(FieldError) as by_steps:
         services.submissions.submit(request(steps=100), ME, None)  # 4 units
     assert ["body", "steps"] in [e["loc"] for e in by_steps.value.errors]
     assert table.jobs == {} and sqs.bodies == [] and "charge" not in table.calls
@@ -181,7 +181,7 @@ def test_a_failed_send_fails_the_job_with_a_record_and_answers_503(services, tab
 
 
 def test_webhooks_must_be_https_unless_insecure_ones_are_allowed(services, table, s3, sqs, clock):
-    with pytest.raises(InputError) as error:
+    with pytest.raises(FieldError) as error:
         services.submissions.submit(request(webhook_url="http://example.com/hook"), ME, None)
     assert error.value.errors[0]["loc"] == ["body", "webhook_url"] and table.jobs == {}
     local = Services.build(make_settings(allow_insecure_webhooks=True), table, s3, sqs, clock, resolve)
@@ -195,7 +195,7 @@ def test_webhooks_must_be_https_unless_insecure_ones_are_allowed(services, table
     "https://mixed.example.com/hook", "https://[fc00::1]/hook", "https://nowhere.invalid/hook",
 ])
 def test_webhooks_to_private_loopback_link_local_or_unresolvable_targets_are_refused(services, table, url):
-    with pytest.raises(InputError) as error:
+    with pytest.raises(FieldError) as error:
         services.submissions.submit(request(webhook_url=url), ME, None)
     assert error.value.errors[0]["loc"] == ["body", "webhook_url"] and table.jobs == {}
 
@@ -216,13 +216,13 @@ def test_reference_clips_must_be_the_callers_existing_uploads(services, s3):
     others = keys.input_key(OTHER, "abc", "wav")
     s3.objects[others] = (b"RIFF", "audio/wav")
     no_style = {k: v for k, v in LYRICS_REQUEST.items() if k != "style_prompt"}
-    with pytest.raises(InputError) as stolen:
+    with pytest.raises(FieldError) as stolen:
         services.submissions.submit(GenerateRequest.model_validate({**no_style, "reference_audio_key": others}),
                                     ME, None)
     assert stolen.value.errors[0]["loc"] == ["body", "reference_audio_key"]
     missing = keys.input_key(OWNER, "never-uploaded", "wav")
     edit = {"reference_audio_key": missing, "segments": [[10, 20]]}
-    with pytest.raises(InputError) as absent:
+    with pytest.raises(FieldError) as absent:
         services.submissions.submit(request(edit=edit), ME, None)
     assert absent.value.errors[0]["loc"] == ["body", "edit", "reference_audio_key"]
     assert "upload" in absent.value.errors[0]["msg"]

@@ -9,7 +9,7 @@ import pytest
 import soundfile
 from botocore.exceptions import ClientError
 
-from functions.api.errors import InputError
+from functions.api.errors import FieldError
 from functions.status.upload_check import UploadChecker
 from shared import keys
 from shared.contract import GenerateRequest
@@ -80,7 +80,7 @@ def test_a_submit_naming_a_refused_upload_is_a_422_with_the_reason(checker, serv
     no_style = {k: v for k, v in LYRICS_REQUEST.items() if k != "style_prompt"}
     body = ({**no_style, "reference_audio_key": UPLOAD} if field == "reference_audio_key"
             else {**LYRICS_REQUEST, "edit": {"reference_audio_key": UPLOAD, "segments": [[10, 20]]}})
-    with pytest.raises(InputError) as refused:
+    with pytest.raises(FieldError) as refused:
         services.submissions.submit(GenerateRequest.model_validate(body), key_caller(OWNER, settings), None)
     assert refused.value.status == 422
     loc = ["body", "reference_audio_key"] if field == "reference_audio_key" else ["body", "edit", "reference_audio_key"]
