@@ -77,11 +77,11 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     start = time.perf_counter()
     import torch
 
+    from inference_container.diffrhythm.bundle.reader import Bundle
     from inference_container.diffrhythm.checkpoint import _assign, load_variant
     from inference_container.diffrhythm.config import DiTConfig
     from inference_container.diffrhythm.device import synchronize, torch_dtype
     from inference_container.diffrhythm.guidance import guided
-    from inference_container.diffrhythm.weights import Bundle
     from shared.timeline import VARIANTS
 
     imported = time.perf_counter()
@@ -135,9 +135,11 @@ def make_bundle(root: Path, variant: str, depth: int, dim: int, seed: int) -> di
     else; returns its facts (parameters, bytes, seconds to write)."""
     import torch
 
+    from inference_container.diffrhythm.bundle.fetch import write_manifest
+    from inference_container.diffrhythm.bundle.layout import dit_file
+    from inference_container.diffrhythm.bundle.reader import Bundle
     from inference_container.diffrhythm.config import DiTConfig
     from inference_container.diffrhythm.model import DiT
-    from inference_container.diffrhythm.weights import Bundle, dit_file, write_manifest
     from shared.timeline import VARIANTS
 
     started = time.perf_counter()
@@ -212,7 +214,8 @@ def measure(settings: Settings, out: Path, commit: str | None) -> dict[str, Any]
     import torch
 
     from benchmarks.report import environment, result_path, write_json
-    from inference_container.diffrhythm.weights import Bundle, convert_weights
+    from inference_container.diffrhythm.bundle.convert import convert_weights
+    from inference_container.diffrhythm.bundle.reader import Bundle
 
     device = torch.device(settings.device)
     path = result_path(out, "load", device, "quick" if settings.quick else "")

@@ -59,8 +59,8 @@ def _generate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from inference_container.audio import Provenance
+    from inference_container.diffrhythm.bundle.reader import Bundle
     from inference_container.diffrhythm.pipeline import Pipeline, SongRequest
-    from inference_container.diffrhythm.weights import Bundle
     from shared.lrc import LyricsError
     from shared.presets import PRESETS
 
@@ -139,7 +139,8 @@ def _make_test_weights(args: argparse.Namespace) -> int:
 
 
 def _fetch_weights(args: argparse.Namespace) -> int:
-    from inference_container.diffrhythm.weights import BundleError, fetch_weights
+    from inference_container.diffrhythm.bundle.fetch import fetch_weights
+    from inference_container.diffrhythm.bundle.reader import BundleError
 
     try:
         bundle = fetch_weights(args.directory, tuple(args.variants), stems=not args.no_stems,
@@ -156,7 +157,8 @@ def _fetch_weights(args: argparse.Namespace) -> int:
 
 
 def _convert_weights(args: argparse.Namespace) -> int:
-    from inference_container.diffrhythm.weights import BundleError, convert_weights
+    from inference_container.diffrhythm.bundle.convert import convert_weights
+    from inference_container.diffrhythm.bundle.reader import BundleError
 
     try:
         written = convert_weights(args.directory, tuple(args.dtype), tuple(args.variants) if args.variants else None)
@@ -221,7 +223,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     tiny.set_defaults(run=_make_test_weights)
 
     fetch = commands.add_parser("fetch-weights", help="download the real weights bundle from its pinned sources "
-                                "(weights.ARTIFACTS) and load it as the worker does")
+                                "(bundle.sources.ARTIFACTS) and load it as the worker does")
     fetch.add_argument("directory")
     fetch.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     fetch.add_argument("--accept-noncommercial", action="store_true",

@@ -1,5 +1,5 @@
 """The licences of the models the service runs: the one table of them. The weights bundle's manifest records each
-artifact's (``inference_container/diffrhythm/weights.py``), and the API's root and health answers name them, so that a
+artifact's (``inference_container/diffrhythm/bundle/``), and the API's root and health answers name them, so that a
 deployment (a paid one: the frontend sends ``payment_intent_id``) knows what it runs on."""
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ STABLE_AUDIO = Licence("stable-audio-community", "Stability AI Community License
 
 @dataclass(frozen=True)
 class Component:
-    """A model the service runs, the bundle artifacts it is made of (``weights.ARTIFACTS``' names, or the part
+    """A model the service runs, the bundle artifacts it is made of (``bundle.sources.ARTIFACTS``' names, or the part
     before a "/"), and their licence."""
 
     name: str

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import torch
 
+from inference_container.diffrhythm.bundle.reader import Bundle
 from inference_container.diffrhythm.config import DiTConfig
 from inference_container.diffrhythm.device import torch_dtype
 from inference_container.diffrhythm.model import DiT
-from inference_container.diffrhythm.weights import Bundle
 from shared.timeline import VARIANTS
 
 PREFIX = "transformer."

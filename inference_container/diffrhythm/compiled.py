@@ -32,6 +32,7 @@ from pathlib import Path
 
 import torch
 
+from inference_container.diffrhythm.bundle.reader import Bundle
 from inference_container.diffrhythm.config import LATENT_CHANNELS, STYLE_DIM, DiTConfig
 from inference_container.diffrhythm.device import (
     configure_threads,
@@ -181,8 +182,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.weights is None:
             configs.append(DiTConfig(max_frames=max_frames))
         else:
-            from inference_container.diffrhythm.weights import Bundle
-
             configs.append(DiTConfig.from_json(Bundle(args.weights).dit_config, max_frames=max_frames))
     warm(args.out, resolve_device(args.device), args.dtype, configs, [int(r) for r in args.rows.split(",") if r],
          args.cache)

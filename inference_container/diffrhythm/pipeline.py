@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from inference_container.audio import check_audio, master, peak_normalize
+from inference_container.diffrhythm.bundle.reader import Bundle, BundleError
 from inference_container.diffrhythm.checkpoint import load_variant
 from inference_container.diffrhythm.compiled import is_compiled, prepare_dit, row_bytes, warm_up
 from inference_container.diffrhythm.config import LATENT_CHANNELS
@@ -27,7 +28,6 @@ from inference_container.diffrhythm.sampling import initial_noise, sample, segme
 from inference_container.diffrhythm.stems import Separator, StemsUnavailable
 from inference_container.diffrhythm.style import StyleEncoder
 from inference_container.diffrhythm.vae import VAE
-from inference_container.diffrhythm.weights import Bundle, BundleError
 from shared.timeline import HOP, MIN_SECONDS, SAMPLE_RATE, VARIANTS, variant_for
 
 logger = logging.getLogger(__name__)

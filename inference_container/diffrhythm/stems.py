@@ -1,6 +1,6 @@
 """Vocals and accompaniment of a song, separated with Demucs v4 (htdemucs, the ``demucs`` package).
 
-The published checkpoint (``weights.HTDEMUCS``, a bundle's ``stems/htdemucs.th``) is a torch pickle
+The published checkpoint (``bundle.sources.HTDEMUCS``, a bundle's ``stems/htdemucs.th``) is a torch pickle
 ``{"klass": HTDemucs, "args": (), "kwargs": {...}, "state": {name: fp16 tensor}, ...}`` (plus ``training_args`` and
 ``metrics``). It is read with torch's weights-only unpickler, allowing no code but the model's class,
 ``fractions.Fraction`` (its ``segment``) and numpy scalars (its metrics); the model is built from ``kwargs`` (each
@@ -23,13 +23,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from inference_container.diffrhythm.bundle.reader import Bundle
 from inference_container.diffrhythm.device import resolve_device
 from inference_container.errors import InputError
 
 if TYPE_CHECKING:
     from demucs.htdemucs import HTDemucs
-
-    from inference_container.diffrhythm.weights import Bundle
 
 VOCALS = "vocals"
 OVERLAP = 0.25  # of a segment, as the demucs command

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from inference_container.diffrhythm.weights import MULAN_DIR
+from inference_container.diffrhythm.bundle.layout import MULAN_DIR
 from inference_container.errors import InputError
 
 CLIP_SECONDS = 10.0

@@ -15,6 +15,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from inference_container.diffrhythm.bundle.fetch import write_manifest
+from inference_container.diffrhythm.bundle.layout import CHINESE_MODEL_DIR, STEMS_FILE, dit_file
+from inference_container.diffrhythm.bundle.reader import Bundle
 from inference_container.diffrhythm.config import LATENT_CHANNELS, DiTConfig
 from inference_container.diffrhythm.model import DiT
 from shared.timeline import HOP, VARIANTS
@@ -82,10 +85,9 @@ def _mandarin_phones() -> list[str]:
 
 
 def make_test_weights(root: str | Path, variants: tuple[str, ...] = tuple(VARIANTS), seed: int = 0) -> Path:
-    """Write a complete TINY RANDOM bundle (the layout of ``weights.py``) and its manifest; returns ``root``."""
+    """Write a complete TINY RANDOM bundle (the layout of ``bundle/layout.py``) and its manifest; returns ``root``."""
     from inference_container.diffrhythm.tiny_g2p import save_tiny_chinese_model
     from inference_container.diffrhythm.tiny_mulan import save_tiny_mulan
-    from inference_container.diffrhythm.weights import CHINESE_MODEL_DIR, STEMS_FILE, Bundle, dit_file, write_manifest
 
     root = Path(root)
     bundle = Bundle(root)  # its paths: the layout is written exactly where the pipeline reads it

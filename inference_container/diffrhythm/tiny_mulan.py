@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from inference_container.diffrhythm.weights import MULAN_DIR
+from inference_container.diffrhythm.bundle.layout import MULAN_DIR
 
 TINY_MULAN_LABEL = "TINY RANDOM TEST MODEL (not MuQ-MuLan)"
 AUDIO_DIR = "tiny-muq"  # must contain "muq"

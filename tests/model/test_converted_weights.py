@@ -14,20 +14,14 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from inference_container.cli import main as cli
+from inference_container.diffrhythm.bundle.convert import convert_weights
+from inference_container.diffrhythm.bundle.fetch import write_manifest
+from inference_container.diffrhythm.bundle.layout import CONVERTED, converted_file, dit_file
+from inference_container.diffrhythm.bundle.reader import Bundle, BundleError, safetensors_metadata
 from inference_container.diffrhythm.checkpoint import CheckpointError, convert_checkpoint, load_variant
 from inference_container.diffrhythm.config import DiTConfig
 from inference_container.diffrhythm.model import DiT
 from inference_container.diffrhythm.tiny import TINY_DIT, TINY_LABEL, save_tiny_dit
-from inference_container.diffrhythm.weights import (
-    CONVERTED,
-    Bundle,
-    BundleError,
-    convert_weights,
-    converted_file,
-    dit_file,
-    safetensors_metadata,
-    write_manifest,
-)
 from shared.timeline import VARIANTS
 
 

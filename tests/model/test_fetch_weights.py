@@ -25,20 +25,12 @@ import numpy as np
 import pytest
 import torch
 
-from inference_container.diffrhythm.download import pickle_to_safetensors
+from inference_container.diffrhythm.bundle.download import pickle_to_safetensors
+from inference_container.diffrhythm.bundle.fetch import LicenceError, fetch_weights
+from inference_container.diffrhythm.bundle.layout import CHINESE_MODEL_FILES, MULAN_DIR, STEMS_FILE
+from inference_container.diffrhythm.bundle.reader import Bundle, BundleError
+from inference_container.diffrhythm.bundle.sources import ARTIFACTS, UPSTREAM_COMMIT, Artifact
 from inference_container.diffrhythm.tiny_g2p import save_tiny_chinese_model
-from inference_container.diffrhythm.weights import (
-    ARTIFACTS,
-    CHINESE_MODEL_FILES,
-    MULAN_DIR,
-    STEMS_FILE,
-    UPSTREAM_COMMIT,
-    Artifact,
-    Bundle,
-    BundleError,
-    LicenceError,
-    fetch_weights,
-)
 from shared.licences import CC_BY_NC
 
 GITHUB_RAW = "https://raw.githubusercontent.com/"

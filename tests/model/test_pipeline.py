@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from inference_container.audio import AudioQualityError
+from inference_container.diffrhythm.bundle.reader import Bundle, BundleError
 from inference_container.diffrhythm.pipeline import SongRequest
 from inference_container.diffrhythm.style import ReferenceAudioError
-from inference_container.diffrhythm.weights import Bundle, BundleError
 
 pytestmark = pytest.mark.slow  # the whole pipeline on the tiny bundle (building it loads MuQ-MuLan's code)
 

@@ -11,17 +11,12 @@ import pytest
 import torch
 from torch import nn
 
+from inference_container.diffrhythm.bundle.fetch import fetch_file, write_manifest
+from inference_container.diffrhythm.bundle.layout import STEMS_FILE
+from inference_container.diffrhythm.bundle.reader import Bundle, BundleError
+from inference_container.diffrhythm.bundle.sources import HTDEMUCS, RemoteFile
 from inference_container.diffrhythm.stems import Separator, SeparatorError, StemsUnavailable, read_checkpoint
 from inference_container.diffrhythm.tiny import TINY_LABEL, save_tiny_separator
-from inference_container.diffrhythm.weights import (
-    HTDEMUCS,
-    STEMS_FILE,
-    Bundle,
-    BundleError,
-    RemoteFile,
-    fetch_file,
-    write_manifest,
-)
 from inference_container.errors import InputError
 
 RATE = 44100

@@ -54,7 +54,8 @@ def test_the_image_copies_and_installs_only_what_the_worker_needs():
 _WORKER_IMPORTS = """
 import json, sys
 import inference_container.cli, inference_container.worker.main, inference_container.worker.sagemaker
-import inference_container.diffrhythm.pipeline, inference_container.diffrhythm.weights
+import inference_container.diffrhythm.pipeline, inference_container.diffrhythm.bundle.fetch
+import inference_container.diffrhythm.bundle.convert
 print(json.dumps(sorted({m.split(".")[0] for m in sys.modules})))
 """
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from inference_container.diffrhythm.weights import BundleError
+from inference_container.diffrhythm.bundle.reader import BundleError
 from inference_container.worker.loop import Worker
 from shared import keys
 from shared.records import FailureRecord, JobRequestRecord, OutputManifest

@@ -1,4 +1,4 @@
-"""Taking one artifact of the weights table (``weights.ARTIFACTS``) from the first of its sources that gives it as
+"""Taking one artifact of the weights table (``sources.ARTIFACTS``) from the first of its sources that gives it as
 pinned: a Hugging Face Hub file or repository snapshot, or a URL (upstream's GitHub files, raw or through Git LFS).
 
 Every file is downloaded into ``.staging/`` inside the bundle and moved into place only once it passed its checks
@@ -21,16 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from inference_container.diffrhythm.weights import (
-    MULAN_DIR,
-    MULAN_TOWERS,
-    STYLE_DIR,
-    Artifact,
-    BundleError,
-    Source,
-    _sha256,
-    safetensors_metadata,
-)
+from inference_container.diffrhythm.bundle.layout import MULAN_DIR, STYLE_DIR
+from inference_container.diffrhythm.bundle.reader import BundleError, _sha256, safetensors_metadata
+from inference_container.diffrhythm.bundle.sources import MULAN_TOWERS, Artifact, Source
 
 STAGING = ".staging"
 WEIGHTS = "model.safetensors"

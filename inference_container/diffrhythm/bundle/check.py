@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inference_container.diffrhythm.weights import (
+from inference_container.diffrhythm.bundle.layout import (
     CHINESE_MODEL_DIR,
     DIT_CONFIG,
     MULAN_DIR,
@@ -32,10 +32,9 @@ from inference_container.diffrhythm.weights import (
     STYLE_DIR,
     VAE_FILE,
     VOCAB,
-    Bundle,
-    BundleError,
     dit_file,
 )
+from inference_container.diffrhythm.bundle.reader import Bundle, BundleError
 from shared.timeline import HOP, VARIANTS
 
 PROBE_FRAMES = 32
