@@ -13,7 +13,7 @@ system-deps:  ## Debian packages: espeak-ng (English G2P), chromium + chromedriv
 		|| { echo "install them: apt-get install espeak-ng chromium chromium-driver" >&2; exit 1; }
 
 # Every environment installs from its lock in locks/ (scripts/install-locked.sh: hashes checked, nothing resolved);
-# `make lock` is the one way to move versions (README: "Upgrading a dependency").
+# `make lock` is the one way to move versions (docs/dependencies.md: "Upgrading a dependency").
 $(VENV)/.locked: locks/build.txt locks/dev.txt scripts/install-locked.sh  # a new lock: a new venv
 	PYTHON=$(PYTHON) bash scripts/install-locked.sh $(VENV) locks/dev.txt
 	touch $@

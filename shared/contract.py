@@ -28,7 +28,7 @@ FRONTEND_EXAMPLE: dict[str, JsonValue] = {
 
 FailureCode = Literal["invalid_input", "generation_failed", "timed_out", "dead_letter", "enqueue_failed",
                       "output_incomplete", "internal"]
-"""Why a job failed: the one list of error codes a user can see (``error_code``; the README says what each means)."""
+"""Why a job failed: the one list of error codes a user can see (``error_code``; docs/api.md says what each means)."""
 
 MIN_STYLE_WEIGHT = 3  # what a style prompt must weigh (``meaning_weight``): "pop" or "流行"
 
@@ -297,7 +297,7 @@ class JobStatusResponse(BaseModel):
     s3_url: str | None = Field(description="Short-lived presigned URL of the first WAV")
     error: str | None
     error_code: FailureCode | None = Field(None, description="Addition: why the job failed (null unless failed); "
-                                           "the README lists the codes")
+                                           "docs/api.md lists the codes")
     queue_position: int | None
     estimated_wait_minutes: int | None
     progress: ProgressPublic | None = None
@@ -341,7 +341,7 @@ def licences_public() -> list[LicencePublic]:
 
 
 class HealthResponse(BaseModel):
-    """Body of ``GET /api/v1/health``; see the README for what each field means serverless."""
+    """Body of ``GET /api/v1/health``; docs/api.md says what each field means serverless."""
 
     status: Literal["healthy", "degraded"]
     models_loaded: bool

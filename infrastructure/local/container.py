@@ -82,7 +82,7 @@ def ensure_image(image: str = IMAGE) -> None:
                          "BUILD_ARGS='--build-arg ACCEPT_NONCOMMERCIAL_WEIGHTS=1'")
     print(f"no image {image}: building it with `make image` (several minutes the first time)", flush=True)
     if subprocess.run(["make", "image"], cwd=ROOT, env={**os.environ, "WEIGHTS": "tiny", "IMAGE": image}).returncode:
-        raise SystemExit(f"`make image` failed; build {image} by hand (README: the worker image) and try again")
+        raise SystemExit(f"`make image` failed; build {image} by hand (docs/worker.md: the worker image) and try again")
 
 
 @dataclass(frozen=True)
