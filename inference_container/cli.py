@@ -7,6 +7,7 @@ import argparse
 import sys
 
 from inference_container.diffrhythm.device import PRECISIONS
+from inference_container.errors import ModelError
 from shared.contract import OutputFormat
 from shared.presets import MasterPreset, Preset
 from shared.timeline import MAX_SECONDS, MIN_SECONDS, VARIANTS, variant_for
@@ -106,10 +107,14 @@ def _generate(args: argparse.Namespace) -> int:
 
     try:
         song = pipeline.generate(request, progress)
-    except ValueError as error:  # the pipeline's errors are ValueErrors with reasons a user can act on
+    except ValueError as error:  # the input's fault (InputError and the contract's checks): reasons a user can act on
         bar.close()
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except ModelError as error:  # ours: a bundle or model file that is not what it must be
+        bar.close()
+        print(f"error in the weights bundle {args.weights} (not your input): {error}", file=sys.stderr)
+        return 1
     bar.update(100 - bar.n)
     bar.close()
     from inference_container.diffrhythm.outputs import render

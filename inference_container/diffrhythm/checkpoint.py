@@ -16,13 +16,14 @@ from inference_container.diffrhythm.bundle.reader import Bundle
 from inference_container.diffrhythm.config import DiTConfig
 from inference_container.diffrhythm.device import torch_dtype
 from inference_container.diffrhythm.model import DiT
+from inference_container.errors import ModelError
 from shared.timeline import VARIANTS
 
 PREFIX = "transformer."
 log = logging.getLogger(__name__)
 
 
-class CheckpointError(ValueError):
+class CheckpointError(ModelError):
     """The file is not a DiffRhythm CFM checkpoint that matches the configuration."""
 
 

@@ -25,7 +25,7 @@ import torch
 
 from inference_container.diffrhythm.bundle.reader import Bundle
 from inference_container.diffrhythm.device import resolve_device
-from inference_container.errors import InputError
+from inference_container.errors import InputError, ModelError
 
 if TYPE_CHECKING:
     from demucs.htdemucs import HTDemucs
@@ -36,7 +36,7 @@ REQUIRED = ("klass", "args", "kwargs", "state")
 OPTIONAL = ("training_args", "metrics")  # the published file's records of its training, unused
 
 
-class SeparatorError(ValueError):
+class SeparatorError(ModelError):
     """The file is not a Demucs htdemucs checkpoint this code loads; the message says what is wrong."""
 
 

@@ -5,11 +5,11 @@
   ``package`` (its ``__init__``).
 - The weights bundle (``diffrhythm/bundle/``) is two layers. The runtime reads a bundle: ``layout`` (the paths, a
   leaf: it imports nothing of the project) and ``reader`` (``Bundle``, ``verify``, ``BundleError``; of the project it
-  imports only ``layout``). The build writes one: ``sources`` (the artifact table), ``fetch`` and ``download``
-  (downloads, manifest, licence gate), ``convert`` and ``check`` (the load check). Build-time code may import
-  runtime code, never the reverse: only ``BUILD_IMPORTERS`` (the build-time modules themselves, the command-line
-  entry ``cli.py``, and ``tiny.py``, which writes the TINY RANDOM test bundle for ``make-test-weights``) import a
-  build-time module.
+  imports only ``layout`` and the leaf ``inference_container.errors``). The build writes one: ``sources`` (the
+  artifact table), ``fetch`` and ``download`` (downloads, manifest, licence gate), ``convert`` and ``check`` (the load
+  check). Build-time code may import runtime code, never the reverse: only ``BUILD_IMPORTERS`` (the build-time modules
+  themselves, the command-line entry ``cli.py``, and ``tiny.py``, which writes the TINY RANDOM test bundle for
+  ``make-test-weights``) import a build-time module.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ PROJECT = ("inference_container", "shared", "functions", "infrastructure", "benc
 
 BUNDLE = "inference_container.diffrhythm.bundle"
 LAYOUT, READER = f"{BUNDLE}.layout", f"{BUNDLE}.reader"
+ERRORS = "inference_container.errors"  # a leaf every layer may raise from (InputError, ModelError)
 RUNTIME_BUNDLE = frozenset({BUNDLE, LAYOUT, READER})  # the package itself: its __init__ is empty
 BUILD_TIME = frozenset(f"{BUNDLE}.{name}" for name in ("sources", "fetch", "download", "convert", "check"))
 BUILD_IMPORTERS = BUILD_TIME | {"inference_container.cli", "inference_container.diffrhythm.tiny"}
@@ -98,11 +99,15 @@ def layering_violations(graph: Mapping[str, set[str]], imports: Mapping[str, set
     for name in sorted(imports):
         if name == LAYOUT and imports[name]:
             problems.append(f"{name} is a leaf but imports {', '.join(sorted(imports[name]))}")
-        if name == READER and (extra := graph.get(name, set()) - {LAYOUT}):
+        if name == READER and (extra := graph.get(name, set()) - {LAYOUT, ERRORS}):
             problems.append(f"{name} may import only {LAYOUT}, but imports {', '.join(sorted(extra))}")
         if name not in BUILD_IMPORTERS and (build := graph.get(name, set()) & BUILD_TIME):
             problems.append(f"{name} (runtime) imports build-time {', '.join(sorted(build))}")
     return problems
+
+
+def test_the_errors_module_is_a_leaf():
+    assert project_imports(ROOT, "inference_container")[ERRORS] == set()
 
 
 def test_inference_container_has_no_import_circle():

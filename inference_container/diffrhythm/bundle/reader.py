@@ -31,9 +31,10 @@ from inference_container.diffrhythm.bundle.layout import (
     converted_file,
     dit_file,
 )
+from inference_container.errors import ModelError
 
 
-class BundleError(ValueError):
+class BundleError(ModelError):
     """The directory is not a complete, intact weights bundle; the message lists what is wrong."""
 
 

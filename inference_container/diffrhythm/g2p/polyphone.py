@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from inference_container.errors import ModelError
+
 MODEL_FILE = "poly_bert_model.onnx"
 FILES = (MODEL_FILE, "vocab.txt", "polychar.txt", "polydict.json", "polydict_r.json", "config.json")
 INPUT, OUTPUT = "input_ids", "outputs"
@@ -29,7 +31,7 @@ MAX_CHARACTERS = 511  # BERT's 512 positions, less [CLS]: a longer run is read i
 _LABEL = re.compile(r"^(.)\{([a-z]+[0-5])\}$")
 
 
-class PolyphoneModelError(ValueError):
+class PolyphoneModelError(ModelError):
     """The polyphone model's files do not fit together; the message names the file and the reason."""
 
 
