@@ -4,6 +4,7 @@
 # `stop` stops the engine this script started (and only that one).
 set -euo pipefail
 PIDFILE="${TMPDIR:-/tmp}/diffrhythm-dockerd.pid"
+LOG="${TMPDIR:-/tmp}/diffrhythm-dockerd.log"
 case "${1:-start}" in
   start)
     if docker info >/dev/null 2>&1; then echo "docker engine: already running"; exit 0; fi
@@ -11,10 +12,10 @@ case "${1:-start}" in
       apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io debootstrap >/dev/null
     fi
     start=$(date +%s)
-    dockerd --storage-driver overlay2 >"${TMPDIR:-/tmp}/diffrhythm-dockerd.log" 2>&1 &
+    dockerd --storage-driver overlay2 >"$LOG" 2>&1 &
     echo $! >"$PIDFILE"
     for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
-    docker info >/dev/null 2>&1 || { tail -20 "${TMPDIR:-/tmp}/diffrhythm-dockerd.log" >&2; exit 1; }
+    docker info >/dev/null 2>&1 || { tail -20 "$LOG" >&2; exit 1; }
     echo "docker engine: started in $(( $(date +%s) - start )) s"
     ;;
   stop)

@@ -21,7 +21,6 @@ import time
 import uuid
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -49,16 +48,19 @@ def docker(*args: str, check: bool = True, timeout: float | None = 120) -> subpr
     return result
 
 
-def unreadable(folder: str | Path) -> list[Path]:
-    """What in ``folder`` the image's user could not read through a mount: files without read, folders without
-    read and search permission for others (a bundle written with owner-only modes; ``chmod -R a+rX`` fixes it)."""
+def check_readable(folder: str | Path) -> None:
+    """``ValueError`` unless the image's user can read all of ``folder`` through a mount: every file readable and
+    every folder readable and searchable by others (a bundle written with owner-only modes; ``chmod -R a+rX`` fixes
+    it)."""
     refused = []
     for path in [Path(folder), *Path(folder).rglob("*")]:
         mode = path.stat().st_mode
         needed = stat.S_IROTH | (stat.S_IXOTH if path.is_dir() else 0)
         if path.stat().st_uid != int(USER) and mode & needed != needed:
             refused.append(path)
-    return refused
+    if refused:
+        raise ValueError(f"the image's user ({USER}) cannot read {len(refused)} files of {folder}, e.g. "
+                         f"{refused[0]}: chmod -R a+rX {folder}")
 
 
 def image_exists(image: str = IMAGE) -> bool:
@@ -95,10 +97,9 @@ class TaskShape:
     environment: dict[str, Any]  # name -> a literal string, or a CloudFormation reference (resolved by ``env``)
 
     @classmethod
-    @lru_cache(maxsize=1)
     def from_template(cls, path: Path = COMPUTE) -> TaskShape:
         """Read the worker container of ``path``'s ``TaskDefinition``."""
-        container = load_template.__wrapped__(path)["Resources"]["TaskDefinition"]["Properties"]
+        container = load_template(path)["Resources"]["TaskDefinition"]["Properties"]
         (worker,) = (c for c in container["ContainerDefinitions"] if c["Name"] == "worker")
         mounts = worker.get("LinuxParameters", {}).get("Tmpfs", [])
         tmpfs = tuple(m["ContainerPath"] + ":" + ",".join([*m.get("MountOptions", []), f"size={m['Size']}m"])
@@ -210,9 +211,8 @@ class WorkerContainers(AbstractContextManager["WorkerContainers"]):
         """Start one container running ``command`` (``worker``: the SQS worker; ``serve``: SageMaker's /ping and
         /invocations on port 8080). ``env`` adds to this container's environment; ``health_interval_s`` runs the
         image's health check that often and counts one failure as unhealthy."""
-        if self.weights and (refused := unreadable(self.weights)):
-            raise ValueError(f"the image's user ({USER}) cannot read {len(refused)} files of {self.weights}, e.g. "
-                             f"{refused[0]}: chmod -R a+rX {self.weights}")
+        if self.weights:
+            check_readable(self.weights)
         name = f"diffrhythm-worker-{self.run_id}-{len(self.started)}"
         started = time.monotonic()
         docker(*self.run_args(name, command, env, health_interval_s))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import requests
 
-from infrastructure.local.container import WorkerContainers, ensure_image, image_weights, unreadable
+from infrastructure.local.container import WorkerContainers, check_readable, ensure_image, image_weights
 from infrastructure.local.stack import LocalStack
 from shared.contract import FRONTEND_EXAMPLE
 
@@ -63,9 +63,10 @@ def container_weights(weights: str | None, image: str) -> tuple[str | None, bool
     Builds the tiny image when it is missing."""
     ensure_image(image)
     if weights and (Path(weights) / "manifest.json").is_file():
-        if refused := unreadable(weights):
-            raise SystemExit(f"--weights {weights}: the image's user cannot read {refused[0]} ({len(refused)} in all): "
-                             f"chmod -R a+rX {weights}")
+        try:
+            check_readable(weights)
+        except ValueError as refused:
+            raise SystemExit(f"--weights {weights}: {refused}") from None
         return weights, False
     if weights:
         raise SystemExit(f"--weights {weights}: no bundle there (manifest.json)")

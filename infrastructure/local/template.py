@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +32,9 @@ def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any
 _CfnLoader.add_multi_constructor("!", _tag)
 
 
-@lru_cache(maxsize=1)
+@cache
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
-    """The parsed template."""
+    """The parsed template at ``path``, parsed once per path and shared: read it, never change it."""
     with path.open() as handle:
         loaded: dict[str, Any] = yaml.load(handle, Loader=_CfnLoader)
     return loaded

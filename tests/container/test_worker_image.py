@@ -29,7 +29,7 @@ def test_the_image_builds_runs_as_its_own_user_and_stays_under_its_size_budget(i
     whoami = docker("run", "--rm", "--network", "host", "--entrypoint", "id", image, timeout=60).stdout.split()
     assert whoami[:2] == ["uid=10001(worker)", "gid=10001(worker)"]
     # ECS checks the task definition's health command: the same as the image's
-    task = load_template.__wrapped__(ROOT / "infrastructure" / "gpu" / "compute.yaml")["Resources"]["TaskDefinition"]
+    task = load_template(ROOT / "infrastructure" / "gpu" / "compute.yaml")["Resources"]["TaskDefinition"]
     (worker,) = task["Properties"]["ContainerDefinitions"]
     assert config["Config"]["Healthcheck"]["Test"] == worker["HealthCheck"]["Command"]
 

@@ -70,7 +70,7 @@ Artifacts = tuple[dict[str, Function], dict[str, Layer]]  # by name, "Stack/Name
 def _resources(template: Path, prefix: str = "") -> dict[str, tuple[str, dict[str, Any], Path]]:
     """Functions and layers of ``template`` and of the local templates it nests, as "Stack/Name": (type, properties
     with the template's Globals applied, the folder their paths are relative to)."""
-    document = load_template.__wrapped__(template)
+    document = load_template(template)
     defaults = document.get("Globals", {}).get("Function", {})
     found: dict[str, tuple[str, dict[str, Any], Path]] = {}
     for name, resource in document["Resources"].items():

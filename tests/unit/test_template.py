@@ -45,7 +45,7 @@ def transformed(monkeypatch_module: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def transformed_compute(monkeypatch_module: Any) -> dict[str, Any]:
-    return _sam_transform(load_template.__wrapped__(COMPUTE))
+    return _sam_transform(load_template(COMPUTE))
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +156,7 @@ def test_the_nested_compute_template_passes_cfn_lint_and_has_both_modes():
     path = TEMPLATE.parent / "infrastructure" / "gpu" / "compute.yaml"
     matches = [m for m in lint(path.read_text(), regions=["us-east-1"]) if m.rule.id[0] in "EW"]
     assert matches == [], "\n".join(str(m) for m in matches)
-    compute = load_template.__wrapped__(path)
+    compute = load_template(path)
     types = {r["Type"] for r in compute["Resources"].values()}
     assert {"AWS::ECS::Service", "AWS::ECS::CapacityProvider", "AWS::SageMaker::Endpoint",
             "AWS::CloudWatch::Dashboard"} <= types
@@ -183,7 +183,7 @@ COMPUTE = ROOT / "infrastructure" / "gpu" / "compute.yaml"
 
 @pytest.fixture(scope="module")
 def compute() -> dict[str, Any]:
-    return load_template.__wrapped__(COMPUTE)
+    return load_template(COMPUTE)
 
 
 def _functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -546,7 +546,7 @@ def test_no_secret_appears_in_any_functions_environment_in_the_transformed_templ
         environments)  # every kind of process was looked at
     assert _secrets_in_environments(transformed) == []
     assert _secrets_in_environments(transformed_compute) == []
-    for template in (load_template(), load_template.__wrapped__(COMPUTE)):
+    for template in (load_template(), load_template(COMPUTE)):
         assert not [n for n, p in template["Parameters"].items() if p.get("NoEcho")]  # no secret is a parameter
 
 
