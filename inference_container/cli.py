@@ -19,17 +19,6 @@ def _device(name: str) -> str:
     return resolve_device(name)
 
 
-def _verify_checkpoint(args: argparse.Namespace) -> int:
-    from inference_container.diffrhythm.golden import verify_folder
-
-    report = verify_folder(args.golden_dir, dtype=args.dtype, device=_device(args.device))
-    for name, error in report.errors.items():
-        limit = report.tolerances[name]
-        print(f"{name:<10} max |error| = {error:.3e}   tolerance {limit:.3e}   {'ok' if error <= limit else 'FAIL'}")
-    print("PASS" if report.passed else "FAIL", f"({args.dtype}, {args.golden_dir})")
-    return 0 if report.passed else 1
-
-
 def _read_audio(path: str) -> tuple[object, int]:
     import soundfile
 
@@ -135,14 +124,6 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _make_test_weights(args: argparse.Namespace) -> int:
-    from inference_container.diffrhythm.tiny import TINY_LABEL, make_test_weights
-
-    make_test_weights(args.directory, tuple(args.variants))
-    print(f"wrote a {TINY_LABEL} bundle to {args.directory}")
-    return 0
-
-
 def _fetch_weights(args: argparse.Namespace) -> int:
     from inference_container.diffrhythm.bundle.fetch import fetch_weights
     from inference_container.diffrhythm.bundle.reader import BundleError
@@ -222,11 +203,6 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
                           help=f"output file: {', '.join('out.' + f.value for f in OutputFormat)}")
     generate.set_defaults(run=_generate)
 
-    tiny = commands.add_parser("make-test-weights", help="write a TINY RANDOM bundle (not a real model)")
-    tiny.add_argument("directory")
-    tiny.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    tiny.set_defaults(run=_make_test_weights)
-
     fetch = commands.add_parser("fetch-weights", help="download the real weights bundle from its pinned sources "
                                 "(bundle.sources.ARTIFACTS) and load it as the worker does")
     fetch.add_argument("directory")
@@ -244,12 +220,6 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
                          help="precisions to store (default bf16, a GPU's; fp32 for a CPU worker)")
     convert.add_argument("--variants", nargs="+", choices=list(VARIANTS), help="default: every variant the bundle has")
     convert.set_defaults(run=_convert_weights)
-
-    verify = commands.add_parser("verify-checkpoint", help="check the model against a folder of golden vectors")
-    verify.add_argument("golden_dir", help="folder with config.json, meta.json, cfm_model.pt, vectors.safetensors")
-    verify.add_argument("--dtype", choices=PRECISIONS[1:], default="fp32")
-    verify.add_argument("--device", default="auto", help="cpu, cuda or auto")
-    verify.set_defaults(run=_verify_checkpoint)
 
 
 def main(argv: list[str] | None = None) -> int:
