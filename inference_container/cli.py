@@ -31,7 +31,7 @@ def _lrc(args: argparse.Namespace) -> str:
     empty for an instrumental."""
     from pathlib import Path
 
-    from shared.lrc import parse_lrc
+    from shared.lyrics import parse_lrc
 
     if args.lyrics is None:
         return ""

@@ -12,7 +12,8 @@ from typing import Literal, Self
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 
 from shared import licences as model_licences
-from shared.lrc import CJK, LyricsError, LyricsIssue, ParsedLyrics, has_words, parse_lrc
+from shared.lrc import CJK, LyricsError, LyricsIssue, ParsedLyrics, has_words
+from shared.lyrics import parse_lrc
 from shared.presets import PRESETS, MasterPreset, Preset, SamplingSettings
 from shared.timeline import MAX_SECONDS, MIN_SECONDS, SHORT
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 from functions.api.errors import FieldError
 from shared import keys
 from shared.contract import EditRequest, FileFormat, GenerateRequest, OutputKind
-from shared.lrc import LyricLine, ParsedLyrics, parse_lrc, timed_lines
+from shared.lrc import LyricLine, ParsedLyrics, timed_lines
+from shared.lyrics import parse_lrc
 from shared.ports import JobTable, ObjectStore
 from shared.records import JobRequestRecord
 from shared.states import JobState

@@ -4,7 +4,8 @@ import itertools
 
 import pytest
 
-from shared.lrc import LyricsError, estimate_syllables, estimate_tokens, parse_lrc, timed_lines
+from shared.lrc import LyricsError, estimate_tokens, timed_lines
+from shared.lyrics import estimate_syllables, parse_lrc
 from shared.timeline import LATENT_RATE, end_frame
 
 

@@ -12,15 +12,8 @@ import random
 
 import pytest
 
-from shared.lrc import (
-    DEFAULT_BPM,
-    LyricLine,
-    LyricsError,
-    ParsedLyrics,
-    estimate_syllables,
-    estimate_tokens,
-    parse_lrc,
-)
+from shared.lrc import LyricLine, LyricsError, ParsedLyrics, estimate_tokens
+from shared.lyrics import DEFAULT_BPM, estimate_syllables, parse_lrc
 from shared.timeline import LATENT_RATE, MAX_SECONDS, MIN_SECONDS, end_frame, frame_at
 
 VERSE = ["Moonlight spills through broken blinds", "Your shadow dances on the dashboard shrine",
