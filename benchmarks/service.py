@@ -200,13 +200,13 @@ def through_worker(stack: Any, token: str, jobs: int, body: dict[str, Any], work
     the worker's claim, its manifest PUT and the job's ``completed_at``."""
     import requests
 
-    from inference_container.diffrhythm.tiny import make_test_weights
     from inference_container.worker import health
     from inference_container.worker.main import build_worker
     from inference_container.worker.settings import WorkerSettings
     from shared import keys
     from shared.aws import client
     from shared.jobs import JobStore
+    from testing.tiny import make_test_weights
 
     started = time.perf_counter()
     bundle = make_test_weights(workdir / "tiny-bundle")

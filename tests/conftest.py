@@ -164,7 +164,7 @@ def aws(settings: Settings) -> Callable[[str], Any]:
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A TINY RANDOM weights bundle (make-test-weights), shared by the session."""
-    from inference_container.diffrhythm.tiny import make_test_weights
+    from testing.tiny import make_test_weights
 
     return make_test_weights(tmp_path_factory.mktemp("tiny-bundle"))
 

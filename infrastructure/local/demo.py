@@ -25,7 +25,7 @@ def resolve_weights(weights: str | None, output: Path) -> tuple[str, bool]:
         return weights, False
     tiny = output / "tiny-weights"
     if not (tiny / "manifest.json").is_file():
-        from inference_container.diffrhythm.tiny import make_test_weights
+        from testing.tiny import make_test_weights
 
         make_test_weights(tiny)
     return str(tiny), True

@@ -13,10 +13,10 @@ from safetensors.torch import load_file, save_file
 
 from inference_container.diffrhythm.checkpoint import CheckpointError, load_dit
 from inference_container.diffrhythm.config import DiTConfig
-from inference_container.diffrhythm.golden import verify_folder
 from inference_container.diffrhythm.guidance import guided
 from inference_container.diffrhythm.model import DiT
 from shared.timeline import FULL, SHORT
+from testing.golden import verify_folder
 
 TINY = {"dim": 64, "depth": 4, "heads": 8, "ff_mult": 2, "text_dim": 512, "conv_layers": 1, "mel_dim": 64,
         "text_num_embeds": 363}

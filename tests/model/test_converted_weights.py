@@ -21,8 +21,8 @@ from inference_container.diffrhythm.bundle.reader import Bundle, BundleError, sa
 from inference_container.diffrhythm.checkpoint import CheckpointError, convert_checkpoint, load_variant
 from inference_container.diffrhythm.config import DiTConfig
 from inference_container.diffrhythm.model import DiT
-from inference_container.diffrhythm.tiny import TINY_DIT, TINY_LABEL, save_tiny_dit
 from shared.timeline import VARIANTS
+from testing.tiny import TINY_DIT, TINY_LABEL, save_tiny_dit
 
 
 def _dit_bundle(root: Path, seed: int = 0) -> Bundle:

@@ -30,8 +30,8 @@ from inference_container.diffrhythm.bundle.fetch import LicenceError, fetch_weig
 from inference_container.diffrhythm.bundle.layout import CHINESE_MODEL_FILES, MULAN_DIR, STEMS_FILE
 from inference_container.diffrhythm.bundle.reader import Bundle, BundleError
 from inference_container.diffrhythm.bundle.sources import ARTIFACTS, UPSTREAM_COMMIT, Artifact
-from inference_container.diffrhythm.tiny_g2p import save_tiny_chinese_model
 from shared.licences import CC_BY_NC
+from testing.tiny_g2p import save_tiny_chinese_model
 
 GITHUB_RAW = "https://raw.githubusercontent.com/"
 GITHUB_MEDIA = "https://media.githubusercontent.com/media/"

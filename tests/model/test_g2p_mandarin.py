@@ -12,7 +12,7 @@ import pytest
 from inference_container.diffrhythm.g2p import LyricsTokenizer, mandarin
 from inference_container.diffrhythm.g2p.mandarin import FALLBACK_NOTE, MandarinG2P, normalize, syllable_phones
 from inference_container.diffrhythm.g2p.polyphone import FILES, PolyphoneModel, PolyphoneModelError
-from inference_container.diffrhythm.tiny_g2p import TINY_READINGS, save_tiny_chinese_model
+from testing.tiny_g2p import TINY_READINGS, save_tiny_chinese_model
 
 PHONES = [",", ".", "n", "i↑", "x", "ɑʊ↓↑", "in↑", "ɑŋ↑", "tʰ", "a→", "l", "aɪ↑", "ə", "s`", "oʊ↓", "p⁼", "u",
           "iɑʊ↓↑", "əɹ↓", "k⁼", "ə↓", "ts`⁼", "an↓↑", "uan↓↑", "uo→", "ts⁼", "ua→", "əɹ", "u↑", "iɑʊ↓", "i↓", "jɛn→",

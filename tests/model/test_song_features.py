@@ -246,8 +246,8 @@ def test_section_tagged_lyrics_are_placed_at_their_timed_frames_without_shifts()
 
 
 def _edit_pipeline(tmp_path) -> Pipeline:
-    from inference_container.diffrhythm.tiny import save_tiny_vae
     from inference_container.diffrhythm.vae import VAE
+    from testing.tiny import save_tiny_vae
 
     return Pipeline({}, VAE.load(save_tiny_vae(tmp_path / "vae.pt")), None, None, "cpu", "test")  # type: ignore[arg-type]
 

@@ -16,8 +16,8 @@ from inference_container.diffrhythm.bundle.layout import STEMS_FILE
 from inference_container.diffrhythm.bundle.reader import Bundle, BundleError
 from inference_container.diffrhythm.bundle.sources import HTDEMUCS, RemoteFile
 from inference_container.diffrhythm.stems import Separator, SeparatorError, StemsUnavailable, read_checkpoint
-from inference_container.diffrhythm.tiny import TINY_LABEL, save_tiny_separator
 from inference_container.errors import InputError
+from testing.tiny import TINY_LABEL, save_tiny_separator
 
 RATE = 44100
 

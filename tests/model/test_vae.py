@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from inference_container.diffrhythm.tiny import save_tiny_vae
 from inference_container.diffrhythm.vae import HALF_TOLERANCE, VAE, _chunked, relative_error
+from testing.tiny import save_tiny_vae
 
 
 @pytest.fixture(scope="module")

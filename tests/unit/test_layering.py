@@ -8,8 +8,9 @@
   imports only ``layout`` and the leaf ``inference_container.errors``). The build writes one: ``sources`` (the
   artifact table), ``fetch`` and ``download`` (downloads, manifest, licence gate), ``convert`` and ``check`` (the load
   check). Build-time code may import runtime code, never the reverse: only ``BUILD_IMPORTERS`` (the build-time modules
-  themselves, the command-line entry ``cli.py``, and ``tiny.py``, which writes the TINY RANDOM test bundle for
-  ``make-test-weights``) import a build-time module.
+  themselves and the command-line entry ``cli.py``) import a build-time module.
+- Test code is not the product: nothing in ``inference_container/`` imports ``testing`` (the TINY RANDOM test bundle
+  and the golden check, which the worker image does not ship).
 """
 
 from __future__ import annotations
@@ -19,14 +20,14 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PROJECT = ("inference_container", "shared", "functions", "infrastructure", "benchmarks", "tests")
+PROJECT = ("inference_container", "shared", "functions", "infrastructure", "benchmarks", "tests", "testing")
 
 BUNDLE = "inference_container.diffrhythm.bundle"
 LAYOUT, READER = f"{BUNDLE}.layout", f"{BUNDLE}.reader"
 ERRORS = "inference_container.errors"  # a leaf every layer may raise from (InputError, ModelError)
 RUNTIME_BUNDLE = frozenset({BUNDLE, LAYOUT, READER})  # the package itself: its __init__ is empty
 BUILD_TIME = frozenset(f"{BUNDLE}.{name}" for name in ("sources", "fetch", "download", "convert", "check"))
-BUILD_IMPORTERS = BUILD_TIME | {"inference_container.cli", "inference_container.diffrhythm.tiny"}
+BUILD_IMPORTERS = BUILD_TIME | {"inference_container.cli"}
 
 
 def module_names(root: Path, package: str) -> dict[str, Path]:
@@ -104,6 +105,16 @@ def layering_violations(graph: Mapping[str, set[str]], imports: Mapping[str, set
         if name not in BUILD_IMPORTERS and (build := graph.get(name, set()) & BUILD_TIME):
             problems.append(f"{name} (runtime) imports build-time {', '.join(sorted(build))}")
     return problems
+
+
+def test_inference_container_imports_no_test_code():
+    test_code = {name: found for name, names in project_imports(ROOT, "inference_container").items()
+                 if (found := sorted(n for n in names if n.split(".")[0] in ("testing", "tests")))}
+    assert test_code == {}
+    assert not list((ROOT / "inference_container").rglob("tiny*.py")) and not list(
+        (ROOT / "inference_container").rglob("golden*.py"))
+    # the rule is not vacuous: the test code imports the product
+    assert "inference_container.diffrhythm.bundle.fetch" in project_imports(ROOT, "testing")["testing.tiny"]
 
 
 def test_the_errors_module_is_a_leaf():

@@ -86,8 +86,8 @@ def _mandarin_phones() -> list[str]:
 
 def make_test_weights(root: str | Path, variants: tuple[str, ...] = tuple(VARIANTS), seed: int = 0) -> Path:
     """Write a complete TINY RANDOM bundle (the layout of ``bundle/layout.py``) and its manifest; returns ``root``."""
-    from inference_container.diffrhythm.tiny_g2p import save_tiny_chinese_model
-    from inference_container.diffrhythm.tiny_mulan import save_tiny_mulan
+    from testing.tiny_g2p import save_tiny_chinese_model
+    from testing.tiny_mulan import save_tiny_mulan
 
     root = Path(root)
     bundle = Bundle(root)  # its paths: the layout is written exactly where the pipeline reads it
