@@ -205,7 +205,7 @@ def through_worker(stack: Any, token: str, jobs: int, body: dict[str, Any], work
     from inference_container.worker.settings import WorkerSettings
     from shared import keys
     from shared.aws import client
-    from shared.jobs import JobStore
+    from shared.store import JobStore
     from testing.tiny import make_test_weights
 
     started = time.perf_counter()

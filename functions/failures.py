@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from shared.ports import JobTable, ObjectStore
+from shared.ports import Jobs, ObjectStore
 from shared.records import FailureCode, JobRecord, utcnow
 from shared.states import JobState
 from shared.storage import put_failure
 
 
-def fail_job(store: JobTable, s3: ObjectStore, bucket: str, job_id: str, code: FailureCode, reason: str, *,
+def fail_job(store: Jobs, s3: ObjectStore, bucket: str, job_id: str, code: FailureCode, reason: str, *,
              only_if_absent: str | None = None, lease_ended_before: datetime | None = None) -> JobRecord | None:
     """Move the job to FAILED with ``reason`` and ``code`` and write its failure record; None when its state (or a
     condition) forbade the move.

@@ -10,7 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.usage_metrics import account_metric
 from shared.accounts import Meter
-from shared.ports import JobTable
+from shared.ports import Usage
 from shared.records import JobRecord
 
 logger = Logger(service="usage")
@@ -23,7 +23,7 @@ def gpu_seconds(job: JobRecord) -> int:
     return max(0, math.ceil((job.completed_at - job.started_at).total_seconds()))
 
 
-def charge_gpu_time(store: JobTable, job: JobRecord) -> int:
+def charge_gpu_time(store: Usage, job: JobRecord) -> int:
     """Add ``job``'s GPU seconds to its account, in the UTC day it ended; returns the seconds added.
 
     Call it only with the job a conditional transition of the caller's own just made final: a repeated event finds

@@ -1,8 +1,10 @@
 """What the functions need from the job table, the bucket and the queue, as small structural types.
 
-The product passes ``shared.jobs.JobStore`` and boto3 clients (``shared.aws.client``); unit tests pass the in-memory
-fakes of ``tests/unit/fakes.py``. The object store and queue protocols name only the boto3 client methods in use,
-with boto3's own keyword arguments, so a boto3 client satisfies them as it is.
+The job table is four ports, one per part of ``shared.store`` (``Jobs``, ``ActiveJobs``, ``Usage``, ``Fleet``), and
+``JobTable``, all four at once. The product passes ``shared.store.JobStore`` (or one part) and boto3 clients
+(``shared.aws.client``); unit tests pass the in-memory fakes of ``tests/support``. The object store and queue
+protocols name only the boto3 client methods in use, with boto3's own keyword arguments, so a boto3 client satisfies
+them as it is.
 """
 
 from __future__ import annotations
@@ -12,16 +14,16 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from shared.contract import Meter
-from shared.jobs import Charge
 from shared.records import ActiveJob, JobRecord
 from shared.states import JobState
+from shared.store.usage import Charge
 
 Clock = Callable[[], datetime]
 """Timezone-aware now (``shared.records.utcnow``); tests pass a fixed one."""
 
 
-class JobTable(Protocol):
-    """The job table (``shared.jobs.JobStore``): conditional writes of job items, index queries, quotas and stats."""
+class Jobs(Protocol):
+    """Job items (``shared.store.JobItems``): reads, conditional writes and a caller's list."""
 
     def create(self, record: JobRecord) -> bool: ...
 
@@ -41,9 +43,15 @@ class JobTable(Protocol):
         only_if_lease_owner: str | None = None, **fields: Any
     ) -> bool: ...
 
+    def notified(self, job_id: str) -> bool: ...
+
     def list_for_owner(
         self, owner: str, limit: int, cursor: str | None = None
     ) -> tuple[list[JobRecord], str | None]: ...
+
+
+class ActiveJobs(Protocol):
+    """The active-job index (``shared.store.ActiveJobIndex``): the queue, and the reconciler's candidates."""
 
     def queue_position(self, record: JobRecord) -> int: ...
 
@@ -55,9 +63,11 @@ class JobTable(Protocol):
 
     def running_stale(self, lease_ended_before: datetime, started_before: datetime) -> list[ActiveJob]: ...
 
-    def notified(self, job_id: str) -> bool: ...
-
     def notify_pending(self, completed_before: datetime) -> list[str]: ...
+
+
+class Usage(Protocol):
+    """Quota counts per account, meter and window (``shared.store.UsageMeters``)."""
 
     def charge(self, account: str, charges: Sequence[Charge], now: datetime) -> tuple[Meter, int] | None: ...
 
@@ -65,11 +75,19 @@ class JobTable(Protocol):
 
     def usage(self, account: str, meters: Sequence[Meter], now: datetime) -> dict[Meter, int]: ...
 
+
+class Fleet(Protocol):
+    """Job counters and the workers' heartbeat (``shared.store.FleetStats``)."""
+
     def counters(self) -> dict[str, int]: ...
 
     def last_heartbeat(self) -> tuple[datetime, str] | None: ...
 
     def heartbeat(self, device: str, now: datetime | None = None) -> None: ...
+
+
+class JobTable(Jobs, ActiveJobs, Usage, Fleet, Protocol):
+    """The whole job table (``shared.store.JobStore``): the four ports at once."""
 
 
 class ObjectStore(Protocol):

@@ -45,7 +45,7 @@ class OutputFile(BaseModel):
 
 
 class JobRecord(BaseModel):
-    """The job item in DynamoDB (the table adds its key and index attributes; see ``shared.jobs``)."""
+    """The job item in DynamoDB (the table adds its key and index attributes; see ``shared.store``)."""
 
     job_id: str
     owner: str
@@ -90,8 +90,8 @@ class JobRecord(BaseModel):
 
 
 class ActiveJob(BaseModel):
-    """A queued or running job as the active-job index projects it (``shared.jobs``): what the reconciler needs to
-    pick its candidates without reading each job."""
+    """A queued or running job as the active-job index projects it (``shared.store.active``): what the reconciler
+    needs to pick its candidates without reading each job."""
 
     job_id: str
     state: JobState

@@ -64,7 +64,7 @@ def _fast_tier_guard(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyP
 
     def guarded_connect(self: socket.socket, address: Any) -> None:
         if self.family in (socket.AF_INET, socket.AF_INET6):
-            raise AssertionError(f"a fast-tier test connected to {address}: use the fakes of tests/unit/fakes.py")
+            raise AssertionError(f"a fast-tier test connected to {address}: use the fakes of tests/support")
         connect(self, address)
 
     monkeypatch.setattr(subprocess.Popen, "__init__", guarded_popen)

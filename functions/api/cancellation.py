@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
@@ -11,12 +12,16 @@ from functions.api.errors import ConflictError
 from functions.api.reads import JobReads
 from functions.gpu_time import charge_gpu_time
 from shared import keys
-from shared.ports import Clock, JobTable, ObjectStore
+from shared.ports import Clock, Jobs, ObjectStore, Usage
 from shared.records import CancellationRecord, JobRecord, utcnow
 from shared.states import JobState
 from shared.storage import put_json
 
 logger = Logger(service="api")
+
+
+class CancelStore(Jobs, Usage, Protocol):
+    """What a cancel uses of the job table: job items, and usage for the GPU seconds of a running job."""
 
 
 @dataclass(frozen=True)
@@ -25,7 +30,7 @@ class Cancellations:
     stamps ``completed_at``."""
 
     reads: JobReads
-    store: JobTable
+    store: CancelStore
     s3: ObjectStore
     bucket: str
     clock: Clock = field(default=utcnow)

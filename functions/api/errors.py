@@ -9,8 +9,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from shared.jobs import CursorError
 from shared.lrc import LyricsError
+from shared.store import CursorError
 
 
 class ApiError(Exception):

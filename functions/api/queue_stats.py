@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
-from shared.ports import JobTable, MessageQueue
+from shared.ports import ActiveJobs, Fleet, Jobs, MessageQueue
 from shared.settings import Settings
 from shared.states import JobState
 
@@ -18,12 +19,16 @@ def wait_minutes(settings: Settings, jobs_ahead: int) -> int:
     return math.ceil((jobs_ahead + 1) * settings.estimated_job_minutes / settings.worker_capacity)
 
 
+class StatsStore(Jobs, ActiveJobs, Fleet, Protocol):
+    """What the service-level reads use of the job table: the queue, a caller's jobs, the counters and heartbeat."""
+
+
 @dataclass(frozen=True)
 class QueueStats:
     """Reads of the queue and the table's counters; never writes."""
 
     settings: Settings
-    store: JobTable
+    store: StatsStore
     sqs: MessageQueue
 
     def queued(self) -> int:

@@ -1,9 +1,9 @@
 """Quotas per account: charging submits and uploads, refusing what does not fit, and reporting usage.
 
-Counts live in the job table (``shared.jobs``: one item per account, meter and fixed UTC window). A submit charges
-its cost units and one job in one transaction (all or nothing) and is refused while the day's GPU seconds are spent
-(the status function adds them as jobs end); an upload charges one upload. Every meter is counted, also an unlimited
-one (limit 0), so ``GET /api/v1/usage`` reports what was used.
+Counts live in the job table (``shared.store.usage``: one item per account, meter and fixed UTC window). A submit
+charges its cost units and one job in one transaction (all or nothing) and is refused while the day's GPU seconds are
+spent (the status function adds them as jobs end); an upload charges one upload. Every meter is counted, also an
+unlimited one (limit 0), so ``GET /api/v1/usage`` reports what was used.
 
 Metrics: each charge (``QuotaCharged``, the amount) and refusal (``QuotaRefused``) per quota, with the account and
 owner as metadata only (``functions.usage_metrics``).
@@ -19,9 +19,9 @@ from functions.api.errors import FieldError, RateLimitError
 from functions.usage_metrics import account_metric
 from shared.accounts import Caller, Meter
 from shared.contract import GenerateRequest, QuotaUsage, UsageResponse
-from shared.jobs import Charge, seconds_left, window_start
-from shared.ports import Clock, JobTable
+from shared.ports import Clock, Usage
 from shared.records import utcnow
+from shared.store import Charge, seconds_left, window_start
 from shared.timeline import MIN_SECONDS
 
 #: how each quota's limit reads in a refusal ("20 jobs per hour")
@@ -43,7 +43,7 @@ class Quotas:
     """Charges the caller's account (``Caller.account``, its limits ``Caller.limits``) and reports its usage.
     ``clock`` decides the window of each charge."""
 
-    store: JobTable
+    store: Usage
     clock: Clock = field(default=utcnow)
 
     def charge_submit(self, caller: Caller, request: GenerateRequest) -> None:

@@ -7,16 +7,21 @@ not by whoever happens to read it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from functions.api.errors import BadRequestError, NotFoundError
 from functions.api.presign import Presigner
 from functions.api.queue_stats import wait_minutes
 from shared import keys
 from shared.contract import FileFormat, JobListResponse, JobStatusResponse, OutputKind, OutputPublic, ProgressPublic
-from shared.ports import JobTable
+from shared.ports import ActiveJobs, Jobs
 from shared.records import JobRecord
 from shared.settings import Settings
 from shared.states import JobState
+
+
+class ReadStore(Jobs, ActiveJobs, Protocol):
+    """What reads use of the job table: job items, and the index for queue positions."""
 
 
 @dataclass(frozen=True)
@@ -24,7 +29,7 @@ class JobReads:
     """Reads of job items; presigning needs no request to S3."""
 
     settings: Settings
-    store: JobTable
+    store: ReadStore
     presigner: Presigner
 
     def get_owned(self, job_id: str, owner: str) -> JobRecord:

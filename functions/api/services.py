@@ -12,10 +12,10 @@ from functions.api.reads import JobReads
 from functions.api.submission import Submissions
 from functions.api.uploads import Uploads
 from shared.aws import client
-from shared.jobs import JobStore
 from shared.ports import Clock, JobTable, MessageQueue, ObjectStore
 from shared.records import utcnow
 from shared.settings import Settings
+from shared.store import JobStore
 from shared.webhooks import Resolver, resolve_host
 
 

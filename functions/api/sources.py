@@ -16,7 +16,7 @@ from shared import keys
 from shared.contract import EditRequest, FileFormat, GenerateRequest, OutputKind
 from shared.lrc import LyricLine, ParsedLyrics, timed_lines
 from shared.lyrics import parse_lrc
-from shared.ports import JobTable, ObjectStore
+from shared.ports import Jobs, ObjectStore
 from shared.records import JobRequestRecord
 from shared.states import JobState
 from shared.storage import exists
@@ -43,7 +43,7 @@ class Resolved:
     warnings: list[str]
 
 
-def find_source(store: JobTable, s3: ObjectStore, bucket: str, owner: str, job_id: str, index: int,
+def find_source(store: Jobs, s3: ObjectStore, bucket: str, owner: str, job_id: str, index: int,
                 loc: list[str | int]) -> Source:
     """The caller's finished song ``index`` of ``job_id``; a clear 422 naming ``loc`` otherwise (another owner's
     job reads as unknown)."""
@@ -68,7 +68,7 @@ def sung_lrc(s3: ObjectStore, bucket: str, source: Source) -> str:
     return JobRequestRecord.model_validate_json(body).lrc
 
 
-def resolve(request: GenerateRequest, store: JobTable, s3: ObjectStore, bucket: str, owner: str) -> Resolved | None:
+def resolve(request: GenerateRequest, store: Jobs, s3: ObjectStore, bucket: str, owner: str) -> Resolved | None:
     """The source-based edit of ``request`` (None when it has neither ``edit.job_id`` nor ``extend``)."""
     if request.extend is not None:
         extend = request.extend

@@ -24,7 +24,7 @@ from functions.failures import fail_job
 from shared import keys
 from shared.accounts import Caller
 from shared.contract import MAX_SEED, GenerateRequest
-from shared.ports import Clock, JobTable, MessageQueue, ObjectStore
+from shared.ports import Clock, Jobs, MessageQueue, ObjectStore
 from shared.records import JobMessage, JobRecord, JobRequestRecord, utcnow
 from shared.rejections import rejection_reason
 from shared.settings import Settings
@@ -51,7 +51,7 @@ class Submissions:
     (``created_at``)."""
 
     settings: Settings
-    store: JobTable
+    store: Jobs
     s3: ObjectStore
     sqs: MessageQueue
     quotas: Quotas

@@ -24,11 +24,11 @@ from pydantic import ValidationError
 
 from functions.observability import lambda_entry
 from shared.aws import client
-from shared.jobs import JobStore
 from shared.records import JobMessage, JobRecord, utcnow
 from shared.settings import Settings, get_settings
 from shared.states import JobState
 from shared.storage import put_failure
+from shared.store import JobStore
 
 logger = Logger(service="status")
 processor = BatchProcessor(event_type=EventType.SQS)

@@ -8,6 +8,7 @@ seconds to its account's quota (``functions.gpu_time``), so a repeated event add
 
 from __future__ import annotations
 
+from typing import Protocol
 from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger, Metrics
@@ -22,15 +23,19 @@ from functions.observability import lambda_entry
 from functions.status.notify import notify_final
 from shared import keys
 from shared.aws import client
-from shared.jobs import JobStore
-from shared.ports import Clock, JobTable, MessageQueue, ObjectStore
+from shared.ports import Clock, Jobs, MessageQueue, ObjectStore, Usage
 from shared.records import FailureCode, FailureRecord, JobRecord, OutputFile, OutputManifest, utcnow
 from shared.settings import Settings, get_settings
 from shared.states import JobState
 from shared.storage import is_missing
+from shared.store import JobStore
 
 logger = Logger(service="status")
 metrics = Metrics(namespace="DiffRhythm", service="status")
+
+
+class RecorderStore(Jobs, Usage, Protocol):
+    """What the status function uses of the job table: job items, and usage for the GPU seconds of jobs it ends."""
 
 
 class StatusRecorder:
@@ -38,7 +43,7 @@ class StatusRecorder:
     job's webhook event (``webhooks``: the SQS client of ``settings.webhook_queue_url``). Clients are injected;
     ``clock`` stamps ``completed_at``."""
 
-    def __init__(self, settings: Settings, store: JobTable, s3: ObjectStore, webhooks: MessageQueue,
+    def __init__(self, settings: Settings, store: RecorderStore, s3: ObjectStore, webhooks: MessageQueue,
                  clock: Clock = utcnow) -> None:
         self.settings, self.store, self.s3, self.webhooks, self.clock = settings, store, s3, webhooks, clock
 

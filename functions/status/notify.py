@@ -4,22 +4,22 @@ The status function never calls a receiver: a slow or failing receiver would hol
 ``WebhookEvent`` JSON, signed at each delivery) to ``WEBHOOK_QUEUE_URL``; the webhook function
 (``functions.status.webhook``) delivers it, one attempt per queue delivery, with growing backoff and a DLQ.
 
-A final transition leaves the job in the active index's NOTIFY partition (``shared.jobs``) until its event is queued
-(or it has no webhook), so the reconciler queues the events of status events that were dropped or failed.
+A final transition leaves the job in the active index's NOTIFY partition (``shared.store.active``) until its event is
+queued (or it has no webhook), so the reconciler queues the events of status events that were dropped or failed.
 """
 
 from __future__ import annotations
 
 from aws_lambda_powertools import Logger
 
-from shared.ports import JobTable, MessageQueue
+from shared.ports import Jobs, MessageQueue
 from shared.records import JobRecord, WebhookEvent, utcnow
 from shared.settings import Settings
 
 logger = Logger(service="status")
 
 
-def notify_final(job: JobRecord, store: JobTable, queue: MessageQueue, settings: Settings) -> bool:
+def notify_final(job: JobRecord, store: Jobs, queue: MessageQueue, settings: Settings) -> bool:
     """Queue the final-state event of ``job`` for its webhook unless ``webhook_queued_at`` says it was, then take the
     job out of the NOTIFY partition; True if this call queued the event.
 

@@ -1,7 +1,7 @@
 """The reconciler, run on a schedule: no job stays unfinished.
 
-One pass, over the active-job index (``shared.jobs``: queued and running jobs, and final jobs whose webhook event is
-not queued yet):
+One pass, over the active-job index (``shared.store.active``: queued and running jobs, and final jobs whose webhook
+event is not queued yet):
 
 - **Lost webhook events.** A final job still marked NOTIFY ``notify_after_s`` after it ended (its status event was
   dropped, its send failed, or a cancel's marker was not written) gets its event queued now, or none if it has no
@@ -44,12 +44,12 @@ from functions.observability import lambda_entry
 from functions.status.handler import recorder as status_recorder
 from shared import keys
 from shared.aws import client
-from shared.jobs import JobStore
-from shared.ports import Clock, JobTable, MessageQueue, ObjectStore
+from shared.ports import ActiveJobs, Clock, Jobs, MessageQueue, ObjectStore
 from shared.records import ActiveJob, JobMessage, JobRecord, utcnow
 from shared.settings import Settings, get_settings
 from shared.states import JobState
 from shared.storage import exists
+from shared.store import JobStore
 
 logger = Logger(service="status")
 QUEUED_TOO_LONG_REASON = "no worker became free in time; please submit the job again"
@@ -67,13 +67,17 @@ class Recorder(Protocol):
     def notify(self, job_id: str) -> bool: ...
 
 
+class ReconcileStore(Jobs, ActiveJobs, Protocol):
+    """What the reconciler uses of the job table: the active-job index for its candidates, job items to settle them."""
+
+
 @dataclass(frozen=True)
 class Reconciler:
     """Finds jobs that would otherwise never finish and settles them. Clients are injected; ``sqs`` is the job
     queue's client (re-queued jobs get a fresh message there)."""
 
     settings: Settings
-    store: JobTable
+    store: ReconcileStore
     s3: ObjectStore
     sqs: MessageQueue
     recorder: Recorder
@@ -102,9 +106,9 @@ class Reconciler:
                 "failed": result["dead_lettered"] + result["timed_out"]}
 
     def _notify_pending(self, now: datetime) -> Counter[str]:
-        """Queue the webhook events of final jobs still NOTIFY (``shared.jobs``) ``notify_after_s`` after they ended:
-        their status event was dropped (an applied record, a cancel whose marker was not written) or its send failed.
-        ``notified`` counts the jobs settled (their event queued, or none to queue)."""
+        """Queue the webhook events of final jobs still NOTIFY (``shared.store.active``) ``notify_after_s`` after they
+        ended: their status event was dropped (an applied record, a cancel whose marker was not written) or its send
+        failed. ``notified`` counts the jobs settled (their event queued, or none to queue)."""
         done: Counter[str] = Counter()
         for job_id in self.store.notify_pending(now - timedelta(seconds=self.settings.notify_after_s)):
             done[self._guarded(job_id, self._notify, job_id)] += 1

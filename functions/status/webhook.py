@@ -26,11 +26,11 @@ from pydantic import ValidationError
 
 from functions.observability import lambda_entry
 from shared.aws import client
-from shared.jobs import JobStore
-from shared.ports import JobTable
+from shared.ports import Jobs
 from shared.records import JobRecord, WebhookEvent, utcnow
 from shared.secrets import SecretReader, secrets
 from shared.settings import Settings, get_settings
+from shared.store import JobStore
 from shared.webhooks import DeliveryError, Resolver, UnsafeTargetError, deliver, resolve_host, signing_secret
 
 logger = Logger(service="webhook")
@@ -70,7 +70,7 @@ class WebhookSender:
     (``settings.webhook_secret_id``), ``resolve`` is the DNS lookup (tests pass both)."""
 
     settings: Settings
-    store: JobTable
+    store: Jobs
     queue: VisibilityQueue
     read_secret: SecretReader
     resolve: Resolver = resolve_host

@@ -8,7 +8,7 @@ from inference_container.worker.job import JobRunner
 from inference_container.worker.loop import Worker, logger
 from inference_container.worker.settings import WorkerSettings
 from shared.aws import client
-from shared.jobs import JobStore
+from shared.store import JobStore
 
 
 def build_worker(settings: WorkerSettings | None = None, pipeline: Pipeline | None = None) -> Worker:

@@ -10,7 +10,7 @@ from typing import Any
 
 from infrastructure.local.container import TaskShape
 from shared import keys
-from shared.jobs import JobStore
+from shared.store import JobStore
 from tests.conftest import wait_for
 from tests.container.conftest import ready
 

@@ -43,7 +43,7 @@ def test_rate_limit_answers_429_with_retry_after(settings, aws, api_key):
 
     from functions.api.app import create_app
     from functions.api.services import Services
-    from shared.jobs import JobStore
+    from shared.store import JobStore
 
     with warnings.catch_warnings():  # Starlette now suggests httpx2; the httpx installed here works as well
         warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
@@ -130,8 +130,8 @@ def test_presigned_download_passes_the_browsers_cors_checks(api, aws, settings):
 def test_health_reports_models_loaded_from_a_recent_worker_heartbeat(stack, aws, settings):
     from datetime import timedelta
 
-    from shared.jobs import JobStore
     from shared.records import utcnow
+    from shared.store import JobStore
 
     store = JobStore(aws("dynamodb"), settings.table_name)
     anonymous = Api(stack.api_url, None)

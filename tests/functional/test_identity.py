@@ -20,8 +20,8 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from infrastructure.cli import main as cli
-from shared.jobs import JobStore
 from shared.records import utcnow
+from shared.store import JobStore
 from shared.webhooks import SIGNATURE_HEADER, SignatureError, verify
 from tests.conftest import SEED_REQUEST, Api, wait_for
 from tests.worker_sim import wav_bytes, write_outputs

@@ -1,4 +1,4 @@
-"""``shared.jobs.JobStore`` against DynamoDB (moto) at fixed times: quota windows and transactions, the reconciler's
+"""``shared.store.JobStore`` against DynamoDB (moto) at fixed times: quota windows and transactions, the reconciler's
 query and its conditional transition."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from shared.accounts import Meter
-from shared.jobs import JobStore, deserialize, serialize, usage_pk
 from shared.records import JobRecord
 from shared.states import JobState
+from shared.store import JobStore, deserialize, serialize, usage_pk
 
 END_OF_HOUR = datetime(2031, 3, 4, 13, 0, tzinfo=UTC)
 UNITS, JOBS, GPU, UPLOADS = (Meter.UNITS_PER_HOUR, Meter.JOBS_PER_HOUR, Meter.GPU_SECONDS_PER_DAY,

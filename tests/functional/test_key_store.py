@@ -18,22 +18,10 @@ from shared.accounts import (
     RevokedKeyError,
     UnknownKeyError,
 )
-from tests.functional.moto_keys import aws_client, create_keys_table, items, moto_server
+from tests.support.fakes import FakeClock
+from tests.support.moto import aws_client, create_keys_table, items, moto_server
 
 START = datetime(2031, 3, 4, 12, 0, tzinfo=UTC)
-
-
-class Clock:
-    """Now, moved by the test."""
-
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture(scope="module")
@@ -48,12 +36,12 @@ def table(dynamodb: Any) -> str:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock(START)
 
 
 @pytest.fixture
-def store(dynamodb: Any, table: str, clock: Clock) -> KeyStore:
+def store(dynamodb: Any, table: str, clock: FakeClock) -> KeyStore:
     return KeyStore(dynamodb, table, clock=clock)
 
 

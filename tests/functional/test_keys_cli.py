@@ -14,7 +14,7 @@ from infrastructure.cli import main
 from infrastructure.keys_cli import stack_outputs
 from shared.accounts import KeyStore, Limits
 from shared.webhooks import key_secret
-from tests.functional.moto_keys import REGION, aws_client, create_keys_table, items, moto_server
+from tests.support.moto import REGION, aws_client, create_keys_table, items, moto_server
 
 MASTER = "webhook-master-secret-for-the-cli-test"
 STACK_TEMPLATE = {

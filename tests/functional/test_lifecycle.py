@@ -15,9 +15,9 @@ from infrastructure.local.dispatcher import LambdaContext, scheduled_event
 from shared import keys
 from shared.accounts import Caller, Limits
 from shared.contract import GenerateRequest
-from shared.jobs import JobStore
 from shared.records import JobRecord, utcnow
 from shared.states import JobState
+from shared.store import JobStore
 from shared.webhooks import SIGNATURE_HEADER, SignatureError, verify
 from tests.conftest import SEED_REQUEST, wait_for
 from tests.worker_sim import take_message, write_failure, write_outputs

@@ -11,9 +11,9 @@ from datetime import timedelta
 from functions.status import reconcile
 from infrastructure.local.dispatcher import LambdaContext, scheduled_event
 from shared import keys
-from shared.jobs import JobStore
 from shared.records import JobMessage, JobRecord, utcnow
 from shared.states import JobState
+from shared.store import JobStore
 from tests.conftest import wait_for
 from tests.worker_sim import take_message, write_outputs
 

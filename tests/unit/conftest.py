@@ -1,10 +1,11 @@
-"""The in-memory job table, bucket and queue (``tests/unit/fakes.py``) as fixtures, for every unit test folder."""
+"""The in-memory job table, bucket and queue (``tests.support``) as fixtures, for every unit test folder."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.unit.fakes import FakeJobTable, FakeObjectStore, FakeQueue
+from tests.support.fakes import FakeObjectStore, FakeQueue
+from tests.support.job_table import FakeJobTable
 
 BUCKET, QUEUE_URL = "unit-bucket", "https://sqs.example/unit-jobs"
 WEBHOOK_QUEUE_URL = "https://sqs.example/unit-webhooks"

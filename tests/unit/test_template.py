@@ -14,7 +14,7 @@ from samtranslator.translator.transform import transform
 
 from infrastructure.local.template import TEMPLATE, load_template
 from shared import keys
-from shared.jobs import ACTIVE_INDEX, OWNER_INDEX
+from shared.store import ACTIVE_INDEX, OWNER_INDEX
 
 PARAMETERS: dict[str, str] = {}
 

@@ -14,8 +14,9 @@ from shared.accounts import ApiKey, Limits
 from shared.records import JobRecord, OutputFile
 from shared.settings import Settings
 from shared.states import JobState
+from tests.support.fakes import FakeClock, FakeObjectStore, FakeQueue
+from tests.support.job_table import FakeJobTable
 from tests.unit.conftest import BUCKET, QUEUE_URL
-from tests.unit.fakes import FakeClock, FakeJobTable, FakeObjectStore, FakeQueue
 from tests.unit.functions.issuer import FakeIssuer, Monotonic
 
 NOW = datetime(2030, 5, 17, 10, 59, 0, tzinfo=UTC)  # one minute before a rate-limit window ends

@@ -12,7 +12,7 @@ from shared.accounts import Meter
 from shared.contract import UploadRequest
 from shared.records import CancellationRecord
 from shared.states import JobState
-from tests.unit.fakes import key_caller
+from tests.support.fakes import key_caller
 from tests.unit.functions.conftest import NOW, OTHER, OWNER, put_job
 
 

@@ -12,11 +12,12 @@ from functions.status.handler import StatusRecorder
 from shared import keys
 from shared.accounts import Meter
 from shared.contract import GenerateRequest
-from shared.jobs import window_start
 from shared.states import JobState
 from shared.storage import put_failure
+from shared.store import window_start
+from tests.support.fakes import FakeClock, FakeQueue, client_error, key_caller
+from tests.support.job_table import FakeJobTable
 from tests.unit.conftest import WEBHOOK_QUEUE_URL
-from tests.unit.fakes import FakeClock, FakeJobTable, FakeQueue, client_error, key_caller
 from tests.unit.functions.conftest import BUCKET, LYRICS_REQUEST, NOW, make_settings, put_job, resolve
 from tests.unit.functions.test_status import write_outputs
 

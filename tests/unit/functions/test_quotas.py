@@ -17,7 +17,7 @@ from functions.api.errors import FieldError, RateLimitError
 from functions.api.services import Services
 from shared.accounts import ApiKey, Limits, Meter, end_user_owner
 from shared.contract import GenerateRequest, UploadRequest
-from tests.unit.fakes import key_caller
+from tests.support.fakes import key_caller
 from tests.unit.functions.conftest import LYRICS_REQUEST, NOW, make_settings, resolve
 
 with warnings.catch_warnings():  # Starlette now suggests httpx2; the httpx installed here works as well

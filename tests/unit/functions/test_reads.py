@@ -6,8 +6,8 @@ import pytest
 
 from functions.api.errors import BadRequestError, NotFoundError
 from shared.contract import OutputFormat
-from shared.jobs import CursorError
 from shared.states import JobState
+from shared.store import CursorError
 from tests.unit.functions.conftest import OTHER, OWNER, put_job
 
 

@@ -18,8 +18,9 @@ from shared.records import ActiveJob, FailureRecord, JobMessage, JobRecord, Mani
 from shared.settings import Settings
 from shared.states import JobState
 from shared.storage import put_failure, put_json
+from tests.support.fakes import FakeClock, FakeObjectStore, FakeQueue, client_error
+from tests.support.job_table import FakeJobTable
 from tests.unit.conftest import BUCKET, WEBHOOK_QUEUE_URL
-from tests.unit.fakes import FakeClock, FakeJobTable, FakeObjectStore, FakeQueue, client_error
 from tests.unit.functions.conftest import NOW, make_settings, put_job
 
 

@@ -14,8 +14,8 @@ from shared.records import ManifestOutput, OutputManifest, WebhookEvent
 from shared.settings import Settings
 from shared.states import JobState
 from shared.storage import put_json
+from tests.support.fakes import FakeClock, FakeQueue, client_error
 from tests.unit.conftest import BUCKET, WEBHOOK_QUEUE_URL
-from tests.unit.fakes import FakeClock, FakeQueue, client_error
 from tests.unit.functions.conftest import NOW, OWNER, make_settings, put_job
 
 HOOK = "https://example.com/hook"

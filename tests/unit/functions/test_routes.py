@@ -14,7 +14,7 @@ from functions.api.services import Services
 from functions.api.tokens import TokenVerifier
 from shared.accounts import end_user_owner, user_owner
 from shared.states import JobState
-from tests.unit.fakes import client_error
+from tests.support.fakes import client_error
 from tests.unit.functions.conftest import LYRICS_REQUEST, FakeKeys, api_key, make_settings, put_job, resolve
 from tests.unit.functions.issuer import CLIENT_ID, ISSUER, FakeIssuer
 

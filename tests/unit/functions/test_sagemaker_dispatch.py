@@ -24,8 +24,8 @@ from functions.dispatch.sagemaker import (
 )
 from shared import keys
 from shared.records import JobMessage
+from tests.support.fakes import FakeObjectStore, client_error
 from tests.unit.conftest import BUCKET
-from tests.unit.fakes import FakeObjectStore, client_error
 
 ENDPOINT = "diffrhythm-unit-endpoint"
 SQS_EVENT = Path(__file__).resolve().parents[2] / "events" / "sqs-receive-message.json"

@@ -12,8 +12,8 @@ from shared.contract import FileFormat, GenerateRequest, OutputKind
 from shared.lrc import LyricsError, timed_lines
 from shared.records import JobRequestRecord, OutputFile
 from shared.states import JobState
+from tests.support.fakes import key_caller
 from tests.unit.conftest import BUCKET
-from tests.unit.fakes import key_caller
 from tests.unit.functions.conftest import LYRICS_REQUEST, OTHER, OWNER, make_settings
 
 UNLIMITED = make_settings(rate_limit_per_hour=0, jobs_per_hour=0)

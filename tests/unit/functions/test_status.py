@@ -10,8 +10,8 @@ from shared import keys
 from shared.records import ManifestOutput, OutputManifest, WebhookEvent
 from shared.states import JobState
 from shared.storage import put_failure
+from tests.support.fakes import FakeQueue, client_error
 from tests.unit.conftest import WEBHOOK_QUEUE_URL
-from tests.unit.fakes import FakeQueue, client_error
 from tests.unit.functions.conftest import BUCKET, make_settings, put_job
 
 

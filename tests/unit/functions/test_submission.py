@@ -13,10 +13,11 @@ from functions.api.services import Services
 from shared import keys
 from shared.accounts import Meter
 from shared.contract import GenerateRequest
-from shared.jobs import window_start
 from shared.records import FailureRecord, JobMessage, JobRecord, JobRequestRecord
 from shared.states import JobState
-from tests.unit.fakes import FakeJobTable, client_error, key_caller
+from shared.store import window_start
+from tests.support.fakes import client_error, key_caller
+from tests.support.job_table import FakeJobTable
 from tests.unit.functions.conftest import LYRICS_REQUEST, NOW, OTHER, OWNER, make_settings, resolve
 
 ME, THEM = key_caller(OWNER, make_settings()), key_caller(OTHER, make_settings())  # the ``settings`` fixture's limits

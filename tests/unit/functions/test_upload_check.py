@@ -13,7 +13,7 @@ from functions.api.errors import FieldError
 from functions.status.upload_check import UploadChecker
 from shared import keys
 from shared.contract import GenerateRequest
-from tests.unit.fakes import FakeObjectStore, client_error, key_caller
+from tests.support.fakes import FakeObjectStore, client_error, key_caller
 from tests.unit.functions.conftest import LYRICS_REQUEST, OWNER, make_settings
 from tests.unit.shared.test_audio_probe import encode
 

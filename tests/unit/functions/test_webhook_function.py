@@ -12,8 +12,9 @@ from functions.status.webhook import MAX_BACKOFF_S, RetryLater, WebhookSender, b
 from shared.records import JobRecord, WebhookEvent, utcnow
 from shared.states import JobState
 from shared.webhooks import DeliveryError, SignatureError, key_secret, sign, verify
+from tests.support.fakes import FakeQueue
+from tests.support.job_table import FakeJobTable
 from tests.unit.conftest import WEBHOOK_QUEUE_URL
-from tests.unit.fakes import FakeJobTable, FakeQueue
 from tests.unit.functions.conftest import make_settings, put_job, resolve
 
 HOOK = "https://hooks.example.com/done"

@@ -9,10 +9,11 @@ from pydantic import ValidationError
 
 from infrastructure.local.template import load_template
 from shared.contract import FRONTEND_EXAMPLE, MAX_STEPS, MIN_STEPS, GenerateRequest
-from shared.jobs import JobStore
 from shared.settings import Settings
+from shared.store import JobStore
 from shared.timeline import MAX_SECONDS
-from tests.unit.fakes import FakeJobTable, client_error
+from tests.support.fakes import client_error
+from tests.support.job_table import FakeJobTable
 from tests.unit.functions.conftest import put_job
 
 
@@ -78,8 +79,8 @@ def test_the_active_job_index_key_follows_the_state_queued_running_then_notify_u
     condition that no lease holds), NOTIFY when final, and removed once notified (only from a final state)."""
     from datetime import UTC, datetime, timedelta
 
-    from shared.jobs import serialize
     from shared.states import JobState
+    from shared.store import serialize
 
     job = put_job(FakeJobTable())
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.jobs import JobStore, serialize
 from shared.states import JobState
-from tests.unit.fakes import FakeJobTable, client_error
+from shared.store import JobStore, serialize
+from tests.support.fakes import client_error
+from tests.support.job_table import FakeJobTable
 from tests.unit.functions.conftest import put_job
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)

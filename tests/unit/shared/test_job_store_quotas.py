@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from shared.accounts import Meter
-from shared.jobs import JobStore, deserialize, serialize
+from shared.store import JobStore, deserialize, serialize
 
 AT = datetime(2030, 1, 1, 10, 30, tzinfo=UTC)
 HOUR, DAY = int(datetime(2030, 1, 1, 10, tzinfo=UTC).timestamp()), int(datetime(2030, 1, 1, tzinfo=UTC).timestamp())
@@ -54,7 +54,7 @@ def test_the_meter_named_is_the_item_whose_condition_failed():
 
 
 def test_a_conflicting_transaction_is_tried_again_and_raised_when_it_keeps_conflicting(monkeypatch):
-    monkeypatch.setattr("shared.jobs.time.sleep", lambda _: None)
+    monkeypatch.setattr("shared.store.usage.time.sleep", lambda _: None)
     db = Transactions(cancelled("TransactionConflict", "None"))
     assert JobStore(db, "jobs").charge("acme", [(UNITS, 3, 40), (JOBS, 1, 20)], AT) is None
     assert len(db.calls) == 2

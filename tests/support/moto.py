@@ -1,4 +1,5 @@
-"""A moto server of its own and an empty keys table on it, for the key store's and ``diffrhythm keys``' tests."""
+"""A moto server of its own and empty tables on it, made as ``template.yaml`` declares them: the keys table (the key
+store's and ``diffrhythm keys``' tests) and the job table (the job table's contract tests)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,18 @@ def create_keys_table(dynamodb: Any) -> str:
     dynamodb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
                           AttributeDefinitions=[{"AttributeName": "hash", "AttributeType": "S"}],
                           KeySchema=[{"AttributeName": "hash", "KeyType": "HASH"}])
+    return name
+
+
+def create_job_table(dynamodb: Any) -> str:
+    """A new job table as the template declares it (``JobsTable``: its keys and indexes); its name, unique."""
+    from infrastructure.local.template import resource  # reads template.yaml: only where a table is made
+
+    props = resource("JobsTable")
+    name = f"jobs-{uuid.uuid4().hex[:12]}"
+    dynamodb.create_table(TableName=name, BillingMode=props["BillingMode"], KeySchema=props["KeySchema"],
+                          AttributeDefinitions=props["AttributeDefinitions"],
+                          GlobalSecondaryIndexes=props["GlobalSecondaryIndexes"])
     return name
 
 

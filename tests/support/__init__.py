@@ -1,0 +1,1 @@
+"""Test doubles and builders shared by the test tiers (never imported by the product)."""
