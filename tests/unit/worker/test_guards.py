@@ -26,10 +26,10 @@ def health_file(tmp_path, monkeypatch):
     return path
 
 
-def _beat_renews(worker, table, sqs) -> tuple[list[str], list[tuple[str, int]]]:
+def _heartbeat_calls(worker, table, sqs) -> tuple[list[str], list[tuple[str, int]]]:
     """One heartbeat, and the table and queue calls it made."""
     calls, visibility = len(table.calls), len(sqs.visibility)
-    worker._beat()
+    worker.leases.beat()
     return table.calls[calls:], sqs.visibility[visibility:]
 
 
@@ -43,12 +43,12 @@ def test_a_stalled_group_stops_renewing_its_lease_and_reads_unhealthy(worker, ta
 
     def hang() -> None:  # the GPU call stops returning: no progress report for longer than STALL_S
         ticks.advance(STALL_S - 1)
-        seen["renewed"] = _beat_renews(worker, table, sqs)  # still within STALL_S: lease and message renewed
+        seen["renewed"] = _heartbeat_calls(worker, table, sqs)  # still within STALL_S: lease and message renewed
         lease = table.jobs[job_id].lease_until
         seen["healthy while slow"] = health.healthy()
         ticks.advance(2)
         worker.timer.polled()  # even a fresh file ...
-        seen["renewed after the stall"] = _beat_renews(worker, table, sqs), _beat_renews(worker, table, sqs)
+        seen["renewed after the stall"] = _heartbeat_calls(worker, table, sqs), _heartbeat_calls(worker, table, sqs)
         seen["lease kept"] = table.jobs[job_id].lease_until == lease
         seen["healthy when stalled"] = health.healthy()  # ... reads unhealthy while the job in hand is stalled
 
@@ -73,7 +73,7 @@ def test_a_job_that_keeps_progressing_stays_healthy_long_after_the_last_poll(wor
         for _ in range(10):  # 10 minutes since the poll, one step a minute
             ticks.advance(60)
             worker.timer.step()
-        worker._beat()
+        worker.leases.beat()
         now = time.time()
         verdicts.extend([health.healthy(now=now), health.healthy(now=now + STALL_S + 1)])
 
@@ -108,7 +108,7 @@ def test_sagemaker_ping_fails_while_the_job_in_hand_is_stalled(worker, ticks):
 def test_jobs_waiting_for_a_later_group_are_renewed_too(worker, table, s3, sqs, pipeline):
     first, waiting = queue_job(table, s3, lyrics="[00:01.00]first"), queue_job(table, s3, audio_length=120)
     beats: list[list[tuple[str, int]]] = []
-    pipeline.during_sampling = lambda: beats.append(_beat_renews(worker, table, sqs)[1])
+    pipeline.during_sampling = lambda: beats.append(_heartbeat_calls(worker, table, sqs)[1])
     assert worker.handle_many([first, waiting]) == ["completed", "completed"]
     assert pipeline.batches == [["[00:01.00]first"], ["[00:01.00]hello there"]]  # two groups (two lengths)
     assert beats[0] == [(first["ReceiptHandle"], 300), (waiting["ReceiptHandle"], 300)]  # waiting: renewed as well

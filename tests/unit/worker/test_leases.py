@@ -135,7 +135,7 @@ def test_each_claim_has_its_own_token_and_the_lease_writes_name_it(worker, table
     first, second = queue_job(table, s3, lyrics="[00:01.00]one"), queue_job(table, s3, lyrics="[00:01.00]two")
     owners = []
     pipeline.during_sampling = lambda: (owners.extend(table.jobs[job_id_of(m)].lease_owner for m in (first, second)),
-                                        worker._beat())
+                                        worker.leases.beat())
     assert worker.handle_many([first, second]) == ["completed", "completed"]
     assert len(set(owners)) == 2 and all(o.startswith(f"{worker.worker_id}/") for o in owners)
     assert [table.jobs[job_id_of(m)].lease_owner for m in (first, second)] == owners  # renewed, not replaced
@@ -152,8 +152,8 @@ def test_a_worker_whose_lease_was_taken_over_stops_renewing_writes_nothing_and_l
     def taken_over() -> None:
         seen["holder"] = _take_over(table, job_id)
         calls = len(table.calls)
-        worker._beat()  # the renewal finds the other claim: no lease write holds, no visibility change
-        worker._beat()  # and the next beat renews nothing of it
+        worker.leases.beat()  # the renewal finds the other claim: no lease write holds, no visibility change
+        worker.leases.beat()  # and the next beat renews nothing of it
         seen["beats"] = table.calls[calls:]
         if ending == "raises":  # then the GPU call fails: not a retry of a job that is not ours
             raise RuntimeError("CUDA error (simulated)")
@@ -182,7 +182,7 @@ def test_a_job_the_reconciler_requeued_meanwhile_is_dropped_too(worker, table, s
 
     def requeued() -> None:  # the lease looked stale to the reconciler: a new message, the job QUEUED again
         table.transition(job_id, JobState.QUEUED, lease_until=None)
-        worker._beat()
+        worker.leases.beat()
 
     pipeline.during_sampling = requeued
     assert worker.handle(message) == "abandoned"
@@ -192,7 +192,7 @@ def test_a_job_the_reconciler_requeued_meanwhile_is_dropped_too(worker, table, s
 
 def test_in_a_shared_group_only_the_job_taken_over_is_dropped(worker, table, s3, sqs, pipeline):
     lost, kept = queue_job(table, s3, lyrics="[00:01.00]lost"), queue_job(table, s3, lyrics="[00:01.00]kept")
-    pipeline.during_sampling = lambda: (_take_over(table, job_id_of(lost)), worker._beat())
+    pipeline.during_sampling = lambda: (_take_over(table, job_id_of(lost)), worker.leases.beat())
     assert worker.handle_many([lost, kept]) == ["abandoned", "completed"]
     assert len(pipeline.batches) == 1  # one shared call: the other job's song is still delivered
     assert outputs_of(s3, lost) == set() and "result.json" in outputs_of(s3, kept)
@@ -202,7 +202,7 @@ def test_in_a_shared_group_only_the_job_taken_over_is_dropped(worker, table, s3,
 
 def test_a_waiting_group_taken_over_is_not_generated(worker, table, s3, sqs, pipeline):
     first, waiting = queue_job(table, s3, lyrics="[00:01.00]first"), queue_job(table, s3, audio_length=120)
-    pipeline.during_sampling = lambda: (_take_over(table, job_id_of(waiting)), worker._beat())
+    pipeline.during_sampling = lambda: (_take_over(table, job_id_of(waiting)), worker.leases.beat())
     assert worker.handle_many([first, waiting]) == ["completed", "abandoned"]
     assert pipeline.batches == [["[00:01.00]first"]]  # the second group was not sampled
     assert outputs_of(s3, waiting) == set() and sqs.deleted == [first["ReceiptHandle"]]
@@ -211,7 +211,7 @@ def test_a_waiting_group_taken_over_is_not_generated(worker, table, s3, sqs, pip
 def test_a_cancel_is_still_a_cancel_not_a_takeover(worker, table, s3, sqs, pipeline):
     message = queue_job(table, s3)
     job_id = job_id_of(message)
-    pipeline.during_sampling = lambda: (table.transition(job_id, JobState.CANCELLED), worker._beat())
+    pipeline.during_sampling = lambda: (table.transition(job_id, JobState.CANCELLED), worker.leases.beat())
     assert worker.handle(message) == "cancelled"
     assert sqs.deleted == [message["ReceiptHandle"]]
 
