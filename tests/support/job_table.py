@@ -14,6 +14,7 @@ from shared.accounts import Meter
 from shared.records import ActiveJob, JobRecord
 from shared.states import ALLOWED_FROM, JobState
 from shared.store import Charge, CursorError, checked_charges, seconds_left, window_start
+from tests.support.fakes import client_error
 
 WRITES = frozenset({"create", "transition", "claim", "set_fields", "notified", "charge", "add_usage"})
 
@@ -69,13 +70,16 @@ class FakeJobTable:
             job.status is JobState.RUNNING and (job.lease_until is None or job.lease_until < now)))
         if job is None or not free:
             return None
-        self.jobs[job_id] = self._updated(job, status=JobState.RUNNING, lease_until=lease_until,
-                                          lease_owner=lease_owner, **fields)
+        self.jobs[job_id] = self._updated(job, **{"updated_at": now, **fields, "status": JobState.RUNNING,
+                                                  "lease_until": lease_until, "lease_owner": lease_owner})
         return self.jobs[job_id]
 
     def set_fields(self, job_id: str, *, only_if: JobState | None = None, only_if_absent: str | None = None,
                    only_if_lease_owner: str | None = None, **fields: Any) -> bool:
         self.calls.append("set_fields")
+        nothing_compared = only_if is None and only_if_lease_owner is None
+        if not fields or (nothing_compared and all(value is None for value in fields.values())):
+            raise client_error("ValidationException", "UpdateItem")  # as DynamoDB: nothing to set, or no value at all
         job = self.jobs.get(job_id)
         if job is None or (only_if is not None and job.status is not only_if):
             return False
