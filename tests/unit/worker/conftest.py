@@ -8,9 +8,9 @@ from inference_container.worker.job import JobRunner
 from inference_container.worker.loop import Worker
 from inference_container.worker.settings import WorkerSettings
 from inference_container.worker.watchdog import Watchdog
+from tests.support.pipeline import StandInPipeline
 from tests.unit.conftest import BUCKET, QUEUE_URL
 from tests.unit.fakes import FakeJobTable, FakeObjectStore, FakeQueue
-from tests.unit.worker.support import StandInPipeline
 
 STALL_S, MAX_RUN_S, MAX_ROWS = 600.0, 1800.0, 8
 

@@ -15,8 +15,9 @@ from inference_container.worker.sagemaker import ping
 from shared import keys
 from shared.records import FailureRecord, OutputManifest
 from shared.states import JobState
+from tests.support.pipeline import RATE, score_of
 from tests.unit.worker.conftest import MAX_RUN_S, STALL_S
-from tests.unit.worker.support import RATE, job_id_of, outputs_of, queue_job, score_of
+from tests.unit.worker.support import job_id_of, outputs_of, queue_job
 
 
 @pytest.fixture
