@@ -330,7 +330,7 @@ def test_a_pass_reports_each_action(settings, table, s3, sqs, clock):
 
 
 def test_the_worker_keeps_attempts_and_sets_started_at_when_it_claims_a_requeued_job(settings, table, s3, sqs, clock):
-    """What ``inference_container.worker.loop`` passes to ``claim`` (``started_at=job.started_at or now``,
+    """What ``inference_container.worker.claim`` passes to ``claim`` (``started_at=job.started_at or now``,
     ``attempts=job.attempts + 1``) after a re-queue: the attempt count goes on, the run limit starts afresh."""
     job = running(table, lease_ended_s=901, attempts=2)
     reconciler(settings, table, s3, sqs, clock).run()
