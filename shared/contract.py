@@ -5,6 +5,7 @@ Field names, defaults and status strings follow the existing frontend's contract
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal, Self
@@ -13,12 +14,14 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, JsonValue, field_
 
 from shared import licences as model_licences
 from shared.lrc import CJK, LyricsError, LyricsIssue, ParsedLyrics, has_words
-from shared.lyrics import parse_lrc
+from shared.lyrics import DEFAULT_BPM, parse_lrc
 from shared.presets import PRESETS, MasterPreset, Preset, SamplingSettings
 from shared.timeline import MAX_SECONDS, MIN_SECONDS, SHORT
 
 MAX_SEED = 2**32 - 1
 MAX_VARIATIONS = 8  # best_of's limit: a job's songs are variations 0 .. MAX_VARIATIONS - 1
+#: the text's share of a style mixed from ``style_prompt`` and ``reference_audio_key`` unless ``style_weight`` says
+DEFAULT_STYLE_WEIGHT = 0.5
 MIN_STEPS, MAX_STEPS = 2, 100  # Euler needs both ends of its grid; the longest preset (ultra) takes 100
 #: the existing frontend's example request (the seed report, Phase 4): the schema's example and the demo's first song
 FRONTEND_EXAMPLE: dict[str, JsonValue] = {
@@ -32,6 +35,11 @@ FailureCode = Literal["invalid_input", "generation_failed", "timed_out", "dead_l
 """Why a job failed: the one list of error codes a user can see (``error_code``; docs/api.md says what each means)."""
 
 MIN_STYLE_WEIGHT = 3  # what a style prompt must weigh (``meaning_weight``): "pop" or "流行"
+
+
+def draw_seed() -> int:
+    """A seed for a request that gives none (reported back, so the song can be made again)."""
+    return secrets.randbelow(MAX_SEED + 1)
 
 
 def meaning_weight(text: str) -> int:
@@ -158,7 +166,7 @@ class GenerateRequest(BaseModel):
     instrumental: bool = Field(False, description="Addition: a song without vocals; give no lyrics (or lyrics "
                                "without sung lines)", examples=[True])
     bpm: int | None = Field(None, ge=40, le=240, description="Addition: the tempo that times untimed or "
-                            "section-tagged lyrics (default 100)", examples=[120])
+                            f"section-tagged lyrics (default {DEFAULT_BPM:g})", examples=[120])
     title: str | None = Field(None, max_length=200, description="Addition: the title written into the files' tags",
                               examples=["Summer Nights"])
     negative_style_prompt: str | None = Field(
@@ -166,7 +174,7 @@ class GenerateRequest(BaseModel):
         "model's built-in negative style", examples=["lo-fi, muffled, out of tune"])
     style_weight: float | None = Field(
         None, ge=0.0, le=1.0, description="Addition: with both style_prompt and reference_audio_key, the text's share "
-        "of the mixed style (default 0.5)", examples=[0.7])
+        f"of the mixed style (default {DEFAULT_STYLE_WEIGHT})", examples=[0.7])
     best_of: int | None = Field(None, ge=2, le=MAX_VARIATIONS, description="Addition: generate this many variations "
                                 "and return them all ranked by score (similarity to the style), best first",
                                 examples=[4])
@@ -252,6 +260,11 @@ class GenerateRequest(BaseModel):
             return ParsedLyrics((), timed=True)
         assert self.lyrics is not None  # _one_style
         return parse_lrc(self.lyrics, self.audio_length, bpm=self.bpm)
+
+    def timed_lrc(self, parsed: ParsedLyrics) -> str:
+        """The LRC the song is sung from, given ``parsed`` (``parsed_lyrics()``): the caller's lyrics as written when
+        they are timed, else the times placed at the tempo; empty for an instrumental."""
+        return parsed.to_lrc() if not parsed.timed else self.lyrics or ""
 
 
 class GenerateResponse(BaseModel):

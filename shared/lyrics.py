@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from shared.lrc import (
     CJK,
@@ -22,6 +22,7 @@ from shared.lrc import (
     format_time,
     in_time_order,
     read_lines,
+    timed_lines,
 )
 from shared.timeline import LATENT_RATE, MAX_SECONDS, end_frame, frame_at
 
@@ -213,3 +214,27 @@ def parse_lrc(lrc: str, audio_length: float, *, bpm: float | None = None) -> Par
     if issues:
         raise LyricsError(sorted(issues, key=lambda issue: issue.line or 0))
     return ParsedLyrics(tuple(lines), timed=bool(timed), warnings=tuple(warnings))
+
+
+def extended_lyrics(source_lrc: str, start: float, lyrics: str | None, audio_length: float,
+                    bpm: float | None = None) -> tuple[str, list[str]]:
+    """The LRC of a song extended to ``audio_length`` from ``start`` on, and warnings: the source's lines before
+    ``start``, then the new ``lyrics`` (``None``: none, an instrumental part) from ``start`` on. Timed lyrics are on
+    the extended song's time line (validated against it); untimed ones are timed over the new part at ``bpm``."""
+    kept = [line for line in timed_lines(source_lrc) if line.time_s < start]
+    new: list[LyricLine] = []
+    warnings: list[str] = []
+    if lyrics is not None:
+        whole = parse_lrc(lyrics, audio_length, bpm=bpm)  # validates against the extended song
+        if whole.timed:
+            new = [line for line in whole.lines if line.time_s >= start]
+            if len(new) < len(whole.lines):
+                warnings.append(f"{len(whole.lines) - len(new)} line(s) before {start:g} s were replaced by the "
+                                "extended song's own lyrics")
+        else:  # untimed: timed over the new part, then moved after the kept part
+            part = parse_lrc(lyrics, audio_length - start, bpm=bpm)
+            new = [replace(line, time_s=round(line.time_s + start, 2)) for line in part.lines]
+            sung = [line for line in new if line.text]
+            warnings.append(f"the new lyrics had no timestamps: {len(sung)} lines were timed from "
+                            f"{sung[0].time_s:g} s to {sung[-1].time_s:g} s, after the kept {start:g} s")
+    return ParsedLyrics((*kept, *new), timed=True).to_lrc(), warnings

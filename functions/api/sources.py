@@ -9,13 +9,12 @@ line; untimed ones timed over the new part).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from functions.api.errors import FieldError
 from shared import keys
 from shared.contract import EditRequest, FileFormat, GenerateRequest, OutputKind
-from shared.lrc import LyricLine, ParsedLyrics, timed_lines
-from shared.lyrics import parse_lrc
+from shared.lyrics import extended_lyrics
 from shared.ports import Jobs, ObjectStore
 from shared.records import JobRequestRecord
 from shared.states import JobState
@@ -79,7 +78,8 @@ def resolve(request: GenerateRequest, store: Jobs, s3: ObjectStore, bucket: str,
                              f"long; from_s must be at most that")
         if start >= request.audio_length:
             raise FieldError(["audio_length"], f"an extension must be longer than the part it keeps ({start:g} s)")
-        lrc, warnings = extended_lyrics(request, sung_lrc(s3, bucket, source), start)
+        lyrics = None if request.instrumental else request.lyrics
+        lrc, warnings = extended_lyrics(sung_lrc(s3, bucket, source), start, lyrics, request.audio_length, request.bpm)
         edit = EditRequest(reference_audio_key=source.key, segments=[(start, -1)])
         return Resolved(edit, source, lrc, warnings)
     if request.edit is not None and request.edit.job_id is not None:
@@ -87,24 +87,3 @@ def resolve(request: GenerateRequest, store: Jobs, s3: ObjectStore, bucket: str,
         edit = EditRequest(reference_audio_key=source.key, segments=request.edit.segments)
         return Resolved(edit, source, None, [])
     return None
-
-
-def extended_lyrics(request: GenerateRequest, source_lrc: str, start: float) -> tuple[str, list[str]]:
-    """The extended song's LRC: the source's lines before ``start``, then the request's lyrics from ``start`` on."""
-    kept = [line for line in timed_lines(source_lrc) if line.time_s < start]
-    new: list[LyricLine] = []
-    warnings: list[str] = []
-    if request.lyrics is not None and not request.instrumental:
-        whole = request.parsed_lyrics()  # validates against the extended song
-        if whole.timed:
-            new = [line for line in whole.lines if line.time_s >= start]
-            if len(new) < len(whole.lines):
-                warnings.append(f"{len(whole.lines) - len(new)} line(s) before {start:g} s were replaced by the "
-                                "extended song's own lyrics")
-        else:  # untimed: timed over the new part, then moved after the kept part
-            part = parse_lrc(request.lyrics, request.audio_length - start, bpm=request.bpm)
-            new = [replace(line, time_s=round(line.time_s + start, 2)) for line in part.lines]
-            sung = [line for line in new if line.text]
-            warnings.append(f"the new lyrics had no timestamps: {len(sung)} lines were timed from "
-                            f"{sung[0].time_s:g} s to {sung[-1].time_s:g} s, after the kept {start:g} s")
-    return ParsedLyrics((*kept, *new), timed=True).to_lrc(), warnings

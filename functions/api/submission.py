@@ -79,7 +79,7 @@ class Submissions:
         self.quotas.charge_submit(caller, request)
         now = self.clock()
         seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
-        lrc = lyrics.to_lrc() if not lyrics.timed else request.lyrics or ""
+        lrc = request.timed_lrc(lyrics)
         if resolved is not None:  # the worker edits the source song's WAV as it edits an upload
             body |= {"edit": resolved.edit.model_dump(mode="json"), "extend": None}
             lrc = resolved.lrc if resolved.lrc is not None else lrc

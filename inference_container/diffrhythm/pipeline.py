@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -22,90 +20,26 @@ from inference_container.diffrhythm.config import LATENT_CHANNELS
 from inference_container.diffrhythm.device import resolve_decode, resolve_precision, rows_that_fit, synchronize
 from inference_container.diffrhythm.g2p import LyricsTokenizer
 from inference_container.diffrhythm.guidance import Inpainting
-from inference_container.diffrhythm.lyrics import PhonemeTokenizer, PlacedLine, lyric_tokens
+from inference_container.diffrhythm.lyrics import PhonemeTokenizer, lyric_tokens
 from inference_container.diffrhythm.model import DiT
 from inference_container.diffrhythm.sampling import initial_noise, sample, segments_to_frames
+from inference_container.diffrhythm.songs import Progress, Song, SongRequest, ranked
 from inference_container.diffrhythm.stems import Separator, StemsUnavailable
 from inference_container.diffrhythm.style import StyleEncoder
 from inference_container.diffrhythm.vae import VAE
-from shared.timeline import HOP, MIN_SECONDS, SAMPLE_RATE, VARIANTS, variant_for
+from shared.timeline import SAMPLE_RATE, VARIANTS, variant_for
 
 logger = logging.getLogger(__name__)
 
-Progress = Callable[[str, float], None]  # (stage, percent of the whole job)
 #: each stage's share of a job's time (percent); progress reports where a stage starts
 _SHARES = {"lyrics": 2.0, "style": 3.0, "sampling": 80.0, "decoding": 10.0, "post-processing": 5.0}
 _STAGES = {stage: sum(list(_SHARES.values())[:i]) for i, stage in enumerate(_SHARES)}
-
-
-def edit_seconds(audio_length: float) -> float:
-    """How much of a song to edit its latent uses: the generated song's latent frames plus one (so that the encoder
-    still sees whole hops after resampling). Audio after that is never used, so the worker does not read it."""
-    return (variant_for(audio_length).end_frame(audio_length) + 1) * HOP / SAMPLE_RATE
-
-
-#: the text's share of a style mixed from a prompt and a clip, unless the request says
-DEFAULT_STYLE_WEIGHT = 0.5
-
-
-@dataclass
-class SongRequest:
-    """One generation: lyrics (LRC) or an instrumental, length, a style (text, reference audio or a mix of both, and
-    optionally a negative style prompt instead of the built-in one) and sampling settings. ``rank``: the song's
-    variations come back sorted by score, best first; ``stems``: each variation's vocals and accompaniment too."""
-
-    lrc: str = ""
-    audio_length: int = MIN_SECONDS
-    style_prompt: str | None = None
-    style_audio: tuple[np.ndarray, int] | None = None  # (samples[, channels], rate)
-    seed: int = 0
-    variations: int = 1
-    steps: int = 32
-    cfg_strength: float = 4.0
-    edit_audio: tuple[np.ndarray, int] | None = None
-    edit_segments: Sequence[Sequence[float]] | None = None
-    auto_master: bool = False
-    master_preset: str = "balanced"
-    style_weight: float | None = None  # the prompt's share when both style_prompt and style_audio are given
-    negative_style_prompt: str | None = None
-    instrumental: bool = False
-    rank: bool = False
-    stems: bool = False
-
-
-@dataclass
-class Song:
-    """The result: one stereo float32 array [samples, 2] per variation, at ``rate``; each variation's score and,
-    where asked, its ``(vocals, accompaniment)`` (both in the same order), and the lyric lines as the model was given
-    them."""
-
-    audio: list[np.ndarray]
-    rate: int
-    warnings: list[str]
-    metadata: dict[str, Any] = field(default_factory=dict)
-    scores: list[float] = field(default_factory=list)
-    lyrics: list[PlacedLine] = field(default_factory=list)
-    stems: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
 
 
 def load_tokenizer(bundle: Bundle) -> LyricsTokenizer:
     """The bundle's lyrics tokenizer: its vocabulary, the Mandarin lexicon and polyphone model where it has them (the
     worker's and ``fetch-weights``' load check's one way to build it)."""
     return LyricsTokenizer.load(bundle.vocab, bundle.lexicon, bundle.chinese_model)
-
-
-def ranked(song: Song) -> Song:
-    """``song`` with its variations sorted by score, best first (ties keep their order): the audio, the scores, the
-    stems and metadata's ``seeds`` and ``scores`` move together."""
-    if len(song.scores) != len(song.audio):
-        raise ValueError(f"{len(song.audio)} variations but {len(song.scores)} scores: nothing to rank by")
-    order = sorted(range(len(song.audio)), key=lambda i: -song.scores[i])
-    metadata = dict(song.metadata)
-    for name in ("seeds", "scores"):
-        if name in metadata:
-            metadata[name] = [metadata[name][i] for i in order]
-    return replace(song, audio=[song.audio[i] for i in order], scores=[song.scores[i] for i in order],
-                   stems=[song.stems[i] for i in order] if song.stems else [], metadata=metadata)
 
 
 class Pipeline:
@@ -280,7 +214,7 @@ class Pipeline:
                 "duration_s": round(finished[j][0].shape[0] / SAMPLE_RATE, 3), "latent_frames": n,
                 "auto_master": request.auto_master,
                 "master_preset": request.master_preset if request.auto_master else None,
-                "instrumental": request.instrumental, "style_weight": self._mix_weight(request),
+                "instrumental": request.instrumental, "style_weight": request.style_weight,
                 "stems": request.stems,
                 "scores": [round(score, 4) for score in scores[j]], "ranked": request.rank,
                 "batched_with": len(requests) - 1, "timings": timings, "licences": self.licences,
@@ -292,19 +226,12 @@ class Pipeline:
             songs.append(ranked(song) if request.rank else song)
         return songs
 
-    @staticmethod
-    def _mix_weight(request: SongRequest) -> float | None:
-        """The prompt's share of a mixed style; ``None`` when the style is not a mix."""
-        if request.style_audio is None or not (request.style_prompt or "").strip():
-            return None
-        return DEFAULT_STYLE_WEIGHT if request.style_weight is None else request.style_weight
-
     def _style(self, request: SongRequest) -> torch.Tensor:
-        """One request's style embedding: its prompt, its clip, or both mixed (``_mix_weight``)."""
+        """One request's style embedding: its prompt, its clip, or both mixed (at ``style_weight``)."""
         if request.style_audio is None:
             return self.style.text(request.style_prompt or "")
         clip = self.style.audio(*request.style_audio)
-        weight = self._mix_weight(request)
+        weight = request.style_weight
         return clip if weight is None else self.style.mix(self.style.text(request.style_prompt or ""), clip, weight)
 
     def _negative_style(self, request: SongRequest) -> torch.Tensor:

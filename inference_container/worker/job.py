@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from inference_container.audio import Provenance
 from inference_container.diffrhythm.outputs import render
-from inference_container.diffrhythm.pipeline import Progress, Song, SongRequest, edit_seconds, ranked
+from inference_container.diffrhythm.songs import Progress, Song, SongRequest, edit_seconds, ranked, song_request
 from inference_container.diffrhythm.style import clip_window
 from inference_container.errors import InputError
 from shared import keys
@@ -80,26 +80,16 @@ class JobRunner:
     def song_request(self, request: JobRequestRecord) -> SongRequest:
         """The pipeline's request for a stored job request (its clips read as far as generation needs them); the
         user's errors raise ``InputError``."""
-        sampling = request.sampling()
-        edit = request.edit
         keep_s = edit_seconds(request.audio_length)
 
         def edited(frames: int, rate: int) -> tuple[int, int]:  # the start of the song, as long as the new one
             return 0, min(frames, math.ceil(keep_s * rate))
 
-        return SongRequest(
-            lrc=request.lrc, audio_length=request.audio_length, style_prompt=request.style_prompt,
+        return song_request(
+            request, lrc=request.lrc, seed=request.seed,
             style_audio=self._audio(request.reference_audio_key, "reference_audio_key", clip_window)
             if request.reference_audio_key else None,
-            seed=request.seed, variations=request.variations, steps=sampling.steps,
-            cfg_strength=sampling.cfg_strength,
-            edit_audio=self._edit_audio(request, edited) if edit else None,
-            edit_segments=[list(s) for s in edit.segments] if edit else None,
-            auto_master=request.auto_master, master_preset=request.master_preset.value,
-            instrumental=request.instrumental, style_weight=request.style_weight,
-            negative_style_prompt=request.negative_style_prompt, rank=request.best_of is not None,
-            stems=request.stems,
-        )
+            edit_audio=self._edit_audio(request, edited) if request.edit else None)
 
     def _edit_audio(self, request: JobRequestRecord, window: Window) -> tuple[np.ndarray, int]:
         """The song an edit changes: an upload, or (``source_job``) a finished job's song, resolved at submit."""

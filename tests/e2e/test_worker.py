@@ -221,9 +221,8 @@ def test_compatible_jobs_share_one_sampling_batch_and_keep_their_own_outputs(api
     s3 = aws("s3")
     batched = soundfile.read(io.BytesIO(s3.get_object(Bucket=settings.bucket_name,
                                                        Key=keys.output_key(first, 0, "wav"))["Body"].read()))[0]
-    from inference_container.diffrhythm.pipeline import SongRequest
+    from tests.support.songs import request_for
 
-    alone = tiny_pipeline.generate(SongRequest(lrc="[00:00.00]Line 1\n[00:05.00]Line 2",
-                                               style_prompt="pop, upbeat, energetic", seed=5, steps=4,
-                                               cfg_strength=2.0)).audio[0]
+    alone = tiny_pipeline.generate(request_for("[00:00.00]Line 1\n[00:05.00]Line 2",
+                                               style_prompt="pop, upbeat, energetic", seed=5, **FAST)).audio[0]
     assert np.abs(batched - alone).max() < 1e-3  # a job's song does not depend on its batch neighbours

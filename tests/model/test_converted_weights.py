@@ -183,13 +183,14 @@ def test_converted_bf16_loads_straight_onto_the_gpu_as_the_pt_does(bundle):
 
 @pytest.mark.slow  # the whole tiny bundle (MuQ-MuLan's code) and two songs
 def test_pipeline_loads_the_converted_files_and_generates_the_same_song(tiny_bundle, tiny_pipeline, tmp_path):
-    from inference_container.diffrhythm.pipeline import Pipeline, SongRequest
+    from inference_container.diffrhythm.pipeline import Pipeline
+    from tests.support.songs import request_for
 
     copy = Path(shutil.copytree(tiny_bundle, tmp_path / "bundle"))
     convert_weights(copy, ("fp32",))
     pipeline = Pipeline.load(str(copy), device="cpu", dtype="fp32")
     assert pipeline.dit_files == {v: copy / converted_file(v, "fp32") for v in VARIANTS}
     assert tiny_pipeline.dit_files == {v: tiny_bundle / dit_file(v) for v in VARIANTS}
-    request = SongRequest(lrc="[00:01.00]hello world\n[00:05.00]again", style_prompt="pop", steps=3, seed=3)
+    request = request_for("[00:01.00]hello world\n[00:05.00]again", style_prompt="pop", steps=3, seed=3)
     ours, published = pipeline.generate(request).audio[0], tiny_pipeline.generate(request).audio[0]
     assert np.array_equal(ours, published)

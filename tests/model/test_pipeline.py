@@ -8,8 +8,9 @@ import torch
 
 from inference_container.audio import AudioQualityError
 from inference_container.diffrhythm.bundle.reader import Bundle, BundleError
-from inference_container.diffrhythm.pipeline import SongRequest
+from inference_container.diffrhythm.songs import SongRequest
 from inference_container.diffrhythm.style import ReferenceAudioError
+from tests.support.songs import request_for
 
 pytestmark = pytest.mark.slow  # the whole pipeline on the tiny bundle (building it loads MuQ-MuLan's code)
 
@@ -17,15 +18,15 @@ LRC = "[00:01.00]hello world\n[00:05.00]sing it again\n[00:09.00]end"
 
 
 def _request(**overrides) -> SongRequest:
-    return SongRequest(**{"lrc": LRC, "style_prompt": "pop", "steps": 3, **overrides})
+    return request_for(LRC, **{"style_prompt": "pop", "steps": 3, **overrides})
 
 
 def test_variations_differ_by_seed_and_repeat_for_the_same_seed(tiny_pipeline):
-    song = tiny_pipeline.generate(_request(seed=11, variations=2))
+    song = tiny_pipeline.generate(_request(seed=11, batch_size=2))
     first, second = song.audio
     assert first.shape == second.shape == (2048 * 2048, 2) and song.rate == 44100
     assert not np.allclose(first, second)
-    again = tiny_pipeline.generate(_request(seed=11, variations=1)).audio[0]
+    again = tiny_pipeline.generate(_request(seed=11, batch_size=1)).audio[0]
     np.testing.assert_allclose(again, first, atol=1e-4)
     assert song.metadata["seeds"] == [11, 12] and song.metadata["model"].startswith("TINY RANDOM")
 
@@ -50,7 +51,7 @@ def test_edit_mode_keeps_the_reference_outside_the_segments(tiny_pipeline, monke
     monkeypatch.setattr(tiny_pipeline.vae, "decode", spy)
     rng = np.random.default_rng(0)
     reference = (0.3 * rng.standard_normal((44100 * 30, 2))).astype(np.float32)
-    song = tiny_pipeline.generate(_request(edit_audio=(reference, 44100), edit_segments=[[-1, 5], [20, -1]]))
+    song = tiny_pipeline.generate(_request(edit_audio=(reference, 44100), segments=[[-1, 5], [20, -1]]))
     cond = tiny_pipeline._reference_latent(reference, 44100, 2048)
     latent = captured["latent"][0]
     kept = slice(int(5 * 44100 / 2048), int(20 * 44100 / 2048))

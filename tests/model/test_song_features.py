@@ -1,5 +1,5 @@
-"""Issue 12's model side: instrumental songs, style mix and negative style, per-variation scores, best-first ranking,
-stems and the placed lyric lines, on the tiny random bundle (slow) and in isolation (fast)."""
+"""The song features' model side: instrumental songs, style mix and negative style, per-variation scores, best-first
+ranking, stems and the placed lyric lines, on the tiny random bundle (slow) and in isolation (fast)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ import torch
 
 import inference_container.diffrhythm.pipeline as pipeline_module
 from inference_container.diffrhythm.lyrics import PERIOD, lyric_tokens
-from inference_container.diffrhythm.pipeline import Pipeline, Song, SongRequest, ranked
+from inference_container.diffrhythm.pipeline import Pipeline
+from inference_container.diffrhythm.songs import Song, SongRequest, ranked
 from inference_container.diffrhythm.stems import StemsUnavailable
 from inference_container.diffrhythm.style import clip_window, score_windows
 from shared.timeline import FULL, LATENT_RATE, end_frame, frame_at
+from tests.support.songs import request_for
 
 LRC = "[00:01.00]hello world\n[00:05.00]sing it again\n[00:09.00]end"
 RATE = 48000
@@ -47,7 +49,7 @@ def test_ranking_moves_audio_scores_stems_and_seeds_together_best_first():
 def test_stems_from_a_bundle_without_a_separator_are_refused_before_sampling():
     pipeline = Pipeline({}, None, None, None, "cpu", "no separator")  # type: ignore[arg-type]
     with pytest.raises(StemsUnavailable, match="stems are not available"):
-        pipeline.generate_batch([SongRequest(LRC, style_prompt="pop", stems=True)])
+        pipeline.generate_batch([request_for(LRC, style_prompt="pop", stems=True)])
 
 
 def test_score_windows_spread_over_the_song_and_the_middle_one_is_the_reference_clips():
@@ -61,10 +63,10 @@ def test_score_windows_spread_over_the_song_and_the_middle_one_is_the_reference_
 
 
 def test_new_request_settings_share_a_sampling_batch():
-    plain = SongRequest(LRC, style_prompt="pop")
-    others = [SongRequest("", style_prompt="pop", instrumental=True, rank=True),
-              SongRequest(LRC, style_prompt="pop", style_audio=(_noise_clip(), RATE), style_weight=0.2),
-              SongRequest(LRC, style_prompt="pop", negative_style_prompt="sad")]
+    plain = request_for(LRC, style_prompt="pop")
+    others = [request_for("", style_prompt="pop", instrumental=True, best_of=2),
+              request_for(LRC, style_prompt="pop", style_audio=(_noise_clip(), RATE), style_weight=0.2),
+              request_for(LRC, style_prompt="pop", negative_style_prompt="sad")]
     assert {Pipeline.batch_key(r) for r in others} == {Pipeline.batch_key(plain)}
 
 
@@ -123,12 +125,12 @@ BATCH = {  # one sampling batch of requests with different settings
     "mix": {"style_prompt": "pop", "style_audio": (_noise_clip(), RATE)},
     "negative": {"style_prompt": "pop", "negative_style_prompt": "sad piano"},
     "instrumental": {"style_prompt": "pop", "lrc": "", "instrumental": True},
-    "ranked": {"style_prompt": "pop", "seed": SEED - 2, "variations": 3, "rank": True, "stems": True},  # 1, 2, 3
+    "ranked": {"style_prompt": "pop", "seed": SEED - 2, "best_of": 3, "stems": True},  # 1, 2, 3
 }
 
 
 def _request(**overrides: Any) -> SongRequest:
-    return SongRequest(**{"lrc": LRC, "steps": 3, "seed": SEED, **overrides})
+    return request_for(overrides.pop("lrc", LRC), **{"steps": 3, "seed": SEED, **overrides})
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +142,7 @@ def batch(tiny_pipeline) -> tuple[dict[str, Song], dict[str, torch.Tensor]]:
         patch.setattr(tiny_pipeline, "separator", _QuarterVocals())
         songs = tiny_pipeline.generate_batch([_request(**fields) for fields in BATCH.values()])
     (given,) = spy.calls
-    first_rows = np.cumsum([0] + [fields.get("variations", 1) for fields in BATCH.values()])[:-1]
+    first_rows = np.cumsum([0] + [fields.get("best_of", 1) for fields in BATCH.values()])[:-1]
     rows = {name: {key: tensor[row] for key, tensor in given.items()}
             for name, row in zip(BATCH, first_rows, strict=True)}
     return dict(zip(BATCH, songs, strict=True)), rows
@@ -228,7 +230,7 @@ def test_songs_carry_the_lyric_lines_as_placed(batch, tiny_pipeline):
 
 # -- section tags as tokens; the edit masks of an extension and a repaint -------------------------------------------
 def test_section_tagged_lyrics_are_placed_at_their_timed_frames_without_shifts():
-    from shared.lrc import parse_lrc
+    from shared.lyrics import parse_lrc
     from tests.model.test_lyrics import Letters
 
     sheet = "[intro]\n[verse]\nabc def\nghij klm\n[chorus]\nnop qrs tuv\n[bridge]\nwxy\n[outro]"
@@ -254,8 +256,8 @@ def _edit_pipeline(tmp_path) -> Pipeline:
 
 def test_an_extension_keeps_the_source_before_from_s_and_generates_the_rest(tmp_path):
     source = np.random.default_rng(0).uniform(-0.5, 0.5, (44100 * 100, 2)).astype(np.float32)  # a 100 s song
-    request = SongRequest(lrc="", audio_length=150, style_prompt="x", edit_audio=(source, 44100),
-                          edit_segments=[[90, -1]])
+    request = request_for("", instrumental=True, audio_length=150, style_prompt="pop", edit_audio=(source, 44100),
+                          segments=[[90, -1]])
     frames = end_frame(150)
     edit = _edit_pipeline(tmp_path)._edit(request, frames, FULL.max_frames)
     regenerate = edit.regenerate[0]
@@ -266,8 +268,8 @@ def test_an_extension_keeps_the_source_before_from_s_and_generates_the_rest(tmp_
 
 def test_a_repaint_regenerates_only_its_segments(tmp_path):
     source = np.random.default_rng(1).uniform(-0.5, 0.5, (44100 * 120, 2)).astype(np.float32)
-    request = SongRequest(lrc="", audio_length=120, style_prompt="x", edit_audio=(source, 44100),
-                          edit_segments=[[30, 45], [100, -1]])
+    request = request_for("", instrumental=True, audio_length=120, style_prompt="pop", edit_audio=(source, 44100),
+                          segments=[[30, 45], [100, -1]])
     edit = _edit_pipeline(tmp_path)._edit(request, end_frame(120), FULL.max_frames)
     expected = torch.zeros(end_frame(120), dtype=torch.bool)
     expected[frame_at(30):frame_at(45)] = True

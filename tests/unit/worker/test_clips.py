@@ -11,7 +11,7 @@ import pytest
 import soundfile
 import torch
 
-from inference_container.diffrhythm.pipeline import edit_seconds
+from inference_container.diffrhythm.songs import edit_seconds
 from inference_container.diffrhythm.style import clip_window, reference_clip
 from shared import keys
 from shared.records import FailureRecord, JobRequestRecord
