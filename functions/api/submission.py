@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
 import uuid
 from dataclasses import dataclass, field
 
@@ -23,7 +22,7 @@ from functions.api.sources import resolve
 from functions.failures import fail_job
 from shared import keys
 from shared.accounts import Caller
-from shared.contract import MAX_SEED, GenerateRequest
+from shared.contract import GenerateRequest, draw_seed
 from shared.ports import Clock, Jobs, MessageQueue, ObjectStore
 from shared.records import JobMessage, JobRecord, JobRequestRecord, utcnow
 from shared.rejections import rejection_reason
@@ -78,7 +77,7 @@ class Submissions:
         warnings += resolved.warnings if resolved else []
         self.quotas.charge_submit(caller, request)
         now = self.clock()
-        seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
+        seed = request.seed if request.seed is not None else draw_seed()
         lrc = request.timed_lrc(lyrics)
         if resolved is not None:  # the worker edits the source song's WAV as it edits an upload
             body |= {"edit": resolved.edit.model_dump(mode="json"), "extend": None}
