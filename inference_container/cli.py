@@ -10,7 +10,8 @@ from pydantic import ValidationError
 
 from inference_container.diffrhythm.device import PRECISIONS
 from inference_container.errors import ModelError
-from shared.contract import GenerateRequest, OutputFormat
+from shared.contract import GenerateRequest
+from shared.formats import OutputFormat
 from shared.lyrics import DEFAULT_BPM
 from shared.presets import MasterPreset, Preset
 from shared.timeline import MAX_SECONDS, MIN_SECONDS, VARIANTS, variant_for

@@ -1,4 +1,6 @@
-"""The HTTP contract: request bodies (``*Request``) and response bodies (``*Public`` / ``*Response``).
+"""The HTTP contract: request bodies (``*Request``), their limits and defaults, and the vocabulary every side uses
+(failure codes, quota meters); the response bodies are in ``shared.responses``, the file formats in
+``shared.formats``.
 
 Field names, defaults and status strings follow the existing frontend's contract; fields marked "addition" are new.
 """
@@ -6,13 +8,12 @@ Field names, defaults and status strings follow the existing frontend's contract
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
 from enum import StrEnum
 from typing import Literal, Self
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 
-from shared import licences as model_licences
+from shared.formats import OutputFormat, UploadContentType
 from shared.lrc import CJK, LyricsError, LyricsIssue, ParsedLyrics, has_words
 from shared.lyrics import DEFAULT_BPM, parse_lrc
 from shared.presets import PRESETS, MasterPreset, Preset, SamplingSettings
@@ -56,45 +57,6 @@ def meaning_weight(text: str) -> int:
 
 #: what one rate-limit unit buys: the default job (``MIN_SECONDS``, the default preset's steps, one variation)
 _UNIT_WORK = MIN_SECONDS * PRESETS[Preset.HIGH].steps * 1
-
-
-class OutputFormat(StrEnum):
-    """Audio formats a job can produce. WAV is always produced (``/download`` serves it by default)."""
-
-    WAV = "wav"
-    FLAC = "flac"
-    MP3 = "mp3"
-
-    @property
-    def content_type(self) -> str:
-        """The MIME type stored on the S3 object."""
-        return FileFormat(self.value).content_type
-
-
-class FileFormat(StrEnum):
-    """Formats of a job's files: the audio formats, plus its lyric timings (``lrc``, ``json``)."""
-
-    WAV = "wav"
-    FLAC = "flac"
-    MP3 = "mp3"
-    LRC = "lrc"
-    JSON = "json"
-
-    @property
-    def content_type(self) -> str:
-        """The MIME type stored on the S3 object."""
-        return {"wav": "audio/wav", "flac": "audio/flac", "mp3": "audio/mpeg", "lrc": "text/plain; charset=utf-8",
-                "json": "application/json"}[self.value]
-
-
-class OutputKind(StrEnum):
-    """What a job's file holds: a song (one per variation), its stems, its waveform peaks, or the lyrics as placed."""
-
-    SONG = "song"
-    VOCALS = "vocals"
-    ACCOMPANIMENT = "accompaniment"
-    PEAKS = "peaks"
-    LYRICS = "lyrics"
 
 
 class EditRequest(BaseModel):
@@ -267,137 +229,6 @@ class GenerateRequest(BaseModel):
         return parsed.to_lrc() if not parsed.timed else self.lyrics or ""
 
 
-class GenerateResponse(BaseModel):
-    """Answer to an accepted ``POST /api/v1/generate``."""
-
-    job_id: str
-    status: str
-    queue_position: int | None
-    estimated_wait_minutes: int | None
-    message: str
-    seed: int = Field(description="Addition: the seed the job will use")
-    warnings: list[str] = Field(default_factory=list, description="Addition: e.g. lyrics without timestamps")
-    status_url: str = Field(description="Addition: where to poll")
-
-
-class ProgressPublic(BaseModel):
-    """Where a running job is."""
-
-    stage: str
-    percent: float
-
-
-class OutputPublic(BaseModel):
-    """One produced file."""
-
-    index: int
-    format: FileFormat
-    size_bytes: int
-    kind: OutputKind = Field(OutputKind.SONG, description="Addition: song (one per variation), vocals, accompaniment "
-                             "(stems), peaks (a song's waveform, json), lyrics (the lyrics as placed: lrc and json)")
-    score: float | None = Field(None, description="Addition: a song's similarity to the requested style (-1..1)")
-    download_url: str = Field(description="API path that redirects to a short-lived S3 URL")
-
-
-class JobStatusResponse(BaseModel):
-    """Body of ``GET /api/v1/status/{job_id}``."""
-
-    job_id: str
-    status: str = Field(description="queued | processing | completed | failed | cancelled")
-    created_at: datetime
-    started_at: datetime | None
-    completed_at: datetime | None = Field(description="When the job reached a final state")
-    output_file: str | None = Field(description="S3 key of the first WAV")
-    s3_url: str | None = Field(description="Short-lived presigned URL of the first WAV")
-    error: str | None
-    error_code: FailureCode | None = Field(None, description="Addition: why the job failed (null unless failed); "
-                                           "docs/api.md lists the codes")
-    queue_position: int | None
-    estimated_wait_minutes: int | None
-    progress: ProgressPublic | None = None
-    outputs: list[OutputPublic] = Field(default_factory=list)
-    audio_length: int
-    batch_size: int
-    seed: int
-    updated_at: datetime
-
-
-class JobListResponse(BaseModel):
-    """A page of the caller's jobs, newest first."""
-
-    jobs: list[JobStatusResponse]
-    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last page")
-
-
-class QueueResponse(BaseModel):
-    """Body of ``GET /api/v1/queue``."""
-
-    queue_length: int
-    current_job: str | None = Field(description="The caller's job being generated now, if any")
-    estimated_wait_minutes: int
-    in_flight: int = Field(description="Addition: jobs being generated now")
-
-
-class LicencePublic(BaseModel):
-    """A model the service runs and its licence (``shared.licences``)."""
-
-    component: str
-    licence: str = Field(description="SPDX identifier, or the publisher's licence tag")
-    name: str
-    url: str
-    non_commercial: bool = Field(description="True: the licence forbids commercial use")
-    terms: str
-
-
-def licences_public() -> list[LicencePublic]:
-    """Every model's licence, as the root and health answers name them."""
-    return [LicencePublic.model_validate(entry) for entry in model_licences.summary()]
-
-
-class HealthResponse(BaseModel):
-    """Body of ``GET /api/v1/health``; docs/api.md says what each field means serverless."""
-
-    status: Literal["healthy", "degraded"]
-    models_loaded: bool
-    device: str
-    queue_length: int
-    active_jobs: int
-    version: str
-    licences: list[LicencePublic] = Field(default_factory=licences_public, description="Addition: the models' "
-                                          "licences (a paid deployment must know that MuQ-MuLan is non-commercial)")
-    non_commercial: bool = Field(default_factory=model_licences.non_commercial, description="Addition: whether a model "
-                                 "the service runs forbids commercial use")
-
-
-class RootResponse(BaseModel):
-    """Body of ``GET /``."""
-
-    service: str
-    version: str
-    status: Literal["running"]
-    endpoints: dict[str, str]
-    licences: list[LicencePublic] = Field(default_factory=licences_public, description="Addition: the models' "
-                                          "licences")
-    non_commercial: bool = Field(default_factory=model_licences.non_commercial, description="Addition: whether a model "
-                                 "the service runs forbids commercial use")
-
-
-class UploadContentType(StrEnum):
-    """Reference clip types accepted for upload."""
-
-    WAV = "audio/wav"
-    X_WAV = "audio/x-wav"
-    MPEG = "audio/mpeg"
-    FLAC = "audio/flac"
-    OGG = "audio/ogg"
-
-    @property
-    def extension(self) -> str:
-        """File extension of the stored clip."""
-        return {"audio/wav": "wav", "audio/x-wav": "wav", "audio/mpeg": "mp3", "audio/flac": "flac",
-                "audio/ogg": "ogg"}[self.value]
-
-
 class UploadRequest(BaseModel):
     """Body of ``POST /api/v1/uploads``."""
 
@@ -405,16 +236,6 @@ class UploadRequest(BaseModel):
 
     content_type: UploadContentType
     size_bytes: int = Field(gt=0, description="Exact size of the file to upload; the URL accepts only this size")
-
-
-class UploadResponse(BaseModel):
-    """Where and how to PUT the file, and the key to pass as reference_audio_key."""
-
-    key: str
-    upload_url: str
-    method: Literal["PUT"] = "PUT"
-    headers: dict[str, str]
-    expires_in: int
 
 
 class Meter(StrEnum):
@@ -429,23 +250,3 @@ class Meter(StrEnum):
     def window_s(self) -> int:
         """Length of one counting window (they start at multiples of it since the epoch, UTC)."""
         return 86400 if self.name.endswith("_DAY") else 3600
-
-
-class QuotaUsage(BaseModel):
-    """One quota of the caller's account in its current window."""
-
-    name: Meter = Field(description="units_per_hour (cost units: 1 = one default job), jobs_per_hour, "
-                        "gpu_seconds_per_day or uploads_per_day")
-    limit: int = Field(ge=0, description="The most the account may use per window; 0 = unlimited")
-    used: int = Field(ge=0, description="Used in the current window")
-    remaining: int | None = Field(ge=0, description="What is left in the current window; null when unlimited")
-    resets_at: datetime = Field(description="When the current window ends (windows are fixed UTC hours or days)")
-
-
-class UsageResponse(BaseModel):
-    """Body of ``GET /api/v1/usage`` (addition): the caller's account's quotas, never another account's."""
-
-    account_kind: Literal["key", "end_user", "user", "anonymous"] = Field(
-        description="How the caller is identified: key (an API key), end_user (X-End-User under a key: the quotas are "
-        "the key's, shared by its end users), user (signed in) or anonymous")
-    quotas: list[QuotaUsage]

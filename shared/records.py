@@ -10,7 +10,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contract import FailureCode as FailureCode  # re-exported: the job record's and failure record's codes
-from shared.contract import FileFormat, GenerateRequest, OutputFormat, OutputKind
+from shared.contract import GenerateRequest
+from shared.formats import FileFormat, OutputFormat, OutputKind
 from shared.states import JobState
 
 

@@ -10,7 +10,7 @@ import wave
 from typing import Any
 
 from shared import keys
-from shared.contract import OutputFormat
+from shared.formats import OutputFormat
 from shared.records import JobMessage, ManifestOutput, OutputManifest
 from shared.storage import put_failure
 

@@ -18,9 +18,10 @@ from typing import NoReturn
 from functions.api.errors import FieldError, RateLimitError
 from functions.usage_metrics import account_metric
 from shared.accounts import Caller, Meter
-from shared.contract import GenerateRequest, QuotaUsage, UsageResponse
+from shared.contract import GenerateRequest
 from shared.ports import Clock, Usage
 from shared.records import utcnow
+from shared.responses import QuotaUsage, UsageResponse
 from shared.store import Charge, seconds_left, window_start
 from shared.timeline import MIN_SECONDS
 

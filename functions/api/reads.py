@@ -13,9 +13,10 @@ from functions.api.errors import BadRequestError, NotFoundError
 from functions.api.presign import Presigner
 from functions.api.queue_stats import wait_minutes
 from shared import keys
-from shared.contract import FileFormat, JobListResponse, JobStatusResponse, OutputKind, OutputPublic, ProgressPublic
+from shared.formats import FileFormat, OutputKind
 from shared.ports import ActiveJobs, Jobs
 from shared.records import JobRecord
+from shared.responses import JobListResponse, JobStatusResponse, OutputPublic, ProgressPublic
 from shared.settings import Settings
 from shared.states import JobState
 

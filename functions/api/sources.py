@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from functions.api.errors import FieldError
 from shared import keys
-from shared.contract import EditRequest, FileFormat, GenerateRequest, OutputKind
+from shared.contract import EditRequest, GenerateRequest
+from shared.formats import FileFormat, OutputKind
 from shared.lyrics import extended_lyrics
 from shared.ports import Jobs, ObjectStore
 from shared.records import JobRequestRecord

@@ -10,7 +10,8 @@ from functions.api.presign import Presigner
 from functions.api.quotas import Quotas
 from shared import keys
 from shared.accounts import Caller
-from shared.contract import UploadRequest, UploadResponse
+from shared.contract import UploadRequest
+from shared.responses import UploadResponse
 
 
 @dataclass(frozen=True)

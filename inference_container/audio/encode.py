@@ -9,7 +9,7 @@ import numpy as np
 import soundfile
 
 from inference_container.audio.provenance import Provenance, tagged
-from shared.contract import OutputFormat
+from shared.formats import OutputFormat
 
 #: libsndfile's container and sample encoding for each output format (its content type lives on the format)
 _SOUNDFILE = {

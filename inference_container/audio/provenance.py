@@ -19,7 +19,7 @@ from datetime import datetime
 
 from mutagen import flac, id3, mp3, wave
 
-from shared.contract import OutputFormat
+from shared.formats import OutputFormat
 
 SOFTWARE = "DiffRhythm service"
 TITLE_MAX = 200  # characters, as the request's title

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 
 from inference_container.audio import Provenance, encode, waveform_peaks
 from inference_container.diffrhythm.pipeline import Song
-from shared.contract import FileFormat, OutputFormat, OutputKind
+from shared.formats import FileFormat, OutputFormat, OutputKind
 from shared.lrc import LyricLine, ParsedLyrics
 
 JSON = "application/json"

@@ -19,7 +19,7 @@ from inference_container.diffrhythm.style import clip_window
 from inference_container.errors import InputError
 from shared import keys
 from shared.audio_probe import ClipRefused, check_clip, probe
-from shared.contract import OutputFormat
+from shared.formats import OutputFormat
 from shared.records import FailureCode, JobRequestRecord, ManifestOutput, OutputManifest
 from shared.storage import exists, is_missing, put_failure, put_json
 

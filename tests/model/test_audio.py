@@ -19,7 +19,7 @@ from inference_container.audio import (
     true_peak_dbtp,
     waveform_peaks,
 )
-from shared.contract import OutputFormat
+from shared.formats import OutputFormat
 
 RATE = 44100
 

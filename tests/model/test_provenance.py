@@ -13,7 +13,7 @@ import pytest
 import soundfile
 
 from inference_container.audio import Provenance, encode
-from shared.contract import OutputFormat
+from shared.formats import OutputFormat
 
 RATE = 44100
 JOB = "0f9c2d4e-5b6a-4c3d-8e7f-123456789abc"

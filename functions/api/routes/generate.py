@@ -9,7 +9,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from fastapi import APIRouter, Header, Response
 
 from functions.api.deps import CallerDep, ReadsDep, SubmissionsDep
-from shared.contract import GenerateRequest, GenerateResponse
+from shared.contract import GenerateRequest
+from shared.responses import GenerateResponse
 
 router = APIRouter(tags=["jobs"])
 metrics = Metrics(namespace="DiffRhythm", service="api")

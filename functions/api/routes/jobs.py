@@ -8,7 +8,9 @@ from fastapi import APIRouter, Query
 from fastapi.responses import RedirectResponse
 
 from functions.api.deps import CallerDep, CancellationsDep, ReadsDep
-from shared.contract import MAX_VARIATIONS, FileFormat, JobListResponse, JobStatusResponse, OutputKind
+from shared.contract import MAX_VARIATIONS
+from shared.formats import FileFormat, OutputKind
+from shared.responses import JobListResponse, JobStatusResponse
 
 router = APIRouter(tags=["jobs"])
 _NOT_FOUND: dict[int | str, dict[str, str]] = {404: {"description": "No such job for this caller"}}

@@ -10,8 +10,8 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from functions.api.deps import CallerDep, SettingsDep, StatsDep
-from shared.contract import HealthResponse, QueueResponse, RootResponse
 from shared.records import utcnow
+from shared.responses import HealthResponse, QueueResponse, RootResponse
 
 router = APIRouter(tags=["service"])
 HEARTBEAT_FRESH = timedelta(minutes=2)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from functions.api.deps import CallerDep, UploadsDep
-from shared.contract import UploadRequest, UploadResponse
+from shared.contract import UploadRequest
+from shared.responses import UploadResponse
 
 router = APIRouter(tags=["uploads"])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from functions.api.deps import CallerDep, QuotasDep
-from shared.contract import UsageResponse
+from shared.responses import UsageResponse
 
 router = APIRouter(tags=["service"])
 

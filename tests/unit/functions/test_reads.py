@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from functions.api.errors import BadRequestError, NotFoundError
-from shared.contract import OutputFormat
+from shared.formats import OutputFormat
 from shared.states import JobState
 from shared.store import CursorError
 from tests.unit.functions.conftest import OTHER, OWNER, put_job

@@ -8,7 +8,8 @@ from pydantic import ValidationError
 
 from functions.api.errors import FieldError, NotFoundError
 from shared import keys
-from shared.contract import FileFormat, GenerateRequest, OutputKind
+from shared.contract import GenerateRequest
+from shared.formats import FileFormat, OutputKind
 from shared.lrc import LyricsError, timed_lines
 from shared.records import JobRequestRecord, OutputFile
 from shared.states import JobState
