@@ -30,8 +30,8 @@ from inference_container.diffrhythm.device import resolve_decode
 
 SHORT_S, LONG_S = 95, 285  # song lengths the published models generate: 2048 and 6144 latent frames
 FRAMES = {2048: SHORT_S, 6144: LONG_S}
-GOAL_SONGS_PER_HOUR = 7000  # issue 11: 95 s songs per GPU-hour with batching (H100)
-GOAL_DOLLARS = 0.001  # issue 11: GPU cost per 95 s song on a g5/g6 at on-demand prices
+GOAL_SONGS_PER_HOUR = 7000  # 95 s songs per GPU-hour with batching (H100)
+GOAL_DOLLARS = 0.001  # GPU cost per 95 s song on a g5/g6 at on-demand prices
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ class Peer:
 
 
 PEERS = (
-    Peer("fal (fal-ai/diffrhythm)", 0.095, None, "issue 11 (fal.ai/models/fal-ai/diffrhythm), per 95 s song"),
+    Peer("fal (fal-ai/diffrhythm)", 0.095, None, "fal.ai/models/fal-ai/diffrhythm, per 95 s song"),
     Peer("PiAPI (Qubico/diffrhythm)", 0.02, 0.02, "PiAPI DiffRhythm API docs: txt2audio-base and -full, "
                                                   "$0.02 per generation"),
 )
@@ -247,13 +247,13 @@ def tables(data: dict[str, Any]) -> str:
         "GPU cost per song (our best row per length; estimate: scaled by the GPUs' dense BF16 peaks, optimistic):\n"
         + table(["instance", "GPU", "basis", "$/GPU-h", "Spot $/h", "95 s songs/h", "$/95 s", "$/95 s Spot",
                  "$/285 s", "$/285 s Spot"], prices),
-        "Goals (issue 11): " + "; ".join(f"{k}: {v}" for k, v in goals.items()),
+        "Goals: " + "; ".join(f"{k}: {v}" for k, v in goals.items()),
     ]
     return "\n\n".join(lines)
 
 
 def goals(short: dict[str, Any] | None, prices: Sequence[dict[str, Any]], measured: str | None) -> dict[str, str]:
-    """Issue 11's throughput and cost goals against this run's figures."""
+    """The throughput and cost goals against this run's figures."""
     out: dict[str, str] = {}
     if short is not None and measured is not None:
         rate = songs_per_hour(short["per_song_s"])

@@ -603,7 +603,7 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Settings, Path, str | None
     elif gpu:
         defaults = {"frames": (2048, 6144), "batch": (1, 2, 4, 8), "sample_batch": (1,), "steps": 32, "depth": 16,
                     "reps": 5, "warmup": 2, "sample_reps": 3, "vae_channels": 128}
-    else:  # a full-size step on a CPU takes minutes: one short sampling, as issue 11 measured it
+    else:  # a full-size step on a CPU takes minutes: one short sampling
         defaults = {"frames": (2048,), "batch": (1,), "sample_batch": (1,), "steps": 3, "depth": 16, "reps": 1,
                     "warmup": 0, "sample_reps": 1, "vae_channels": 128}
 

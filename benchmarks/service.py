@@ -41,8 +41,8 @@ import torch
 
 from benchmarks.report import RESULTS, ROOT, environment, result_path, table, write_json
 
-GOAL_IMPORT_MS = 300.0  # issue 11: API cold import
-GOAL_OVERHEAD_S = 2.0  # issue 11: local-stack overhead (submit to worker start, last upload to completed)
+GOAL_IMPORT_MS = 300.0  # the API's cold import
+GOAL_OVERHEAD_S = 2.0  # local-stack overhead (submit to worker start, last upload to completed)
 _IMPORT_SNIPPET = """
 import json, time
 start = time.perf_counter()

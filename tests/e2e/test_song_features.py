@@ -1,4 +1,4 @@
-"""Issue 12's features over HTTP on the local stack, through the real worker with the TINY RANDOM bundle: each
+"""The song features over HTTP on the local stack, through the real worker with the TINY RANDOM bundle: each
 request as a client sends it, the job generated, and what the client reads and downloads."""
 
 from __future__ import annotations

@@ -539,7 +539,7 @@ def _secrets_in_environments(template: dict[str, Any]) -> list[str]:
 
 def test_no_secret_appears_in_any_functions_environment_in_the_transformed_templates(transformed,
                                                                                        transformed_compute):
-    """Issue 10's acceptance: every Lambda function (both templates), the ECS worker's containers and the SageMaker
+    """Every Lambda function (both templates), the ECS worker's containers and the SageMaker
     model hold names and ARNs only; secrets are read at run time by the one function that needs each."""
     environments = {**_environments(transformed), **_environments(transformed_compute)}
     assert {"ApiFunction", "WebhookFunction", "SageMakerDispatchFunction", "TaskDefinition[0]", "Model[0]"} <= set(

@@ -1,4 +1,4 @@
-"""Issue 12's request features at submit, over fakes: instrumental, best-of, style mix, and a finished job's song as
+"""The song features at submit, over fakes: instrumental, best-of, style mix, and a finished job's song as
 the source of a repaint (``edit.job_id``) or an extension (``extend``)."""
 
 from __future__ import annotations
