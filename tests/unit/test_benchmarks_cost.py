@@ -94,7 +94,7 @@ def test_other_gpus_are_estimates_scaled_by_their_peaks_and_the_measured_gpu_is_
     assert all("dollars_95s_on_demand" not in r for r in cost.price_rows(short, None, None))  # a CPU run
 
 
-def test_goals_compare_the_figures_with_issue_11s_limits():
+def test_goals_compare_the_figures_with_the_stated_limits():
     short = {"per_song_s": 0.5}  # 7,200 songs per hour
     checks = cost.goals(short, cost.price_rows(short, None, "H200"), "H200")
     assert checks[">= 7,000 95 s songs per GPU-hour (H200)"].endswith(": met")
