@@ -19,7 +19,10 @@ import ast
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
+MAX_LINES = 300
 PROJECT = ("inference_container", "shared", "functions", "infrastructure", "benchmarks", "tests", "testing")
 
 BUNDLE = "inference_container.diffrhythm.bundle"
@@ -121,9 +124,18 @@ def test_the_errors_module_is_a_leaf():
     assert project_imports(ROOT, "inference_container")[ERRORS] == set()
 
 
-def test_inference_container_has_no_import_circle():
-    found = cycles(import_graph(ROOT, "inference_container"))
+@pytest.mark.parametrize("package", ["inference_container", "shared", "functions", "testing"])
+def test_no_package_has_an_import_circle(package):
+    found = cycles(import_graph(ROOT, package))
     assert not found, "import circles: " + "; ".join(" -> ".join(cycle) for cycle in found)
+
+
+@pytest.mark.parametrize("package", ["inference_container", "shared"])
+def test_no_module_is_over_the_line_limit(package):
+    """Small modules with one job each: a module that grows past ``MAX_LINES`` is split, not stretched."""
+    long = {str(path.relative_to(ROOT)): lines for path in sorted((ROOT / package).rglob("*.py"))
+            if (lines := len(path.read_text().splitlines())) > MAX_LINES}
+    assert long == {}
 
 
 def test_every_bundle_module_is_either_runtime_or_build_time():
