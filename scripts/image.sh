@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WEIGHTS="${WEIGHTS:-tiny}"
+case "$WEIGHTS" in tiny | published) ;; *) echo "WEIGHTS must be published or tiny, not $WEIGHTS" >&2; exit 1 ;; esac
 IMAGE="${IMAGE:-diffrhythm-worker:$WEIGHTS}"
 BASE_IMAGE="${BASE_IMAGE:-diffrhythm-base:bookworm}"
 CA_BUNDLE="${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"

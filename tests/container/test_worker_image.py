@@ -34,6 +34,28 @@ def test_the_image_builds_runs_as_its_own_user_and_stays_under_its_size_budget(i
     assert config["Config"]["Healthcheck"]["Test"] == worker["HealthCheck"]["Command"]
 
 
+_TEST_CODE = """
+import importlib.util, json, pathlib
+found = sorted(str(p) for pattern in ("tiny*.py", "golden*.py") for p in pathlib.Path("/opt/diffrhythm").rglob(pattern))
+print(json.dumps({"testing": importlib.util.find_spec("testing") is not None, "files": found}))
+"""
+
+
+def test_the_image_holds_no_test_code_but_the_tiny_bundle_it_made(image):
+    """The TINY RANDOM bundle is made in a build stage (weights-tiny) that has ``testing/``; the image has the bundle
+    alone: no ``testing`` package, no tiny*/golden module."""
+    shown = docker("run", "--rm", "--network", "host", "--entrypoint", "python", image, "-c", _TEST_CODE,
+                   timeout=60).stdout
+    assert json.loads(shown) == {"testing": False, "files": []}
+    assert sorted(docker("run", "--rm", "--network", "host", "--entrypoint", "ls", image, "/opt/diffrhythm/app",
+                         timeout=60).stdout.split()) == ["inference_container", "shared"]
+    manifest = json.loads(docker("run", "--rm", "--network", "host", "--entrypoint", "cat", image,
+                                 f"{WEIGHTS_DIR}/manifest.json", timeout=60).stdout)
+    assert "TINY RANDOM" in manifest["kind"]
+    labels = json.loads(docker("image", "inspect", image).stdout)[0]["Config"]["Labels"]
+    assert labels["io.diffrhythm.weights"] == "tiny"
+
+
 def test_the_container_runs_read_only_with_the_task_definitions_tmpfs(containers):
     container = containers.start(health_interval_s=0.5)
     ready(container)

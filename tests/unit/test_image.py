@@ -40,16 +40,55 @@ def test_entrypoint_runs_the_worker_or_the_sagemaker_server(tmp_path):
     assert run("echo", "other") == "other"
 
 
+def _stages(dockerfile: str) -> dict[str, list[str]]:
+    """Each stage's instructions (continued lines joined), by its name (``AS name``; the unnamed last one: ``image``),
+    its ``FROM`` line first."""
+    stages: dict[str, list[str]] = {}
+    lines = [line for line in dockerfile.replace("\\\n", " ").splitlines() if line and not line.startswith("#")]
+    for line in lines:
+        if line.startswith("FROM "):
+            current = stages.setdefault(line.split(" AS ")[1] if " AS " in line else "image", [])
+        if stages:
+            current.append(line)
+    return stages
+
+
+def _copied(lines: list[str]) -> set[str]:
+    """The build-context sources the ``COPY`` lines copy (not ``COPY --from``)."""
+    return {source for line in lines if line.startswith("COPY ") and "--from=" not in line
+            for source in line.split()[1:-1]}
+
+
 def test_the_image_copies_and_installs_only_what_the_worker_needs():
     dockerfile = (ROOT / "inference_container" / "Dockerfile").read_text()
-    copied = {source for line in dockerfile.splitlines() if line.startswith("COPY ") for source in line.split()[1:-1]}
+    stages = _stages(dockerfile)
+    assert stages["image"][0] == "FROM runtime"  # the image: the runtime stage, then the weights and its settings
+    copied = _copied(stages["runtime"] + stages["image"])
     assert copied == {"locks/build.txt", "locks/worker.txt", "scripts/install-locked.sh", "shared",
                       "inference_container"}
     assert "install-locked.sh /opt/venv" in dockerfile and "functions/" not in dockerfile
     ignored = (ROOT / ".dockerignore").read_text().splitlines()
-    folders = {"shared", "inference_container"}
-    allowed = {f"!{path}/" if path in folders else f"!{path}" for path in copied}
+    folders = {"shared", "inference_container", "testing"}
+    allowed = {f"!{path}/" if path in folders else f"!{path}" for path in _copied(dockerfile.splitlines())}
     assert ignored[1] == "*" and allowed <= set(ignored), "the build context is only what is copied"
+
+
+def test_the_test_code_stays_in_the_tiny_weights_stage_and_the_image_copies_only_the_bundle():
+    stages = _stages((ROOT / "inference_container" / "Dockerfile").read_text())
+    assert set(stages) == {"runtime", "weights-published", "weights-tiny", "weights", "image"}
+    assert _copied(stages["weights-tiny"]) == {"testing"} and _copied(stages["weights-published"]) == set()
+    assert not any("testing" in line for line in stages["runtime"] + stages["image"])
+    assert stages["weights"] == ["FROM weights-${WEIGHTS} AS weights"]
+    assert [line for line in stages["image"] if "--from=" in line] == [
+        "COPY --from=weights /opt/diffrhythm/weights /opt/diffrhythm/weights"]
+    tiny, published = " ".join(stages["weights-tiny"]), " ".join(stages["weights-published"])
+    assert "TINY RANDOM" in tiny and 'python -m testing make-test-weights "${WEIGHTS_DIR}"' in tiny
+    assert "python -m inference_container fetch-weights" in published and "--accept-noncommercial" in published
+    assert 'chmod -R a+rX "${WEIGHTS_DIR}"' in tiny and 'chmod -R a+rX "${WEIGHTS_DIR}"' in published
+    assert any('io.diffrhythm.weights="${WEIGHTS}"' in line for line in stages["image"])
+    runtime = stages["runtime"]  # the locked dependencies before the code: only a lock change rebuilds them
+    install = next(i for i, line in enumerate(runtime) if "install-locked.sh /opt/venv" in line)
+    assert install < runtime.index("COPY shared shared") < runtime.index("COPY inference_container inference_container")
 
 
 _WORKER_IMPORTS = """
