@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, replace
 
 from inference_container.audio import Provenance, encode, waveform_peaks
-from inference_container.diffrhythm.pipeline import Song
+from inference_container.diffrhythm.songs import Song
 from shared.formats import FileFormat, OutputFormat, OutputKind
 from shared.lrc import LyricLine, ParsedLyrics
 

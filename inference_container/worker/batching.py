@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable
 
-from inference_container.diffrhythm.pipeline import SongRequest
+from inference_container.diffrhythm.songs import SongRequest
 from inference_container.worker.lease import Claimed
 
 

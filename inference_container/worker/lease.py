@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from inference_container.diffrhythm.pipeline import SongRequest
+from inference_container.diffrhythm.songs import SongRequest
 from inference_container.worker.log import best_effort, logger
 from inference_container.worker.settings import WorkerSettings
 from inference_container.worker.transport import Message, Transport

@@ -9,7 +9,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from inference_container.diffrhythm.pipeline import Pipeline, Progress, Song, SongRequest, ranked
+from inference_container.diffrhythm.pipeline import Pipeline
+from inference_container.diffrhythm.songs import Progress, Song, SongRequest, ranked
 from inference_container.errors import InputError
 
 RATE = 44100

@@ -8,9 +8,10 @@ from inference_container.worker.job import JobRunner
 from inference_container.worker.loop import Worker
 from inference_container.worker.settings import WorkerSettings
 from inference_container.worker.watchdog import Watchdog
+from tests.support.fakes import FakeObjectStore, FakeQueue
+from tests.support.job_table import FakeJobTable
 from tests.support.pipeline import StandInPipeline
 from tests.unit.conftest import BUCKET, QUEUE_URL
-from tests.unit.fakes import FakeJobTable, FakeObjectStore, FakeQueue
 
 STALL_S, MAX_RUN_S, MAX_ROWS = 600.0, 1800.0, 8
 

@@ -12,8 +12,9 @@ from shared import keys
 from shared.contract import GenerateRequest
 from shared.records import JobMessage, JobRecord, JobRequestRecord
 from shared.states import JobState
+from tests.support.fakes import FakeObjectStore
+from tests.support.job_table import FakeJobTable
 from tests.unit.conftest import BUCKET
-from tests.unit.fakes import FakeJobTable, FakeObjectStore
 
 
 def queue_job(table: FakeJobTable, s3: FakeObjectStore, lyrics: str = "[00:01.00]hello there",

@@ -15,8 +15,8 @@ from inference_container.worker.watchdog import Watchdog
 from shared import keys
 from shared.records import JobRecord
 from shared.states import JobState
+from tests.support.fakes import client_error
 from tests.unit.conftest import BUCKET
-from tests.unit.fakes import client_error
 from tests.unit.worker.support import job_id_of, outputs_of, queue_job
 
 

@@ -17,8 +17,8 @@ from inference_container.worker.loop import Worker
 from shared import keys
 from shared.records import FailureRecord, JobRequestRecord, OutputManifest
 from shared.states import JobState
+from tests.support.fakes import FakeQueue, client_error
 from tests.unit.conftest import BUCKET
-from tests.unit.fakes import FakeQueue, client_error
 from tests.unit.worker.support import job_id_of, outputs_of, queue_job
 
 
