@@ -51,11 +51,7 @@ class Worker:
 
     @property
     def timer(self) -> Watchdog:
-        """The watchdog (``watchdog``)."""
-        return self.leases.timer
-
-    @property
-    def watchdog(self) -> Watchdog:
+        """The watchdog that times progress (the ``watchdog`` given, else one built from the settings)."""
         return self.leases.timer
 
     @property
