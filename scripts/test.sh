@@ -11,7 +11,7 @@ VENV="${VENV:-.venv}"
 export PATH="$PWD/$VENV/bin:$PATH"
 
 echo "== ruff"
-ruff check shared functions infrastructure inference_container tests benchmarks
+ruff check shared functions infrastructure inference_container tests benchmarks testing
 echo "== mypy (strict: shared/ and functions/)"
 mypy
 if [ "${TIER:-all}" = fast ]; then
