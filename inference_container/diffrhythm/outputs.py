@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from inference_container.audio import Provenance, encode, waveform_peaks
+from inference_container.audio.credentials import ContentSigner, Origin, Source
 from inference_container.diffrhythm.songs import Song
 from shared.formats import FileFormat, OutputFormat, OutputKind
 from shared.lrc import LyricLine, ParsedLyrics
@@ -30,13 +33,24 @@ class RenderedFile:
 
 
 def render(song: Song, formats: tuple[OutputFormat, ...] = (OutputFormat.WAV,),
-           provenance: Provenance | None = None) -> list[RenderedFile]:
+           provenance: Provenance | None = None, signer: ContentSigner | None = None,
+           source: Source | None = None) -> list[RenderedFile]:
     """Every file of ``song``: per variation ``{i}.{format}`` (its score beside it), ``{i}.vocals.wav`` and
     ``{i}.accompaniment.wav`` when it has stems (32-bit float: they add up to the song), and ``{i}.peaks.json``;
     then ``lyrics.lrc`` and ``lyrics.json`` (the lines as placed: empty for an instrumental) and ``metadata.json``.
-    With ``provenance``, every audio file is tagged with it, each variation with its own seed."""
+    With ``provenance``, every audio file is tagged with it, each variation with its own seed; with ``signer`` too,
+    every audio file then carries a signed C2PA manifest (``source``: the song it was made from)."""
     files = []
     seeds = song.metadata.get("seeds")
+
+    def encoded(audio: np.ndarray, fmt: OutputFormat, tags: Provenance | None, exact: bool = False) -> bytes:
+        data = encode(audio, song.rate, fmt, tags, exact=exact)
+        if signer is None or tags is None:
+            return data
+        origin = Origin(tags.job_id, tags.model, tags.tags()["title"], dict(song.metadata.get("licences", {})),
+                        source)
+        return signer.sign(data, fmt, origin)
+
     for index, audio in enumerate(song.audio):
         duration = round(audio.shape[0] / song.rate, 3)
         tags = provenance
@@ -44,13 +58,13 @@ def render(song: Song, formats: tuple[OutputFormat, ...] = (OutputFormat.WAV,),
             tags = replace(tags, seed=int(seeds[index]))
         score = song.scores[index] if index < len(song.scores) else None
         for fmt in formats:
-            files.append(RenderedFile(f"{index}.{fmt.value}", encode(audio, song.rate, fmt, tags), fmt.content_type,
+            files.append(RenderedFile(f"{index}.{fmt.value}", encoded(audio, fmt, tags), fmt.content_type,
                                       index, FileFormat(fmt), duration, OutputKind.SONG, score))
         if index < len(song.stems):
             for kind, stem in zip((OutputKind.VOCALS, OutputKind.ACCOMPANIMENT), song.stems[index], strict=True):
-                files.append(RenderedFile(f"{index}.{kind.value}.wav", encode(stem, song.rate, OutputFormat.WAV, tags,
-                                                                               exact=True),
-                                          FileFormat.WAV.content_type, index, FileFormat.WAV, duration, kind))
+                stem_file = encoded(stem, OutputFormat.WAV, tags, exact=True)
+                files.append(RenderedFile(f"{index}.{kind.value}.wav", stem_file, FileFormat.WAV.content_type, index,
+                                          FileFormat.WAV, duration, kind))
         peaks = json.dumps(waveform_peaks(audio, song.rate)).encode()
         files.append(RenderedFile(f"{index}.peaks.json", peaks, JSON, index, FileFormat.JSON, kind=OutputKind.PEAKS))
     files += lyric_files(song)

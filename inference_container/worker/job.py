@@ -13,6 +13,7 @@ import soundfile
 from botocore.exceptions import ClientError
 
 from inference_container.audio import Provenance
+from inference_container.audio.credentials import ContentSigner, Source
 from inference_container.diffrhythm.outputs import render
 from inference_container.diffrhythm.songs import Progress, Song, SongRequest, edit_seconds, ranked, song_request
 from inference_container.diffrhythm.style import clip_window
@@ -36,11 +37,13 @@ class SongGenerator(Protocol):
 
 @dataclass
 class JobRunner:
-    """Runs jobs through a loaded pipeline against one bucket."""
+    """Runs jobs through a loaded pipeline against one bucket; with ``signer``, every audio file it writes carries a
+    C2PA manifest signed with the deployment's key."""
 
     pipeline: SongGenerator
     s3: Any
     bucket: str
+    signer: ContentSigner | None = None
 
     def load_request(self, key: str) -> JobRequestRecord:
         """The stored request of a job."""
@@ -122,7 +125,7 @@ class JobRunner:
         provenance = Provenance(request.title, model or "diffrhythm", request.seed, request.job_id,
                                 request.submitted_at)
         outputs = []
-        for item in render(song, formats, provenance):
+        for item in render(song, formats, provenance, self.signer, self._source(request)):
             key = keys.output_prefix(request.job_id) + item.name
             self.s3.put_object(Bucket=self.bucket, Key=key, Body=item.data, ContentType=item.content_type)
             if item.kind is not None and item.format is not None and item.index is not None:
@@ -135,6 +138,13 @@ class JobRunner:
                                   duration_s=round(len(song.audio[0]) / song.rate, 3))
         put_json(self.s3, self.bucket, keys.manifest_key(request.job_id), manifest)
         return manifest
+
+    def _source(self, request: JobRequestRecord) -> Source | None:
+        """The song an edit or extension was made from, as stored, for its files' manifests (read only to sign)."""
+        if self.signer is None or request.edit is None or request.edit.reference_audio_key is None:
+            return None
+        data = self.s3.get_object(Bucket=self.bucket, Key=request.edit.reference_audio_key)["Body"].read()
+        return Source(data, "edit", request.source_job)
 
     def fail(self, job_id: str, reason: str, code: FailureCode = "generation_failed") -> None:
         """Write the failure record (its arrival fails the job)."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from inference_container.audio.credentials import ContentSigner, SigningKey
 from inference_container.diffrhythm.device import resolve_device
 from inference_container.diffrhythm.pipeline import Pipeline
 from inference_container.worker.job import JobRunner
 from inference_container.worker.loop import Worker, logger
 from inference_container.worker.settings import WorkerSettings
 from shared.aws import client
+from shared.secrets import secrets
 from shared.store import JobStore
 
 
@@ -22,10 +24,19 @@ def build_worker(settings: WorkerSettings | None = None, pipeline: Pipeline | No
     if pipeline.model_name != "diffrhythm":
         logger.warning(f"!!! {pipeline.model_name}: songs from this worker are noise !!!")
     settings = settings.model_copy(update={"max_rows": pipeline.row_capacity(settings.max_rows)})
-    runner = JobRunner(pipeline, client("s3", settings), settings.bucket_name)
+    runner = JobRunner(pipeline, client("s3", settings), settings.bucket_name, signer(settings))
     store = JobStore(client("dynamodb", settings), settings.table_name)
     label = device if pipeline.model_name == "diffrhythm" else f"{device} ({pipeline.model_name})"
     return Worker(settings, runner, store, client("sqs", settings), device=label)
+
+
+def signer(settings: WorkerSettings) -> ContentSigner | None:
+    """The signer of every song's C2PA manifest, from the deployment's key in Secrets Manager; None (and a warning)
+    where no secret is configured. A secret that cannot be read or used stops the worker: a deployment error."""
+    if not settings.content_credentials_secret_id:
+        logger.warning("CONTENT_CREDENTIALS_SECRET_ID is not set: songs carry no signed provenance (C2PA)")
+        return None
+    return ContentSigner(SigningKey.from_secret(secrets(settings)(settings.content_credentials_secret_id)))
 
 
 def serve(port: int = 8080) -> int:
