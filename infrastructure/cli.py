@@ -33,12 +33,14 @@ def main(argv: list[str] | None = None) -> int:
                        help="comma-separated browser origins")
     local.set_defaults(run=_local)
     from inference_container.cli import add_commands
+    from infrastructure.credentials_cli import add_commands as add_credential_commands
     from infrastructure.keys_cli import add_commands as add_key_commands
     from testing.cli import add_commands as add_test_commands
 
     add_commands(commands)
     add_test_commands(commands)  # make-test-weights, verify-checkpoint: test code, not in the worker image
     add_key_commands(commands)
+    add_credential_commands(commands)
     args = parser.parse_args(argv)
     result: int = args.run(args)
     return result

@@ -79,6 +79,8 @@ class Settings(BaseSettings):
 
     # Status, webhooks and metrics
     webhook_queue_url: str = Field("", description="WebhookQueue: one message per final job with a webhook_url")
+    content_credentials_secret_id: str = Field("", description="Secrets Manager name or ARN of the key that signs "
+                                               "every song's C2PA manifest (the worker); empty: unsigned")
     webhook_secret_id: str = Field("", description="Secrets Manager name or ARN of the webhook master secret (each "
                                    "API key signs with its own secret derived from it: shared/webhooks.py)")
     webhook_timeout_s: float = Field(5.0, gt=0, description="One webhook attempt's deadline, in all")

@@ -34,7 +34,5 @@ class WorkerSettings(Settings):
     backoff_s: float = Field(1.0, ge=0, description="First wait after a failed receive; doubles up to backoff_max_s")
     backoff_max_s: float = Field(60.0, ge=0, description="Longest wait between receive attempts")
     stall_s: float = Field(600.0, gt=0, description="No progress this long: stop renewing the leases, report unhealthy")
-    content_credentials_secret_id: str = Field("", description="The secret (name or ARN) holding the key that signs "
-                                               "every song's C2PA manifest (audio/credentials.py); empty: unsigned")
     max_rows: int = Field(8, ge=1, description="Most variations (latent rows) sampled in one call; on a GPU "
                           "fewer where fewer fit in its free memory (measured when the worker starts)")

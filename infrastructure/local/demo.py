@@ -103,6 +103,8 @@ def run_local(args: argparse.Namespace) -> int:
         stack.serve_api()
         resources = stack.resources
         assert resources is not None
+        anchor = output / "provenance-anchor.pem"
+        anchor.write_text(resources.provenance_anchor)
         print(f"""
 DiffRhythm service, running locally
   API        {stack.api_url}   (OpenAPI {stack.api_url}/docs)
@@ -114,6 +116,8 @@ DiffRhythm service, running locally
   Demo page  {stack.api_url}/ui/
   AWS        moto server at {stack.endpoint_url} (bucket {stack.env['BUCKET_NAME']}, table {stack.env['TABLE_NAME']})
   Worker     {where}, weights {weights}{' (TINY RANDOM TEST MODEL)' if tiny else ''}
+  Provenance songs are signed (C2PA) with a LOCAL TEST key; check one with
+             diffrhythm verify-provenance SONG.wav --anchor {anchor}
 """, flush=True)
         if not args.no_demo:
             song = generate_one(stack.api_url, args.api_key, output)

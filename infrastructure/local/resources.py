@@ -20,6 +20,7 @@ from shared.settings import Settings
 EVENTS_QUEUE = "local-s3-events"
 LOCAL_WEBHOOK_SECRET = "local-webhook-secret"  # the webhook master secret's value here (generated in AWS)
 WEBHOOK_SECRET_NAME = "diffrhythm-local/webhook-signing"
+CONTENT_CREDENTIALS_NAME = "diffrhythm-local/content-credentials"
 #: the auth flow ``LocalStack.sign_up`` signs in with (server side, the moto server's admin credentials)
 ADMIN_SIGN_IN_FLOW = "ALLOW_ADMIN_USER_PASSWORD_AUTH"
 #: the functions the bucket notifies (template logical ids); the dispatcher routes each key by the same filters
@@ -41,6 +42,8 @@ class LocalResources:
     webhook_secret_id: str  # the secret's ARN, as the template passes it
     user_pool_id: str
     user_pool_client_id: str
+    content_credentials_secret_id: str  # the songs' signing key (a LOCAL TEST chain made here)
+    provenance_anchor: str  # that chain's root certificate (PEM): what `diffrhythm verify-provenance` trusts
 
     @property
     def oidc_issuer(self) -> str:
@@ -112,6 +115,18 @@ def create_webhook_secret(settings: Settings, value: str = LOCAL_WEBHOOK_SECRET)
     return arn
 
 
+def create_content_credentials_secret(settings: Settings) -> tuple[str, str]:
+    """The songs' signing key (``ContentCredentialsSecret``, which ``diffrhythm credentials create`` fills in AWS):
+    a self-signed chain made here, labelled LOCAL TEST; returns the secret's ARN and the chain's root (PEM)."""
+    from inference_container.audio.credentials import SigningKey
+
+    key = SigningKey.create("DiffRhythm local stack", label="LOCAL TEST")
+    props = resource("ContentCredentialsSecret")
+    created = client("secretsmanager", settings).create_secret(
+        Name=CONTENT_CREDENTIALS_NAME, Description=props["Description"], SecretString=key.to_secret())
+    return str(created["ARN"]), key.anchor
+
+
 def create_user_pool(settings: Settings) -> tuple[str, str]:
     """The user pool and its browser app client as the template declares them (``UserPool``, ``UserPoolClient``),
     the client also allowing ``ADMIN_SIGN_IN_FLOW``; returns the pool's and the client's ids."""
@@ -141,8 +156,10 @@ def create_all(settings: Settings, queue_name: str = "diffrhythm-jobs", dlq_name
     create_table(settings, "JobsTable", settings.table_name)
     create_table(settings, "ApiKeysTable", settings.keys_table_name)
     secret_arn = create_webhook_secret(settings)
+    credentials_arn, anchor = create_content_credentials_secret(settings)
     pool_id, client_id = create_user_pool(settings)
     # S3 sends a test event when notifications are configured; drop it
     sqs.purge_queue(QueueUrl=events_url)
     return LocalResources(settings.bucket_name, settings.table_name, queue_url, dlq_url, events_url, webhook_url,
-                          webhook_dlq_url, settings.keys_table_name, secret_arn, pool_id, client_id)
+                          webhook_dlq_url, settings.keys_table_name, secret_arn, pool_id, client_id, credentials_arn,
+                          anchor)

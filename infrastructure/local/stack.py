@@ -112,6 +112,7 @@ class LocalStack(AbstractContextManager["LocalStack"]):
         self.resources = created = create_all(get_settings())
         derived = {"QUEUE_URL": created.queue_url, "DLQ_URL": created.dlq_url,
                    "WEBHOOK_QUEUE_URL": created.webhook_queue_url, "WEBHOOK_SECRET_ID": created.webhook_secret_id,
+                   "CONTENT_CREDENTIALS_SECRET_ID": created.content_credentials_secret_id,
                    "OIDC_ISSUER": created.oidc_issuer, "OIDC_JWKS_URL": created.oidc_jwks_url(self.endpoint_url),
                    "OIDC_AUDIENCES": created.user_pool_client_id}
         os.environ.update({**derived, **self.overrides})

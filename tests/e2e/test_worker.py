@@ -50,6 +50,22 @@ def test_submit_generate_complete_download_with_two_variations(api, worker, aws,
     assert b"TINY RANDOM" in metadata["Body"].read()
 
 
+def test_downloaded_songs_carry_the_deployments_signed_provenance(api, worker, aws, settings, stack):
+    from inference_container.audio.credentials import verify
+
+    job_id = api.submit(**FAST, output_format="flac", title="Signed")["job_id"]
+    assert worker.handle(take_message(aws("sqs"), settings.queue_url, job_id)) == "completed"
+    wait_for(lambda: api.status(job_id)["status"] == "completed")
+    anchor = stack.resources.provenance_anchor
+    for params in ({}, {"format": "flac"}):  # what a browser downloads, through the presigned redirect
+        song = requests.get(api.get(f"/api/v1/download/{job_id}", params=params).headers["location"], timeout=30)
+        verdict = verify(song.content, anchor)
+        assert verdict.ours and verdict.job_id == job_id and verdict.manifest["title"] == "Signed", verdict.problems
+        changed = bytearray(song.content)
+        changed[len(changed) // 2] ^= 0x01
+        assert not verify(bytes(changed), anchor).ours
+
+
 def test_the_same_message_twice_generates_once(api, worker, aws, settings):
     job_id = api.submit(**FAST)["job_id"]
     message = take_message(aws("sqs"), settings.queue_url, job_id)

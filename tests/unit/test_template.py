@@ -597,14 +597,18 @@ def _grants(template: dict[str, Any]) -> list[tuple[str, list[str], list[Any]]]:
     return grants
 
 
-def test_only_the_webhook_function_reads_the_secret_and_only_the_api_function_reads_the_keys_table(
+def test_only_the_webhook_function_and_the_worker_read_their_secrets_and_only_the_api_reads_the_keys_table(
         transformed, transformed_compute):
     grants = _grants(transformed) + _grants(transformed_compute)
     secret_readers = [(role, actions, resources) for role, actions, resources in grants
                       if any(a.startswith("secretsmanager:") or a == "*" for a in actions)
                       or "WebhookSigningSecret" in _references(resources)]
     assert secret_readers == [("WebhookFunctionRole", ["secretsmanager:GetSecretValue"],
-                               [{"Ref": "WebhookSigningSecret"}])]
+                               [{"Ref": "WebhookSigningSecret"}]),
+                              ("WorkerAccessPolicy", ["secretsmanager:GetSecretValue"],  # the songs' signing key
+                               [{"Ref": "ContentCredentialsSecretArn"}])]
+    assert transformed["Resources"]["GpuCompute"]["Properties"]["Parameters"]["ContentCredentialsSecretArn"] == {
+        "Ref": "ContentCredentialsSecret"}
     key_readers = [(role, actions, resources) for role, actions, resources in grants
                    if "ApiKeysTable" in _references(resources)
                    or any(a.startswith("dynamodb:") and r == "*" for a in actions for r in resources)]
