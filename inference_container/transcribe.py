@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from inference_container.errors import ModelError
 from inference_container.lyrics_check.inputs import HeardWord
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ _WORDS = re.compile(
     "\u1100-\u11ff\u3131-\u318e\uac00-\ud7a3]+")
 
 
-class TranscriberError(Exception):
+class TranscriberError(ModelError):
     """The folder is not a Whisper checkpoint this code loads; the message says what is wrong."""
 
 

@@ -53,6 +53,7 @@ COMPONENTS: tuple[Component, ...] = (
     Component("G2P data (DiffRhythm's vocabulary, Mandarin lexicon and polyphone model)",
               ("vocab", "chinese-lexicon", "chinese-g2p"), APACHE),
     Component("htdemucs stem separator (Meta)", ("stems",), MIT),
+    Component("Whisper large-v3-turbo (OpenAI), the lyric check's transcriber", ("whisper",), MIT),
 )
 
 

@@ -27,7 +27,7 @@ import torch
 
 from inference_container.diffrhythm.bundle.download import pickle_to_safetensors
 from inference_container.diffrhythm.bundle.fetch import LicenceError, fetch_weights
-from inference_container.diffrhythm.bundle.layout import CHINESE_MODEL_FILES, MULAN_DIR, STEMS_FILE
+from inference_container.diffrhythm.bundle.layout import CHINESE_MODEL_FILES, MULAN_DIR, STEMS_FILE, WHISPER_DIR
 from inference_container.diffrhythm.bundle.reader import Bundle, BundleError
 from inference_container.diffrhythm.bundle.sources import ARTIFACTS, UPSTREAM_COMMIT, Artifact
 from shared.licences import CC_BY_NC
@@ -78,6 +78,7 @@ def publish(tiny: Path, root: Path) -> None:
     torch.save(load_file(str(style / MULAN_DIR / "model.safetensors")), mulan / "pytorch_model.bin")
     shutil.copytree(style / "tiny-muq", hub / "model/OpenMuQ/MuQ-large-msd-iter")
     shutil.copytree(style / "tiny-xlm-roberta", hub / "model/FacebookAI/xlm-roberta-base")
+    shutil.copytree(tiny / WHISPER_DIR, hub / "model/openai/whisper-large-v3-turbo")
     _put(hub, f"model/FacebookAI/xlm-roberta-base/{NOT_TAKEN}", b"TensorFlow weights")
     # the Space: the same data files under its own paths
     space = hub / "space/ASLP-lab/DiffRhythm"
@@ -237,12 +238,14 @@ def test_fetch_weights_takes_each_file_from_its_published_place_and_the_bundle_l
     licences = bundle.licences
     assert licences["dit-95s"]["licence"] == "Apache-2.0" and licences["vae"]["licence"] == "stable-audio-community"
     assert licences["muq-mulan"] == CC_BY_NC.entry() and licences["stems"]["licence"] == "MIT"
+    assert licences["whisper"]["licence"] == "MIT" and bundle.whisper == bundle.root / WHISPER_DIR
     assert bundle.non_commercial == ("muq-mulan", "muq-audio-tower")
     assert bundle.manifest["accepted_noncommercial"] is True
     assert bundle.manifest["files"]["style/muq-mulan/model.safetensors"]["licence"] == "CC-BY-NC-4.0"
     # the load check ran every part, and the worker's loader takes the bundle
     assert any(line.startswith("vae/vae_model.pt: VAE: decode_export and encode_export") for line in said)
     assert any("'你好世界' ->" in line for line in said) and any("text and audio embeddings" in line for line in said)
+    assert any(line.startswith(f"{WHISPER_DIR}: lyric check's transcriber: TINY RANDOM") for line in said)
     assert any(line.startswith("g2p/g2p_chinese_model: polyphone model: ") for line in said)
     from inference_container.diffrhythm.pipeline import Pipeline
 

@@ -9,7 +9,8 @@ time (so the peak memory is the largest part's), each used once on a tiny input:
 - the negative style is a finite float array of shape [1, 512];
 - upstream's polyphone model, where the bundle has it, loads (onnxruntime) and reads a line of polyphones;
 - the tokenizer gives tokens for an English and a Mandarin line, none beyond the DiT's text embedding;
-- the stems separator, where the bundle has one, loads strictly.
+- the stems separator, where the bundle has one, loads strictly;
+- the lyric check's Whisper, where the bundle has one, loads (its weights, tokenizer and feature extractor).
 
 ``check_loads`` raises ``BundleError`` naming each file that failed and why.
 """
@@ -32,6 +33,7 @@ from inference_container.diffrhythm.bundle.layout import (
     STYLE_DIR,
     VAE_FILE,
     VOCAB,
+    WHISPER_DIR,
     dit_file,
 )
 from inference_container.diffrhythm.bundle.reader import Bundle, BundleError
@@ -88,6 +90,8 @@ def _checks(bundle: Bundle) -> Iterator[tuple[str, Check]]:
         yield dit_file(variant), partial(_dit, variant=variant)
     if bundle.stems is not None:
         yield STEMS_FILE, _stems
+    if bundle.whisper is not None:
+        yield WHISPER_DIR, _whisper
 
 
 def _dit_config(bundle: Bundle) -> str:
@@ -192,6 +196,14 @@ def _stems(bundle: Bundle) -> str:
 
     separator = Separator.from_bundle(bundle)
     return f"stems separator: {', '.join(separator.sources)}"
+
+
+def _whisper(bundle: Bundle) -> str:
+    from inference_container.transcribe import Transcriber
+
+    assert bundle.whisper is not None
+    transcriber = Transcriber.load(bundle.whisper)
+    return f"lyric check's transcriber: {transcriber.label}"
 
 
 def _reason(error: BaseException, root: Path) -> str:

@@ -19,6 +19,9 @@ Layout::
                                 polydict_r.json, vocab.txt, config.json
     stems/htdemucs.th           optional: Demucs' published htdemucs (``HTDEMUCS``), which separates vocals from the
                                 accompaniment (``stems.Separator``); without it ``Bundle.stems`` is None
+    lyrics/whisper/             optional: openai/whisper-large-v3-turbo as published (config, model.safetensors,
+                                tokenizer, preprocessor), which transcribes the separated vocals for the lyric check
+                                (``inference_container.transcribe``); without it ``Bundle.whisper`` is None
 
 and, after ``convert_weights`` (the image's build step after fetching):
 
@@ -47,6 +50,7 @@ CHINESE_MODEL_DIR = "g2p/g2p_chinese_model"
 CHINESE_MODEL_FILES = ("poly_bert_model.onnx", "polychar.txt", "polydict.json", "polydict_r.json", "vocab.txt",
                        "config.json")
 STEMS_FILE = "stems/htdemucs.th"
+WHISPER_DIR = "lyrics/whisper"
 REAL_KIND = "diffrhythm"
 
 

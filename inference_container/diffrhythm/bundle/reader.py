@@ -28,6 +28,7 @@ from inference_container.diffrhythm.bundle.layout import (
     STYLE_DIR,
     VAE_FILE,
     VOCAB,
+    WHISPER_DIR,
     converted_file,
     dit_file,
 )
@@ -177,6 +178,11 @@ class Bundle:
     def stems(self) -> Path | None:
         """The vocals/accompaniment separator, or None where the manifest lists none (stems unavailable)."""
         return self.root / STEMS_FILE if STEMS_FILE in self.manifest["files"] else None
+
+    @property
+    def whisper(self) -> Path | None:
+        """The lyric check's Whisper checkpoint folder, or None where the manifest lists none."""
+        return self.root / WHISPER_DIR if f"{WHISPER_DIR}/config.json" in self.manifest["files"] else None
 
     @property
     def vocab(self) -> Path:

@@ -22,6 +22,7 @@ from inference_container.diffrhythm.bundle.layout import (
     STYLE_DIR,
     VAE_FILE,
     VOCAB,
+    WHISPER_DIR,
     dit_file,
 )
 from shared.licences import Licence, licence_of
@@ -79,7 +80,7 @@ class Artifact:
     variant: str | None = None  # a DiT: fetched only for this variant
     folder: bool = False
     pins: Mapping[str, str] = field(default_factory=dict)
-    optional: bool = False  # the stems separator: a bundle may go without
+    optional: bool = False  # the stems separator and the lyric check's Whisper: a bundle may go without
 
     @property
     def licence(self) -> Licence:
@@ -92,6 +93,11 @@ UPSTREAM = "ASLP-lab/DiffRhythm"
 UPSTREAM_COMMIT = "28ad63c0f096fe2ee258bcabbcf081d5d9366afd"
 SPACE = "ASLP-lab/DiffRhythm"  # upstream's Hub Space: the same files under its own paths (diffrhythm/..., src/...)
 DIT_95S_REVISION = "185bdeb80541b9260d266c5f041859017441f307"  # ASLP-lab/DiffRhythm-1_2's "v1_2" commit
+#: openai/whisper-large-v3-turbo (MIT) at the commit others pin it to; its files are taken as that commit gives them
+WHISPER_REVISION = "41f01f3fe87f28c78e2fbf8b568835947dd65ed9"
+WHISPER_FILES = ("config.json", "generation_config.json", "model.safetensors", "preprocessor_config.json",
+                 "tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt", "added_tokens.json",
+                 "special_tokens_map.json", "normalizer.json")
 
 
 def _github(path: str, lfs: bool = False) -> Source:
@@ -158,6 +164,9 @@ ARTIFACTS: tuple[Artifact, ...] = (
     _chinese_model("vocab.txt", "366fe2b1318c774fd28bdea58dbcfbd6d6aeae313fdcd9063d170cdc602fd51a", 109534, "text"),
     _chinese_model("config.json", "5a16b71fe399bfa6114053a1e249665c0d7921a6a1c10b3f530cb7d213f8a735", 18485, "json"),
     Artifact("stems", STEMS_FILE, (Source("url", HTDEMUCS.url),), HTDEMUCS.sha256, optional=True),
+    Artifact("whisper", WHISPER_DIR,
+             (Source("model", "openai/whisper-large-v3-turbo", revision=WHISPER_REVISION, files=WHISPER_FILES),),
+             folder=True, optional=True),
 )
 #: the towers MuQ-MuLan's published config names (part -> names it may use), and the artifacts that hold them
 MULAN_TOWERS = {"audio_model": (("OpenMuQ/MuQ-large-msd-iter",), "muq-audio-tower"),
@@ -166,7 +175,8 @@ MULAN_TOWERS = {"audio_model": (("OpenMuQ/MuQ-large-msd-iter",), "muq-audio-towe
 
 def artifacts_for(variants: Sequence[str], stems: bool = True,
                   table: Sequence[Artifact] = ARTIFACTS) -> tuple[Artifact, ...]:
-    """The artifacts of a bundle with these DiT ``variants`` (and the stems separator, unless ``stems`` is False).
+    """The artifacts of a bundle with these DiT ``variants`` (and the optional ones, the stems separator and the
+    lyric check's Whisper, which transcribes the separated vocals, unless ``stems`` is False).
 
     Example
     -------
