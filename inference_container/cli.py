@@ -82,7 +82,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     fetch.add_argument("--accept-noncommercial", action="store_true",
                        help="accept weights licensed for non-commercial use only (MuQ-MuLan: CC BY-NC 4.0); "
                        "without it the fetch refuses")
-    fetch.add_argument("--no-stems", action="store_true", help="leave out the stems separator (htdemucs)")
+    fetch.add_argument("--no-stems", action="store_true", help="leave out the optional parts: the stems separator "
+                       "(htdemucs) and the lyric check's Whisper, which transcribes the separated vocals")
     fetch.set_defaults(run=_fetch_weights)
 
     convert = commands.add_parser("convert-weights", help="write each DiT of a bundle as safetensors in the "
