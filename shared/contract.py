@@ -12,15 +12,17 @@ from enum import StrEnum
 from typing import Literal, Self
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
+from pydantic_core.core_schema import ValidationInfo
 
 from shared.formats import OutputFormat, UploadContentType
 from shared.lrc import CJK, LyricsError, LyricsIssue, ParsedLyrics, has_words
 from shared.lyrics import DEFAULT_BPM, parse_lrc
+from shared.presets import MAX_VARIATIONS as MAX_VARIATIONS  # re-exported: the contract's limit
 from shared.presets import PRESETS, MasterPreset, Preset, SamplingSettings
+from shared.remix import RemixRequest
 from shared.timeline import MAX_SECONDS, MIN_SECONDS, SHORT
 
 MAX_SEED = 2**32 - 1
-MAX_VARIATIONS = 8  # best_of's limit: a job's songs are variations 0 .. MAX_VARIATIONS - 1
 #: the text's share of a style mixed from ``style_prompt`` and ``reference_audio_key`` unless ``style_weight`` says
 DEFAULT_STYLE_WEIGHT = 0.5
 MIN_STEPS, MAX_STEPS = 2, 100  # Euler needs both ends of its grid; the longest preset (ultra) takes 100
@@ -143,6 +145,8 @@ class GenerateRequest(BaseModel):
     stems: bool = Field(False, description="Addition: also produce vocals and accompaniment files per variation",
                         examples=[True])
     extend: ExtendRequest | None = Field(None, description="Addition: continue one of your finished songs")
+    remix: RemixRequest | None = Field(None, description="Addition: a cover of a song (one of your finished songs "
+                                       "or an upload) with this request's style and lyrics")
 
     @model_validator(mode="after")
     def _one_style(self) -> Self:
@@ -167,6 +171,14 @@ class GenerateRequest(BaseModel):
                     raise ValueError(f"edit.segments: [{start:g}, {end:g}] must satisfy 0 <= start < end <= "
                                      f"audio_length ({self.audio_length}), with -1 for the song's start or end")
         return self
+
+    @field_validator("remix")
+    @classmethod
+    def _remix_alone(cls, value: RemixRequest | None, info: ValidationInfo) -> RemixRequest | None:
+        """A remix regenerates a whole song: it cannot also keep parts of one (edit, extend)."""
+        if value is not None and (info.data.get("edit") is not None or info.data.get("extend") is not None):
+            raise ValueError("a remix regenerates the whole song: give remix without edit or extend")
+        return value
 
     @field_validator("style_prompt", "negative_style_prompt")
     @classmethod

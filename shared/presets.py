@@ -1,9 +1,12 @@
-"""Named sampling presets, as the existing frontend knows them. ``high`` equals upstream DiffRhythm's default."""
+"""Named sampling presets, as the existing frontend knows them. ``high`` equals upstream DiffRhythm's default. And
+how many variations (songs) one job makes at most."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+
+MAX_VARIATIONS = 8  # best_of's limit: a job's songs are variations 0 .. MAX_VARIATIONS - 1
 
 
 class Preset(StrEnum):

@@ -22,7 +22,7 @@ from inference_container.diffrhythm.g2p import LyricsTokenizer
 from inference_container.diffrhythm.guidance import Inpainting
 from inference_container.diffrhythm.lyrics import PhonemeTokenizer, lyric_tokens
 from inference_container.diffrhythm.model import DiT
-from inference_container.diffrhythm.sampling import initial_noise, sample, segments_to_frames
+from inference_container.diffrhythm.sampling import initial_noise, noised, remix_start, sample, segments_to_frames
 from inference_container.diffrhythm.songs import Progress, Song, SongRequest, ranked
 from inference_container.diffrhythm.stems import Separator, StemsUnavailable
 from inference_container.diffrhythm.style import StyleEncoder
@@ -102,11 +102,13 @@ class Pipeline:
         return self.generate_batch([request], progress)[0]
 
     @staticmethod
-    def batch_key(request: SongRequest) -> tuple[int, int, float]:
-        """Requests with equal keys can share one sampling batch (same length, steps and guidance). Everything else
-        is per row: lyrics (instrumental or not), style (mixed or not), negative style, reference, seed, and
-        post-processing (mastering, scoring, ranking)."""
-        return request.audio_length, request.steps, request.cfg_strength
+    def batch_key(request: SongRequest) -> tuple[int, int, float, int]:
+        """Requests with equal keys can share one sampling batch (same length, steps, guidance and first step: 0, or
+        a remix's ``remix_start``). Everything else is per row: lyrics (instrumental or not), style (mixed or not),
+        negative style, reference, the song a remix starts from, seed, and post-processing (mastering, scoring,
+        ranking)."""
+        start = remix_start(request.remix_strength, request.steps) if request.remix_strength is not None else 0
+        return request.audio_length, request.steps, request.cfg_strength, start
 
     @torch.inference_mode()
     def generate_batch(self, requests: Sequence[SongRequest], progress: Progress | None = None) -> list[Song]:
@@ -115,7 +117,7 @@ class Pipeline:
         All requests must share ``batch_key``; each keeps its own lyrics, style, reference, seeds and mastering.
         """
         if len({self.batch_key(r) for r in requests}) != 1:
-            raise ValueError("requests in one batch must share audio_length, steps and cfg_strength")
+            raise ValueError("requests in one batch must share audio_length, steps, cfg_strength and first step")
         if self.separator is None and any(r.stems for r in requests):
             raise StemsUnavailable()
         report = progress or (lambda stage, percent: None)
@@ -148,8 +150,11 @@ class Pipeline:
         negatives = [self._negative_style(r) for r in requests]
         lap("style_s")
 
-        # 3. what to keep: the song to edit and the frames to regenerate (everything, outside edit mode)
+        # 3. what to keep: the song to edit and the frames to regenerate (everything, outside edit mode); a remix's
+        # source song, whose latent sampling starts from (after the first step)
         edits = [self._edit(request, n, variant.max_frames) for request in requests]
+        start = self.batch_key(first)[3]
+        sources = [self._remix_latent(request, n) for request in requests] if start else []
         lap("reference_s")
 
         # 4. one row per variation; variation i uses seed + i, whatever else shares the batch
@@ -160,6 +165,8 @@ class Pipeline:
 
         y0 = torch.stack([initial_noise(n, requests[j].seed + i, device=self.device) for j, i in rows])
         b = len(rows)
+        if start:  # a remix: each row starts from its source's latent, noised to the first step's time
+            y0 = noised(y0, pick(sources), first.steps, start)
 
         # 5. sampling with classifier-free guidance (conditional + unconditional in one batch)
         span = _STAGES["decoding"] - _STAGES["sampling"]
@@ -169,7 +176,7 @@ class Pipeline:
             negative_style=pick(negatives),
             start_time=torch.full((b,), lyrics[0].start_time, device=self.device),
             duration=torch.full((b,), lyrics[0].duration, device=self.device) if variant.has_duration else None,
-            steps=first.steps, cfg_strength=first.cfg_strength,
+            steps=first.steps, cfg_strength=first.cfg_strength, start=start,
             callback=lambda i, total: report("sampling", _STAGES["sampling"] + span * i / total))
         synchronize(self.device)
         lap("sampling_s")
@@ -219,6 +226,9 @@ class Pipeline:
                 "scores": [round(score, 4) for score in scores[j]], "ranked": request.rank,
                 "batched_with": len(requests) - 1, "timings": timings, "licences": self.licences,
             }
+            if request.remix_strength is not None:  # where sampling started: the grid point at or after 1 - strength
+                metadata["remix"] = {"strength": request.remix_strength, "start_t": round(start / (first.steps - 1), 4),
+                                     "steps_run": first.steps - 1 - start}
             if gpu:  # the whole batch's peak: weights, sampling and decode (the GPU's share of one song is less)
                 metadata["peak_gpu_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
             song = Song(finished[j], SAMPLE_RATE, list(lyrics[j].warnings), metadata, scores[j],
@@ -245,6 +255,12 @@ class Pipeline:
             return Inpainting.everything(1, frames, LATENT_CHANNELS, self.device)
         segments = segments_to_frames(request.edit_segments or [[-1, -1]], max_frames)
         return Inpainting.segments(self._reference_latent(*request.edit_audio, frames), segments)
+
+    def _remix_latent(self, request: SongRequest, frames: int) -> torch.Tensor:
+        """The latent of the song a remix starts from (a batch that starts after 0 holds remixes only)."""
+        if request.remix_audio is None:
+            raise ValueError("a batch that starts after the first step holds remixes only")
+        return self._reference_latent(*request.remix_audio, frames)
 
     def _reference_latent(self, audio: np.ndarray, rate: int, frames: int) -> torch.Tensor:
         """Encode the song to edit (stereo 44.1 kHz, peak at -6 dBFS) into a latent of ``frames`` frames."""

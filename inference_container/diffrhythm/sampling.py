@@ -14,32 +14,61 @@ from shared.timeline import frame_at
 StepCallback = Callable[[int, int], None]  # (steps done, steps in all)
 
 
-def euler(velocity: VelocityFn, y0: torch.Tensor, steps: int, callback: StepCallback | None = None) -> torch.Tensor:
-    """Euler on ``torch.linspace(0, 1, steps)``: ``steps - 1`` updates (upstream's ODE solve).
+def euler(velocity: VelocityFn, y0: torch.Tensor, steps: int, callback: StepCallback | None = None,
+          start: int = 0) -> torch.Tensor:
+    """Euler on ``torch.linspace(0, 1, steps)``: ``steps - 1`` updates (upstream's ODE solve), or, from grid point
+    ``start`` (a remix's ``y0`` is already at that time), the ``steps - 1 - start`` that are left.
 
     Example
     -------
     >>> euler(lambda x, t: torch.ones_like(x), torch.zeros(1, 2, 1), steps=5).flatten().tolist()
     [1.0, 1.0]
+    >>> euler(lambda x, t: torch.ones_like(x), torch.zeros(1, 1, 1), steps=5, start=2).item()
+    0.5
     """
     if steps < 2:
         raise ValueError("steps must be at least 2 (the grid includes both ends)")
+    if not 0 <= start < steps - 1:
+        raise ValueError(f"start must be a grid point before the last (0..{steps - 2}), got {start}")
     grid = torch.linspace(0, 1, steps, device=y0.device, dtype=torch.float32)
     x = y0.float()
-    for i in range(steps - 1):
+    for i in range(start, steps - 1):
         x = x + (grid[i + 1] - grid[i]) * velocity(x, grid[i]).float()
         if callback is not None:
-            callback(i + 1, steps - 1)
+            callback(i + 1 - start, steps - 1 - start)
     return x
+
+
+def remix_start(strength: float, steps: int) -> int:
+    """The grid point a remix of ``strength`` starts from: the first of ``torch.linspace(0, 1, steps)`` at or after
+    ``t0 = 1 - strength`` (to float32's precision), but never the last one, so that at least one step runs (a remix
+    is never a copy). Strength 1 starts at 0: every step runs.
+
+    Example
+    -------
+    >>> [remix_start(strength, 5) for strength in (1.0, 0.75, 0.6, 0.5, 0.01)]
+    [0, 1, 2, 2, 3]
+    """
+    grid = torch.linspace(0, 1, steps, dtype=torch.float32)
+    at_or_after = (grid >= 1.0 - strength - 1e-6).nonzero()
+    return min(int(at_or_after[0]), steps - 2)
+
+
+def noised(noise: torch.Tensor, latent: torch.Tensor, steps: int, start: int) -> torch.Tensor:
+    """A remix's starting point: ``latent`` (the source song) noised to grid point ``start``'s time ``t``, on the
+    flow's straight path ``(1 - t) * noise + t * latent`` (so the state and the time the sampler gives it agree)."""
+    t = torch.linspace(0, 1, steps, dtype=torch.float32)[start].item()
+    return (1.0 - t) * noise.float() + t * latent.float()
 
 
 def sample(model: DiT, inpainting: Inpainting, noise: torch.Tensor, *, text: torch.Tensor, style: torch.Tensor,
            negative_style: torch.Tensor, start_time: torch.Tensor, duration: torch.Tensor | None, steps: int,
-           cfg_strength: float, callback: StepCallback | None = None) -> torch.Tensor:
-    """Sample latents [b, n, 64] from ``noise`` with guidance; frames ``inpainting`` keeps come from its reference."""
+           cfg_strength: float, callback: StepCallback | None = None, start: int = 0) -> torch.Tensor:
+    """Sample latents [b, n, 64] from ``noise`` (at grid point ``start``'s time: a remix's ``noised`` source) with
+    guidance; frames ``inpainting`` keeps come from its reference."""
     velocity = guided(model, text=text, cond=inpainting.cond, style=style, negative_style=negative_style,
                       start_time=start_time, duration=duration, cfg_strength=cfg_strength)
-    return inpainting.finish(euler(velocity, noise, steps, callback))
+    return inpainting.finish(euler(velocity, noise, steps, callback, start))
 
 
 def segments_to_frames(segments: Sequence[Sequence[float]], max_frames: int) -> list[tuple[int, int]]:

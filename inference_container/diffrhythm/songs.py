@@ -23,8 +23,9 @@ class SongRequest:
     """One generation: lyrics (timed LRC; empty for an instrumental), length, a style (text, reference audio or a mix
     of both at ``style_weight``, the text's share, which is ``None`` unless both are given; optionally a negative
     style prompt instead of the built-in one) and sampling settings. ``rank``: the song's variations come back sorted
-    by score, best first; ``stems``: each variation's vocals and accompaniment too. No field has a default: each
-    comes from the request (``song_request``)."""
+    by score, best first; ``stems``: each variation's vocals and accompaniment too. ``remix_audio``: the song a remix
+    starts from, noised to the flow time ``1 - remix_strength`` (both ``None`` outside a remix). No field has a
+    default: each comes from the request (``song_request``)."""
 
     lrc: str
     audio_length: int
@@ -43,18 +44,22 @@ class SongRequest:
     instrumental: bool
     rank: bool
     stems: bool
+    remix_audio: Clip | None
+    remix_strength: float | None
 
 
 def song_request(request: GenerateRequest, *, lrc: str, seed: int, style_audio: Clip | None = None,
-                 edit_audio: Clip | None = None) -> SongRequest:
+                 edit_audio: Clip | None = None, remix_audio: Clip | None = None) -> SongRequest:
     """The pipeline's request for an accepted ``request``: ``lrc`` is its timed lyrics (``GenerateRequest.timed_lrc``,
     or an extension's joined ones), ``seed`` the seed drawn for it, and the clips are its reference
-    (``reference_audio_key``) and the song it edits (``edit``) as read by the caller. The preset, the overrides and
-    the style mix's default weight are resolved here."""
+    (``reference_audio_key``), the song it edits (``edit``) and the song it remixes (``remix``) as read by the
+    caller. The preset, the overrides, the style mix's default weight and the remix's strength are resolved here."""
     if (style_audio is None) != (request.reference_audio_key is None):
         raise ValueError("style_audio is the clip of reference_audio_key: give it exactly when the request names one")
     if (edit_audio is None) != (request.edit is None):
         raise ValueError("edit_audio is the song the edit changes: give it exactly when the request edits one")
+    if (remix_audio is None) != (request.remix is None):
+        raise ValueError("remix_audio is the song the remix starts from: give it exactly when the request remixes one")
     sampling = request.sampling()
     mixed = style_audio is not None and bool((request.style_prompt or "").strip())
     weight = request.style_weight if request.style_weight is not None else DEFAULT_STYLE_WEIGHT
@@ -65,6 +70,7 @@ def song_request(request: GenerateRequest, *, lrc: str, seed: int, style_audio: 
         auto_master=request.auto_master, master_preset=request.master_preset.value,
         style_weight=weight if mixed else None, negative_style_prompt=request.negative_style_prompt,
         instrumental=request.instrumental, rank=request.best_of is not None, stems=request.stems,
+        remix_audio=remix_audio, remix_strength=request.remix.strength if request.remix else None,
     )
 
 

@@ -30,7 +30,7 @@ Window = Callable[[int, int], tuple[int, int]]  # (frames, rate) of a clip -> (s
 class SongGenerator(Protocol):
     """What the worker needs of ``inference_container.diffrhythm.pipeline.Pipeline`` (tests pass a stand-in)."""
 
-    def batch_key(self, request: SongRequest) -> tuple[int, int, float]: ...
+    def batch_key(self, request: SongRequest) -> tuple[int, int, float, int]: ...
 
     def generate_batch(self, requests: Sequence[SongRequest], progress: Progress | None = None) -> list[Song]: ...
 
@@ -92,14 +92,17 @@ class JobRunner:
             request, lrc=request.lrc, seed=request.seed,
             style_audio=self._audio(request.reference_audio_key, "reference_audio_key", clip_window)
             if request.reference_audio_key else None,
-            edit_audio=self._edit_audio(request, edited) if request.edit else None)
+            edit_audio=self._source_audio(request, "edit", edited) if request.edit else None,
+            remix_audio=self._source_audio(request, "remix", edited) if request.remix else None)
 
-    def _edit_audio(self, request: JobRequestRecord, window: Window) -> tuple[np.ndarray, int]:
-        """The song an edit changes: an upload, or (``source_job``) a finished job's song, resolved at submit."""
-        assert request.edit is not None and request.edit.reference_audio_key is not None
+    def _source_audio(self, request: JobRequestRecord, field: str, window: Window) -> tuple[np.ndarray, int]:
+        """The song an edit changes or a remix starts from (``field``): an upload, or (``source_job``) a finished
+        job's song, resolved at submit."""
+        source = request.edit if field == "edit" else request.remix
+        assert source is not None and source.reference_audio_key is not None
         if request.source_job is None:
-            return self._audio(request.edit.reference_audio_key, "edit.reference_audio_key", window)
-        return self._audio(request.edit.reference_audio_key, "source_job", window,
+            return self._audio(source.reference_audio_key, f"{field}.reference_audio_key", window)
+        return self._audio(source.reference_audio_key, "source_job", window,
                            gone=f"the song of job {request.source_job} is no longer stored")
 
     def generate(self, requests: Sequence[SongRequest], progress: Progress, max_rows: int) -> list[Song]:
@@ -119,8 +122,13 @@ class JobRunner:
     def upload(self, request: JobRequestRecord, song: Song, seconds: float) -> OutputManifest:
         """Write a job's files, then its manifest last (its arrival completes the job)."""
         formats = tuple(dict.fromkeys((OutputFormat.WAV, request.output_format)))
-        if request.source_job is not None:  # the song this one edits or extends
+        if request.source_job is not None:  # the song this one edits, extends or remixes
             song = replace(song, metadata={**song.metadata, "source_job": request.source_job})
+        if request.remix is not None:  # what it remixes, and how much (the pipeline's part: where sampling started)
+            source = {"source_job": request.source_job} if request.source_job else {
+                "reference": request.remix.reference_audio_key}
+            remix = {**song.metadata.get("remix", {}), **source, "strength": request.remix.strength}
+            song = replace(song, metadata={**song.metadata, "remix": remix})
         model = "-".join(str(song.metadata[name]) for name in ("model", "variant") if name in song.metadata)
         provenance = Provenance(request.title, model or "diffrhythm", request.seed, request.job_id,
                                 request.submitted_at)
