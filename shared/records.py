@@ -146,7 +146,8 @@ class JobRequestRecord(GenerateRequest):
 
     ``lrc`` is always timed LRC: the caller's lyrics, or untimed / section-tagged lyrics after timing them (empty for
     an instrumental). A repaint of a finished job (``edit.job_id``) or an ``extend`` is stored as an edit of that
-    job's WAV (``edit.reference_audio_key``), the job named in ``source_job``.
+    job's WAV (``edit.reference_audio_key``), a remix of one (``remix.job_id``) as a remix of it
+    (``remix.reference_audio_key``); the job is named in ``source_job``.
     """
 
     job_id: str

@@ -74,13 +74,15 @@ class Submissions:
         else:
             job_id = str(uuid.uuid4())
         resolved = resolve(request, self.store, self.s3, self.settings.bucket_name, owner)  # a finished job's song
-        warnings += resolved.warnings if resolved else []
+        if resolved is not None:
+            warnings = [] if resolved.retimed else warnings  # the source's times replace the tempo's
+            warnings += resolved.warnings
         self.quotas.charge_submit(caller, request)
         now = self.clock()
         seed = request.seed if request.seed is not None else draw_seed()
         lrc = request.timed_lrc(lyrics)
-        if resolved is not None:  # the worker edits the source song's WAV as it edits an upload
-            body |= {"edit": resolved.edit.model_dump(mode="json"), "extend": None}
+        if resolved is not None:  # the worker edits or remixes the source song's WAV as it does an upload
+            body |= resolved.fields
             lrc = resolved.lrc if resolved.lrc is not None else lrc
         stored = JobRequestRecord(**{**body, "seed": seed}, job_id=job_id, owner=owner, lrc=lrc, submitted_at=now,
                                   source_job=resolved.source.job_id if resolved else None)
@@ -118,6 +120,8 @@ class Submissions:
             refs.append((["reference_audio_key"], request.reference_audio_key))
         if request.edit is not None and request.edit.reference_audio_key is not None:
             refs.append((["edit", "reference_audio_key"], request.edit.reference_audio_key))
+        if request.remix is not None and request.remix.reference_audio_key is not None:
+            refs.append((["remix", "reference_audio_key"], request.remix.reference_audio_key))
         for loc, key in refs:
             if not key.startswith(keys.input_prefix(caller.owner)):
                 raise FieldError(loc, "must be a key returned by POST /api/v1/uploads to this caller")

@@ -18,13 +18,14 @@ from tests.unit.conftest import BUCKET
 
 
 def queue_job(table: FakeJobTable, s3: FakeObjectStore, lyrics: str = "[00:01.00]hello there",
-              status: JobState = JobState.QUEUED, **fields: Any) -> dict[str, Any]:
-    """A job as the API leaves it (item, stored request) and the SQS message a worker receives for it."""
+              status: JobState = JobState.QUEUED, source_job: str | None = None, **fields: Any) -> dict[str, Any]:
+    """A job as the API leaves it (item, stored request) and the SQS message a worker receives for it
+    (``source_job``: the finished job whose song it edits or remixes, resolved at submit)."""
     job_id, now = str(uuid.uuid4()), datetime.now(UTC)
     fields.setdefault("style_prompt", None if fields.get("reference_audio_key") else "pop")
     request = GenerateRequest(lyrics=lyrics, preset="preview", **fields)
     stored = JobRequestRecord(**{**request.model_dump(), "seed": 7}, job_id=job_id, owner="owner", lrc=lyrics,
-                              submitted_at=now)
+                              submitted_at=now, source_job=source_job)
     s3.put_object(Bucket=BUCKET, Key=keys.request_key(job_id), Body=stored.model_dump_json().encode(),
                   ContentType="application/json")
     table.jobs[job_id] = JobRecord(
