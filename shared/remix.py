@@ -8,13 +8,15 @@ keeps the source nearly unchanged.
 
 from __future__ import annotations
 
+import math
 from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shared.lrc import LyricLine, LyricsError, ParsedLyrics, read_lines, timed_lines
-from shared.lyrics import parse_lrc
+from shared.lrc import LyricLine, LyricsError, ParsedLyrics, estimate_tokens, read_lines, timed_lines
+from shared.lyrics import BEATS_PER_BAR, DEFAULT_BPM, SYLLABLES_PER_BAR, estimate_syllables, parse_lrc
 from shared.presets import MAX_VARIATIONS
+from shared.timeline import LATENT_RATE
 
 
 class RemixRequest(BaseModel):
@@ -44,8 +46,10 @@ def remix_lyrics(source_lrc: str, lyrics: str, audio_length: float,
                  bpm: float | None = None) -> tuple[str | None, list[str]]:
     """The LRC a remix of a song sung from ``source_lrc`` sings new untimed ``lyrics`` from, and warnings: each new
     sung line takes the time of the source's sung line of the same rank (the source's empty lines, the ends of its
-    singing, stay where they were). ``None`` (time them as usual) when the lyrics are timed, when the numbers of sung
-    lines differ (with a warning), or when the source's times do not fit the new song or lines (with the reason).
+    singing, stay where they were; where none follows the last sung line, one is added where the tempo ends that
+    line, as timing at the tempo does: the 95 s model does not sing a last line without one). ``None`` (time them as
+    usual) when the lyrics are timed, when the numbers of sung lines differ (with a warning), or when the source's
+    times do not fit the new song or lines (with the reason).
 
     Example
     -------
@@ -64,7 +68,7 @@ def remix_lyrics(source_lrc: str, lyrics: str, audio_length: float,
                       "at the tempo instead of on the source's times"]
     texts = iter(new)
     lines = [LyricLine(line.number, line.time_s, next(texts) if line.text else "", line.section) for line in source]
-    lrc = ParsedLyrics(tuple(lines), timed=True).to_lrc()
+    lrc = ParsedLyrics(tuple(_closed(lines, audio_length, bpm)), timed=True).to_lrc()
     try:
         parse_lrc(lrc, audio_length)
     except LyricsError as error:
@@ -72,3 +76,16 @@ def remix_lyrics(source_lrc: str, lyrics: str, audio_length: float,
                       "the tempo instead"]
     return lrc, [f"the new lyrics had no timestamps: their {len(new)} lines take the times of the source song's lines"]
 
+
+
+def _closed(lines: list[LyricLine], audio_length: float, bpm: float | None) -> list[LyricLine]:
+    """``lines`` ending with an empty line: after a last sung line, one where the tempo's bars end it (as
+    ``shared.lyrics.parse_lrc`` places them), where that lies inside the song."""
+    if not lines or not lines[-1].text:
+        return lines
+    last = lines[-1]
+    bar_s = BEATS_PER_BAR * 60.0 / (bpm or DEFAULT_BPM)
+    length = max((estimate_tokens(last.text) + 1) / LATENT_RATE,
+                 max(1, math.ceil(estimate_syllables(last.text) / SYLLABLES_PER_BAR)) * bar_s)
+    end = math.ceil(round((last.time_s + length) * 100, 6)) / 100
+    return [*lines, LyricLine(last.number, end, "", "")] if end < audio_length - 0.02 else lines

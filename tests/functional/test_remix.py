@@ -39,7 +39,7 @@ def test_a_remix_of_the_callers_finished_job_is_accepted_and_stored_as_a_remix_o
     assert stored.remix.reference_audio_key == keys.output_key(source, 0, "wav")
     assert accepted["warnings"] == ["the new lyrics had no timestamps: their 2 lines take the times of the source "
                                     "song's lines"]
-    assert stored.lrc == "[00:00.00]a new first line\n[00:05.00]and a second one"  # the source's times
+    assert stored.lrc == "[00:00.00]a new first line\n[00:05.00]and a second one\n[00:07.40]"  # the source's times
 
 
 def test_a_remix_of_an_upload_is_accepted(stack, api):

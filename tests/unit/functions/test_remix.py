@@ -39,7 +39,7 @@ def test_untimed_lyrics_with_as_many_lines_take_the_source_lines_times(services,
                                              None)
     record = stored(s3, submission.record.job_id)
     assert [(line.time_s, line.text) for line in timed_lines(record.lrc)] == [
-        (5.0, "a brand new opening"), (90.0, "and a new ending")]
+        (5.0, "a brand new opening"), (90.0, "and a new ending"), (92.4, "")]  # closed a bar (100 bpm) later
     assert submission.warnings == ["the new lyrics had no timestamps: their 2 lines take the times of the source "
                                    "song's lines"]  # the tempo's timing, not used, is not reported
 
@@ -62,7 +62,11 @@ def test_the_source_times_that_do_not_fit_the_new_lines_fall_back_to_the_tempo()
     assert lrc is None and "do not fit the source song's times" in warnings[0]
     assert remix_lyrics("[00:01.00]a", "[00:03.00]timed", 95) == (None, [])  # timed lyrics: the caller's times
     lrc, _ = remix_lyrics("[00:01.00]a\n[00:50.00]b\n[01:50.00]", "uno\ndos", 95)  # an end past the new song goes
-    assert lrc == "[00:01.00]uno\n[00:50.00]dos"
+    assert lrc == "[00:01.00]uno\n[00:50.00]dos\n[00:52.40]"  # and one a bar later closes the last line
+    lrc, _ = remix_lyrics("[00:01.00]a\n[00:20.00]b\n[00:30.00]", "uno\ndos", 95)  # the source's own end stays
+    assert lrc == "[00:01.00]uno\n[00:20.00]dos\n[00:30.00]"
+    lrc, _ = remix_lyrics("[00:01.00]a\n[01:34.00]b", "uno\ndos", 95)  # no room for an end inside the song
+    assert lrc == "[00:01.00]uno\n[01:34.00]dos"
 
 
 def test_an_instrumental_remix_and_a_short_source_say_what_they_do(services, table, s3):
