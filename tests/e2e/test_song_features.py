@@ -127,3 +127,23 @@ def test_a_style_mix_and_a_negative_style(api, worker, aws, settings):
     refused = api.post("/api/v1/generate", json={**FAST, "lyrics": "[00:01.00]x y z w v", "style_prompt": "pop",
                                                  "style_weight": 0.5})
     assert refused.status_code == 422 and "style_weight mixes" in refused.text
+
+
+def test_a_finished_song_is_remixed_with_a_new_style_and_lyrics_on_its_times(api, worker, aws, settings):
+    source, _ = generated(api, worker, aws, settings, lyrics="[00:05.00]the first song\n[00:40.00]its second line")
+    remixed, status = generated(api, worker, aws, settings, style_prompt="jazz, smoky, slow",
+                                remix={"job_id": source["job_id"], "strength": 0.5},
+                                lyrics="the cover starts\nand the cover ends")
+    assert "take the times of the source song's lines" in remixed["warnings"][0]
+    lines = json.loads(download(api, remixed["job_id"], kind="lyrics", format="json"))["lines"]
+    sung = [(line["text"], line["start_s"]) for line in lines if line["text"]]
+    assert [text for text, _ in sung] == ["the cover starts", "and the cover ends"]
+    assert [round(start) for _, start in sung] == [5, 40]  # the source's times (to a latent frame)
+    meta = metadata(aws, settings, remixed["job_id"])
+    assert meta["remix"]["source_job"] == source["job_id"] and meta["remix"]["strength"] == 0.5
+    assert meta["remix"]["steps_run"] == 1 and meta["remix"]["start_t"] == pytest.approx(2 / 3, abs=1e-4)  # t0 0.5
+    assert status["outputs"][0]["size_bytes"] > 0 and meta["source_job"] == source["job_id"]
+    theirs = api.post("/api/v1/generate", json={**FAST, "lyrics": "[00:01.00]x y z w v", "style_prompt": "pop",
+                                                "remix": {"job_id": "00000000-0000-4000-8000-000000000000",
+                                                          "strength": 0.5}})
+    assert theirs.status_code == 422 and theirs.json()["detail"][0]["loc"] == ["body", "remix", "job_id"]
