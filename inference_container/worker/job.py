@@ -148,11 +148,13 @@ class JobRunner:
         return manifest
 
     def _source(self, request: JobRequestRecord) -> Source | None:
-        """The song an edit or extension was made from, as stored, for its files' manifests (read only to sign)."""
-        if self.signer is None or request.edit is None or request.edit.reference_audio_key is None:
+        """The song an edit, extension or remix was made from, as stored, for its files' manifests (read only to
+        sign)."""
+        how, made_from = ("remix", request.remix) if request.remix is not None else ("edit", request.edit)
+        if self.signer is None or made_from is None or made_from.reference_audio_key is None:
             return None
-        data = self.s3.get_object(Bucket=self.bucket, Key=request.edit.reference_audio_key)["Body"].read()
-        return Source(data, "edit", request.source_job)
+        data = self.s3.get_object(Bucket=self.bucket, Key=made_from.reference_audio_key)["Body"].read()
+        return Source(data, how, request.source_job)
 
     def fail(self, job_id: str, reason: str, code: FailureCode = "generation_failed") -> None:
         """Write the failure record (its arrival fails the job)."""

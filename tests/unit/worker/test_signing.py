@@ -47,15 +47,20 @@ def test_every_audio_file_of_a_job_is_signed_for_that_job(signing_worker, table,
         assert verdict.manifest["assertions"][0]["data"]["actions"][0]["action"] == "c2pa.created"
 
 
-def test_an_edit_names_the_song_it_changed(signing_worker, table, s3, key):
+@pytest.mark.parametrize(("field", "how"), [
+    ({"edit": {"reference_audio_key": "inputs/owner/song.wav", "segments": [[10, 20]]}}, "edit"),
+    ({"remix": {"reference_audio_key": "inputs/owner/song.wav", "strength": 0.5}}, "remix"),
+])
+def test_an_edit_or_a_remix_names_the_song_it_was_made_from(signing_worker, table, s3, key, field, how):
     source = io.BytesIO()
     soundfile.write(source, np.zeros((8000 * 30, 1), dtype=np.int16), 8000, format="WAV")
     s3.put_object(Bucket=BUCKET, Key="inputs/owner/song.wav", Body=source.getvalue(), ContentType="audio/wav")
-    message = queue_job(table, s3, edit={"reference_audio_key": "inputs/owner/song.wav", "segments": [[10, 20]]})
+    message = queue_job(table, s3, **field)
     assert signing_worker.handle(message) == "completed"
     verdict = verify(_audio_outputs(s3, message)["0.wav"], key.anchor)
-    assert verdict.ours and [a["action"] for a in verdict.manifest["assertions"][0]["data"]["actions"]] == [
-        "c2pa.opened", "c2pa.edited"]
+    actions = verdict.manifest["assertions"][0]["data"]["actions"]
+    assert verdict.ours and [a["action"] for a in actions] == ["c2pa.opened", "c2pa.edited"]
+    assert actions[1]["description"] == how
     assert [i["relationship"] for i in verdict.manifest["ingredients"]] == ["parentOf"]
 
 
