@@ -364,3 +364,37 @@ def test_a_reference_clip_is_uploaded_from_the_page_and_mixed_with_the_style(sta
     job_id = WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "job-id").text)
     assert Api(stack.api_url, key).status(job_id)["status"] in ("queued", "processing")
     assert browser.find_element(By.ID, "error").text == ""
+
+
+def test_a_finished_song_is_remixed_at_the_chosen_strength_and_the_page_follows_the_remix(stack, running_worker,
+                                                                                          browser):
+    """Remix on a song's card submits remix {job_id, index, strength} with the form's style and lyrics; the page
+    follows that job to its song."""
+    key = API_KEYS[-8]
+    client = Api(stack.api_url, key)
+    source = client.submit(lyrics=LYRICS, preset="preview")["job_id"]
+    wait_for(lambda: client.status(source)["status"] == "completed", timeout=300, interval=1)
+    browser.set_window_size(1400, 1100)
+    open_page(browser, stack, key)
+    browser.find_element(By.ID, "jobs-refresh").click()
+
+    def open_source(d) -> bool:
+        row = next((row for row in d.find_elements(By.CSS_SELECTOR, "#jobs-list tr") if source[:8] in row.text), None)
+        if row is not None:
+            row.find_element(By.TAG_NAME, "button").click()
+        return row is not None
+
+    patiently(browser, 30).until(open_source)
+    wait_drawn(browser, 0)
+    WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "remix-0").is_enabled())
+    record_submits(browser)
+    type_into(browser, "remix-strength-0", "0.3")
+    Select(browser.find_element(By.ID, "preset")).select_by_visible_text("preview")
+    browser.find_element(By.ID, "remix-0").click()
+    remix = follows_new_job(browser, source, "Remix of")
+    body = browser.execute_script("return window.submitted.at(-1)")
+    assert body["remix"] == {"job_id": source, "index": 0, "strength": 0.3} and "edit" not in body
+    WebDriverWait(browser, 300).until(lambda d: d.find_element(By.ID, "status").text == "completed")
+    patiently(browser, 60).until(lambda d: remix in (d.find_element(By.CSS_SELECTOR, "#song-0 a.download")
+                                                     .get_attribute("href") or ""))
+    assert client.status(remix)["status"] == "completed" and browser.find_element(By.ID, "error").text == ""

@@ -1,5 +1,6 @@
 // The demo page: the form -> POST /api/v1/generate, the followed job's progress, its songs when completed, and new jobs
-// from a song's selected region (repaint, extend). Errors from the API are shown next to the form.
+// from a song's selected region (repaint, extend) or from a whole song (remix). Errors from the API are shown next
+// to the form.
 
 import {$, api, credentials, explain, postJson, readJson, setToken} from "./api.js";
 import {showResult} from "./results.js";
@@ -155,6 +156,11 @@ const actions = {
     if (from !== null) extend.from_s = Math.max(0.01, Math.round(from * 100) / 100);
     const where = from === null ? "its end" : `${extend.from_s} s`;
     return submit({...formRequest(), extend}, `Extension of ${short(job.job_id)} #${index + 1} from ${where}:`);
+  },
+  /** Remake variation ``index`` of ``job`` with the form's style and lyrics, changing it by ``strength`` (0..1]. */
+  remix(job, index, strength) {
+    const remix = {job_id: job.job_id, index, strength};
+    return submit({...formRequest(), remix}, `Remix of ${short(job.job_id)} #${index + 1} at strength ${strength}:`);
   },
 };
 

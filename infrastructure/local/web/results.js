@@ -1,5 +1,5 @@
 // A completed job on the page: its variations side by side (ranked as the API lists them, each with its score, player,
-// waveform, lyric lines and region buttons) and a download link for every file it has.
+// waveform, lyric lines, region buttons and remix control) and a download link for every file it has.
 
 import {$, fetchFile, saveFile} from "./api.js";
 import {clock, showLyrics} from "./lyrics.js";
@@ -12,7 +12,8 @@ let audioUrls = [];  // the object URLs of the songs shown, released when others
 
 /**
  * Shows ``job`` (a completed status response). ``actions.repaint(job, index, start, end)`` and
- * ``actions.extend(job, index, fromSeconds | null)`` are what the region buttons call.
+ * ``actions.extend(job, index, fromSeconds | null)`` are what the region buttons call,
+ * ``actions.remix(job, index, strength)`` what the remix button calls.
  */
 export async function showResult(job, actions) {
   const outputs = job.outputs || [];
@@ -72,6 +73,10 @@ function songCard(job, song, outputs, {rank, lines, actions}) {
                                      disabled: true});
   const extend = element("button", {id: `extend-${i}`, type: "button", textContent: "Extend from the end",
                                     disabled: true});
+  const strength = element("input", {id: `remix-strength-${i}`, type: "number", min: "0.05", max: "1", step: "0.05",
+                                     value: "0.5", title: "how much changes: 1 a new song, near 0 the song as it is"});
+  const remix = element("button", {id: `remix-${i}`, type: "button", textContent: "Remix", disabled: true,
+                                   title: "this song remade with the form's style and lyrics"});
   let selection = null;
   const select = (region) => {
     selection = region;
@@ -82,6 +87,7 @@ function songCard(job, song, outputs, {rank, lines, actions}) {
   };
   repaint.addEventListener("click", () => selection && actions.repaint(job, i, selection.start, selection.end));
   extend.addEventListener("click", () => actions.extend(job, i, selection ? selection.start : null));
+  remix.addEventListener("click", () => actions.remix(job, i, Number(strength.value)));
 
   const header = element("header", {}, [element("h3", {textContent: `Variation ${i + 1}`})]);
   if (rank !== null) header.append(element("span", {className: "rank", textContent: `#${rank}`}));
@@ -93,10 +99,11 @@ function songCard(job, song, outputs, {rank, lines, actions}) {
     : fileItem(o, `${LABELS[kindOf(o)] || kindOf(o)} (${o.format.toUpperCase()})`, `${base}.${kindOf(o)}.${o.format}`));
   const card = element("article", {id: `song-${i}`, className: "song"}, [
     header, canvas, strip, now, player,
-    element("div", {className: "region"}, [where, repaint, extend]),
+    element("div", {className: "region"}, [where, repaint, extend,
+      element("label", {className: "remix"}, ["strength ", strength]), remix]),
     element("ul", {className: "files"}, [element("li", {textContent: "Download:"}), ...files]),
   ]);
-  load(song, outputs, {player, canvas, strip, now, lines, where, extend, select});
+  load(song, outputs, {player, canvas, strip, now, lines, where, extend, remix, select});
   return card;
 }
 
@@ -111,6 +118,7 @@ async function load(song, outputs, view) {
     showLyrics(view.strip, view.now, view.lines, peaks.duration_s, view.player);
     view.select(null);
     view.extend.disabled = false;
+    view.remix.disabled = false;
     view.canvas.dataset.drawn = "true";
   } catch (error) {
     view.where.textContent = `could not load this song: ${error.message || error}`;
