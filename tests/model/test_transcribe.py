@@ -84,6 +84,7 @@ def test_the_tiny_whisper_is_deterministic_from_its_seed(tmp_path, tiny_whisper)
     assert digest[0] == digest[1]
 
 
+@pytest.mark.slow  # long-form generation over two 30 s windows, three times
 @pytest.mark.parametrize("language", ["en", "zh", None])
 def test_transcribing_40s_of_stereo_noise_gives_timed_words_inside_the_song(transcriber, language):
     assert_timed_in(transcriber.transcribe(noise(), RATE, language), SONG_S)
