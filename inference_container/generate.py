@@ -35,7 +35,8 @@ _FLAGS = {"lyrics": "--lyrics", "instrumental": "--instrumental", "style_prompt"
           "reference_audio_key": "--style-audio", "style_weight": "--style-weight",
           "negative_style_prompt": "--negative-style", "audio_length": "--length", "batch_size": "--variations",
           "best_of": "--best-of", "steps": "--steps", "cfg_strength": "--cfg", "bpm": "--bpm", "title": "--title",
-          "edit": "--edit-from/--extend-from", "segments": "--edit-segments/--extend-at"}
+          "edit": "--edit-from/--extend-from", "segments": "--edit-segments/--extend-at", "remix": "--remix-from",
+          "strength": "--strength"}
 
 
 def _refused(error: ValueError) -> SystemExit:
@@ -74,6 +75,7 @@ def _request(args: argparse.Namespace, fmt: OutputFormat) -> GenerateRequest:
             "auto_master": args.auto_master, "master_preset": args.master_preset, "stems": args.stems,
             "seed": args.seed if args.seed is not None else draw_seed(), "output_format": fmt,
             "edit": EditRequest(reference_audio_key=source, segments=segments) if source else None,
+            "remix": {"reference_audio_key": args.remix_from, "strength": args.strength} if args.remix_from else None,
         }
         return GenerateRequest(**{name: value for name, value in fields.items() if value is not None})
     except ValidationError as error:
@@ -85,10 +87,12 @@ def _request(args: argparse.Namespace, fmt: OutputFormat) -> GenerateRequest:
 def _lyrics(args: argparse.Namespace, request: GenerateRequest) -> str:
     """The LRC to sing, timed as the API times it (untimed and section-tagged lines at ``--bpm``); an extension's is
     the extended song's lines before ``--extend-at`` (from the ``.lyrics.lrc`` file this command wrote beside it)
-    followed by the new lyrics, as the API joins them. Warnings are printed."""
+    followed by the new lyrics, as the API joins them; a remix's untimed lyrics take the times of the remixed song's
+    lines (its ``.lyrics.lrc``) as the API's do. Warnings are printed."""
     from pathlib import Path
 
     from shared.lyrics import extended_lyrics
+    from shared.remix import remix_lyrics
 
     parsed = request.parsed_lyrics()
     warnings = list(parsed.warnings)
@@ -101,6 +105,11 @@ def _lyrics(args: argparse.Namespace, request: GenerateRequest) -> str:
         lrc, joined = extended_lyrics(sung.read_text(encoding="utf-8") if sung.is_file() else "", args.extend_at,
                                       lyrics, request.audio_length, request.bpm)
         warnings += joined
+    source = Path(args.remix_from).with_suffix(".lyrics.lrc") if args.remix_from else None
+    if source is not None and source.is_file() and request.lyrics and not request.instrumental:
+        remixed, timing = remix_lyrics(source.read_text(encoding="utf-8"), request.lyrics, request.audio_length,
+                                       request.bpm)
+        lrc, warnings = (remixed, timing) if remixed is not None else (lrc, warnings + timing)
     for warning in warnings:
         print(f"warning: {warning}")
     return lrc
@@ -128,6 +137,8 @@ def _generate(args: argparse.Namespace) -> int:
         raise _refused(ValueError(f"-o must end in {', '.join('.' + f.value for f in OutputFormat)}")) from None
     if args.extend_from and (args.edit_from or args.extend_at is None):
         raise _refused(ValueError("--extend-from needs --extend-at SECONDS (and no --edit-from)"))
+    if (args.strength is None) != (args.remix_from is None):
+        raise _refused(ValueError("--remix-from SONG and --strength S (0 < S <= 1) go together"))
     request = _request(args, fmt)
     if args.extend_from and args.extend_at > (length := soundfile.info(args.extend_from).duration):
         raise _refused(ValueError(f"--extend-at: {args.extend_from} is {length:.1f} s long; keep at most that"))
@@ -142,7 +153,8 @@ def _generate(args: argparse.Namespace) -> int:
     request_song = song_request(
         request, lrc=lrc, seed=request.seed,
         style_audio=_read_audio(args.style_audio) if args.style_audio else None,
-        edit_audio=_read_audio(args.extend_from or args.edit_from) if request.edit else None)
+        edit_audio=_read_audio(args.extend_from or args.edit_from) if request.edit else None,
+        remix_audio=_read_audio(args.remix_from) if request.remix else None)
     bar = tqdm(total=100, unit="%", desc="generating", bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}")
 
     def progress(stage: str, percent: float) -> None:
@@ -205,6 +217,9 @@ def add_generate(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     generate.add_argument("--edit-segments", help='seconds to regenerate, e.g. "[[10,20],[60,-1]]"')
     generate.add_argument("--extend-from", help="song to extend to --length")
     generate.add_argument("--extend-at", type=float, default=None, help="with --extend-from: keep it up to here")
+    generate.add_argument("--remix-from", help="song to remix with --style and --lyrics")
+    generate.add_argument("--strength", type=float, default=None, help="with --remix-from: how much changes, "
+                          "0 < S <= 1 (1: a new song)")
     generate.add_argument("--auto-master", action=argparse.BooleanOptionalAction,
                           help="master to --master-preset's loudness (default: on, as the API)")
     generate.add_argument("--master-preset", choices=[p.value for p in MasterPreset],

@@ -141,3 +141,57 @@ def test_remixes_in_one_batch_each_start_from_their_own_source(tiny_pipeline):
     for batched, single in zip(together, alone, strict=True):
         np.testing.assert_allclose(batched.audio[0], single.audio[0], atol=1e-4)
     assert not np.allclose(together[0].audio[0], together[1].audio[0])
+
+
+# --- diffrhythm generate --remix-from SONG --strength S ------------------------------------------------------------
+
+@pytest.fixture
+def captured(monkeypatch):
+    """The SongRequest the command hands the pipeline (the pipeline then refuses it, so nothing is generated)."""
+    from inference_container.errors import InputError
+
+    seen: list = []
+
+    class Capture:
+        def generate(self, request, progress):
+            seen.append(request)
+            raise InputError("captured")
+
+    monkeypatch.setattr(Pipeline, "load", lambda *_, **__: Capture())
+    return seen
+
+
+def _generate(bundle, tmp_path, *flags: str) -> int:
+    from infrastructure.cli import main
+
+    try:
+        return main(["generate", "--weights", str(bundle), *flags, "-o", str(tmp_path / "song.wav")])
+    except SystemExit as refused:
+        assert isinstance(refused.code, int)
+        return refused.code
+
+
+def test_generate_remixes_a_song_with_new_lyrics_on_its_times(tiny_bundle, tmp_path, captured):
+    import soundfile
+
+    source = tmp_path / "first.wav"
+    soundfile.write(str(source), _source()[: RATE * 20], RATE)
+    source.with_suffix(".lyrics.lrc").write_text("[00:02.00]old one\n[00:09.00]old two\n[00:15.00]", encoding="utf-8")
+    lyrics = tmp_path / "new.txt"
+    lyrics.write_text("new one\nnew two\n", encoding="utf-8")
+    assert _generate(tiny_bundle, tmp_path, "--lyrics", str(lyrics), "--style", "jazz", "--remix-from", str(source),
+                     "--strength", "0.4") == 2
+    (request,) = captured
+    assert request.remix_strength == 0.4 and request.remix_audio is not None and request.edit_audio is None
+    assert request.lrc == "[00:02.00]new one\n[00:09.00]new two\n[00:15.00]"
+
+
+@pytest.mark.parametrize(("flags", "says"), [(["--strength", "0.5"], "--remix-from SONG and --strength"),
+                                             (["--remix-from", "x.wav", "--strength", "0"], "--strength"),
+                                             (["--remix-from", "x.wav"], "--remix-from SONG and --strength")])
+def test_generate_refuses_a_remix_without_a_song_or_a_strength_in_range(tiny_bundle, tmp_path, captured, capsys,
+                                                                       flags, says):
+    lyrics = tmp_path / "song.lrc"
+    lyrics.write_text(LRC, encoding="utf-8")
+    assert _generate(tiny_bundle, tmp_path, "--lyrics", str(lyrics), "--style", "pop", *flags) == 2
+    assert says in capsys.readouterr().err and not captured
