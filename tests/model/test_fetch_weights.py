@@ -207,6 +207,7 @@ def _sources(bundle: Bundle) -> dict[str, str]:
     return {name: entry["source"] for name, entry in bundle.manifest["files"].items()}
 
 
+@pytest.mark.slow  # fetches and load-checks a whole bundle (seconds)
 def test_fetch_weights_takes_each_file_from_its_published_place_and_the_bundle_loads(stand_in):
     said: list[str] = []
     bundle = fetch_weights_and_check(stand_in, said)
@@ -330,6 +331,7 @@ def test_mulan_weights_in_an_unexpected_format_fail_naming_them(stand_in):
         stand_in.fetch(check=False, repinned=("muq-mulan",))
 
 
+@pytest.mark.slow  # load-checks a whole bundle with broken files (seconds)
 def test_files_the_worker_cannot_load_fail_the_check_naming_each(stand_in):
     """Published as pinned, but not what the worker loads: a VAE that is not TorchScript, a negative style of
     another shape, a polyphone model onnxruntime cannot read. The check names each; the folder is left without a

@@ -64,6 +64,7 @@ def _save(module: torch.nn.Module, path) -> str:
     return str(path)
 
 
+@pytest.mark.slow  # decodes a whole song's latent twice on the CPU (seconds)
 def test_a_half_precision_decode_is_kept_within_the_stated_tolerance_of_float32(tmp_path):
     path = save_tiny_vae(tmp_path / "vae_model.pt")
     exact, half = VAE.load(path), VAE.load(path, precision="bf16")
