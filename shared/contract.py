@@ -11,8 +11,16 @@ import secrets
 from enum import StrEnum
 from typing import Literal, Self
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
-from pydantic_core.core_schema import ValidationInfo
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from shared.formats import OutputFormat, UploadContentType
 from shared.lrc import CJK, LyricsError, LyricsIssue, ParsedLyrics, has_words
