@@ -14,3 +14,21 @@ def golden_95s() -> Path:
     folder = GOLDEN / "dit-95s"
     assert folder.is_dir(), f"golden vectors expected at {folder}"
     return folder
+
+
+@pytest.fixture
+def captured(monkeypatch: pytest.MonkeyPatch) -> list:
+    """The SongRequests ``diffrhythm generate`` hands the pipeline (the pipeline then refuses each, so nothing is
+    generated)."""
+    from inference_container.diffrhythm.pipeline import Pipeline
+    from inference_container.errors import InputError
+
+    seen: list = []
+
+    class Capture:
+        def generate(self, request: object, progress: object) -> None:
+            seen.append(request)
+            raise InputError("captured")
+
+    monkeypatch.setattr(Pipeline, "load", lambda *_, **__: Capture())
+    return seen

@@ -12,6 +12,7 @@ from inference_container.diffrhythm.pipeline import Pipeline
 from inference_container.diffrhythm.sampling import euler, noised, remix_start
 from inference_container.diffrhythm.songs import song_request
 from shared.contract import GenerateRequest
+from tests.support.cli import generate
 from tests.support.songs import request_for
 
 LRC = "[00:01.00]hello world\n[00:05.00]sing it again\n[00:09.00]end"
@@ -145,30 +146,8 @@ def test_remixes_in_one_batch_each_start_from_their_own_source(tiny_pipeline):
 
 # --- diffrhythm generate --remix-from SONG --strength S ------------------------------------------------------------
 
-@pytest.fixture
-def captured(monkeypatch):
-    """The SongRequest the command hands the pipeline (the pipeline then refuses it, so nothing is generated)."""
-    from inference_container.errors import InputError
-
-    seen: list = []
-
-    class Capture:
-        def generate(self, request, progress):
-            seen.append(request)
-            raise InputError("captured")
-
-    monkeypatch.setattr(Pipeline, "load", lambda *_, **__: Capture())
-    return seen
 
 
-def _generate(bundle, tmp_path, *flags: str) -> int:
-    from infrastructure.cli import main
-
-    try:
-        return main(["generate", "--weights", str(bundle), *flags, "-o", str(tmp_path / "song.wav")])
-    except SystemExit as refused:
-        assert isinstance(refused.code, int)
-        return refused.code
 
 
 def test_generate_remixes_a_song_with_new_lyrics_on_its_times(tiny_bundle, tmp_path, captured):
@@ -179,7 +158,7 @@ def test_generate_remixes_a_song_with_new_lyrics_on_its_times(tiny_bundle, tmp_p
     source.with_suffix(".lyrics.lrc").write_text("[00:02.00]old one\n[00:09.00]old two\n[00:15.00]", encoding="utf-8")
     lyrics = tmp_path / "new.txt"
     lyrics.write_text("new one\nnew two\n", encoding="utf-8")
-    assert _generate(tiny_bundle, tmp_path, "--lyrics", str(lyrics), "--style", "jazz", "--remix-from", str(source),
+    assert generate(tiny_bundle, tmp_path, "--lyrics", str(lyrics), "--style", "jazz", "--remix-from", str(source),
                      "--strength", "0.4") == 2
     (request,) = captured
     assert request.remix_strength == 0.4 and request.remix_audio is not None and request.edit_audio is None
@@ -193,5 +172,5 @@ def test_generate_refuses_a_remix_without_a_song_or_a_strength_in_range(tiny_bun
                                                                        flags, says):
     lyrics = tmp_path / "song.lrc"
     lyrics.write_text(LRC, encoding="utf-8")
-    assert _generate(tiny_bundle, tmp_path, "--lyrics", str(lyrics), "--style", "pop", *flags) == 2
+    assert generate(tiny_bundle, tmp_path, "--lyrics", str(lyrics), "--style", "pop", *flags) == 2
     assert says in capsys.readouterr().err and not captured

@@ -11,9 +11,9 @@ import pytest
 import soundfile
 
 from inference_container.diffrhythm.songs import SongRequest, song_request
-from inference_container.errors import InputError
 from shared.contract import DEFAULT_STYLE_WEIGHT, GenerateRequest
 from shared.presets import PRESETS, Preset
+from tests.support.cli import generate
 
 LRC = "[00:01.00]hello world\n[00:05.00]sing it again"
 CLIP = (np.zeros((44100 * 12, 2), dtype=np.float32), 44100)
@@ -63,30 +63,8 @@ def test_a_clip_must_match_what_the_request_names():
 
 
 # -- diffrhythm generate: flags -> GenerateRequest -> SongRequest ------------------------------------------------
-@pytest.fixture
-def captured(monkeypatch):
-    """The SongRequest the command hands the pipeline (the pipeline then refuses it, so nothing is generated)."""
-    from inference_container.diffrhythm.pipeline import Pipeline
-
-    seen: list[SongRequest] = []
-
-    class Capture:
-        def generate(self, request: SongRequest, progress: object) -> None:
-            seen.append(request)
-            raise InputError("captured")
-
-    monkeypatch.setattr(Pipeline, "load", lambda *_, **__: Capture())
-    return seen
 
 
-def _generate(bundle, tmp_path, *flags: str) -> int:
-    from infrastructure.cli import main
-
-    try:
-        return main(["generate", "--weights", str(bundle), *flags, "-o", str(tmp_path / "song.wav")])
-    except SystemExit as refused:  # bad flags exit before any model is loaded
-        assert isinstance(refused.code, int)
-        return refused.code
 
 
 @pytest.mark.parametrize(("flags", "says"), [
@@ -102,14 +80,14 @@ def test_generate_refuses_what_the_api_refuses_naming_the_flag(tiny_bundle, tmp_
     lyrics = tmp_path / "song.lrc"
     lyrics.write_text(LRC, encoding="utf-8")
     style = [] if "--style" in flags else ["--style", "pop"]
-    assert _generate(tiny_bundle, tmp_path, "--lyrics", str(lyrics), *style, *flags) == 2
+    assert generate(tiny_bundle, tmp_path, "--lyrics", str(lyrics), *style, *flags) == 2
     assert says in capsys.readouterr().err and not captured
 
 
 def test_generate_uses_the_api_defaults_and_draws_a_seed(tiny_bundle, tmp_path, captured, capsys):
     lyrics = tmp_path / "song.txt"
     lyrics.write_text("[verse]\nhello world tonight\nsing along with me\n", encoding="utf-8")
-    assert _generate(tiny_bundle, tmp_path, "--lyrics", str(lyrics), "--style", "pop") == 2
+    assert generate(tiny_bundle, tmp_path, "--lyrics", str(lyrics), "--style", "pop") == 2
     (request,) = captured
     out = capsys.readouterr().out
     assert request.auto_master is True and request.steps == PRESETS[Preset.HIGH].steps
@@ -124,7 +102,7 @@ def test_generate_extends_a_song_with_its_lyrics_before_the_cut_and_the_new_ones
     source.with_suffix(".lyrics.lrc").write_text("[00:01.00]kept line\n[00:35.00]cut line\n", encoding="utf-8")
     new = tmp_path / "more.txt"
     new.write_text("a new line to sing\n", encoding="utf-8")
-    assert _generate(tiny_bundle, tmp_path, "--lyrics", str(new), "--style", "pop", "--length", "120",
+    assert generate(tiny_bundle, tmp_path, "--lyrics", str(new), "--style", "pop", "--length", "120",
                      "--extend-from", str(source), "--extend-at", "30") == 2
     (request,) = captured
     sung = [line.split("]", 1)[1] for line in request.lrc.splitlines()]
@@ -135,6 +113,6 @@ def test_generate_extends_a_song_with_its_lyrics_before_the_cut_and_the_new_ones
 def test_generate_refuses_to_extend_past_the_songs_end(tiny_bundle, tmp_path, captured, capsys):
     source = tmp_path / "first.wav"
     soundfile.write(str(source), np.zeros((44100 * 20, 2), dtype=np.float32), 44100)
-    assert _generate(tiny_bundle, tmp_path, "--instrumental", "--style", "pop", "--length", "120",
+    assert generate(tiny_bundle, tmp_path, "--instrumental", "--style", "pop", "--length", "120",
                      "--extend-from", str(source), "--extend-at", "30") == 2
     assert "--extend-at" in capsys.readouterr().err and not captured
