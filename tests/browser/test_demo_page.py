@@ -1,12 +1,13 @@
 """The local demo page in headless Chromium (Debian's chromium + chromedriver, driven by selenium): submit lyrics
 and a style, watch progress, and see the player with the finished song; a finished job's variations side by side with
-their scores, waveforms, lyric lines and downloads; a region of a song repainted or extended. The browser follows the
-API's 302 to the presigned S3 URL, exactly like the existing frontend. A screenshot of a finished job is saved to
-``$TEST_ARTIFACTS`` (default ``build/test-artifacts``)."""
+their scores, waveforms, lyric lines, lyric checks, provenance badges and downloads; a region of a song repainted or
+extended, a song remixed. The browser follows the API's 302 to the presigned S3 URL, exactly like the existing
+frontend. A screenshot of a finished job is saved to ``$TEST_ARTIFACTS`` (default ``build/test-artifacts``)."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import threading
@@ -208,10 +209,38 @@ def follows_new_job(browser, old: str, label: str) -> str:
     return job_id
 
 
+def open_finished_job(stack, browser, key: str) -> tuple[Api, str]:
+    """A preview job submitted through the API and followed to ``completed``, then opened on the page from the jobs
+    list, its song drawn; returns the API client and the job's id."""
+    client = Api(stack.api_url, key)
+    source = client.submit(lyrics=LYRICS, preset="preview")["job_id"]
+    wait_for(lambda: client.status(source)["status"] == "completed", timeout=300, interval=1)
+    browser.set_window_size(1400, 1100)
+    open_page(browser, stack, key)
+    browser.find_element(By.ID, "jobs-refresh").click()
+
+    def open_source(d) -> bool:
+        row = next((row for row in d.find_elements(By.CSS_SELECTOR, "#jobs-list tr") if source[:8] in row.text), None)
+        if row is not None:
+            row.find_element(By.TAG_NAME, "button").click()
+        return row is not None
+
+    patiently(browser, 30).until(open_source)
+    wait_drawn(browser, 0)
+    return client, source
+
+
+def percent(fraction: float) -> str:
+    """0.925 -> "93%", rounded as the page rounds (half up)."""
+    return f"{math.floor(fraction * 100 + 0.5)}%"
+
+
 def test_a_finished_job_shows_its_ranked_variations_waveforms_lyrics_and_files(stack, running_worker, browser):
     """best-of 2 with stems from the form: both variations side by side in the API's order with their scores, each
     waveform drawn across its canvas, the lyric lines (lyrics.json) placed at their times and highlighted at the
-    playhead, a link for every file, the lyrics saved from theirs; a screenshot of it all goes to the artifacts."""
+    playhead, each variation's lyric check (its share of the lyrics heard sung, its lines scored, the flagged ones
+    marked) and its provenance badge, a link for every file, the lyrics saved from theirs; a screenshot of it all goes
+    to the artifacts."""
     key = API_KEYS[-5]
     client = Api(stack.api_url, key)
     browser.set_window_size(1400, 1300)
@@ -245,7 +274,8 @@ def test_a_finished_job_shows_its_ranked_variations_waveforms_lyrics_and_files(s
         assert drawn["columns"] > 0.95 * drawn["width"] and drawn["pixels"] > 0.1 * drawn["width"] * drawn["height"]
 
     # the lyric lines as the worker placed them, under the waveform at their times
-    lines = json.loads(file_of(client, f"/api/v1/download/{job_id}?kind=lyrics&format=json"))["lines"]
+    lyrics_json = json.loads(file_of(client, f"/api/v1/download/{job_id}?kind=lyrics&format=json"))
+    lines = lyrics_json["lines"]
     assert lines, "the job's lyrics.json has no lines"
     first = songs[0]["index"]
     strip = browser.find_elements(By.CSS_SELECTOR, f"#lyrics-{first} .lyric-line")
@@ -261,6 +291,31 @@ def test_a_finished_job_shows_its_ranked_variations_waveforms_lyrics_and_files(s
     WebDriverWait(browser, 10).until(lambda d: "current" in strip[sung].get_attribute("class"))
     assert [("current" in line.get_attribute("class")) for line in strip] == [i == sung for i in range(len(lines))]
     assert browser.find_element(By.ID, f"now-{first}").text == lines[sung]["text"]
+
+    # each variation's lyric check (lyrics.json's "checks", one per variation) under its lyric lines: the share of the
+    # lyrics heard sung, a row per sung line with its score, flagged lines marked with what was heard; and the badge of
+    # a song signed by this deployment
+    checks = {check["index"]: check for check in lyrics_json.get("checks") or []}
+    assert set(checks) == {song["index"] for song in songs}, lyrics_json.get("checks")
+    for song in songs:
+        i, check = song["index"], checks[song["index"]]
+        assert song["lyrics_accuracy"] == pytest.approx(check["lyrics_accuracy"], abs=1e-4), (song, check)
+        assert browser.find_element(By.CSS_SELECTOR, f"#check-{i} .accuracy").text == \
+            f"Lyrics sung: {percent(song['lyrics_accuracy'])}"
+        if "TINY RANDOM" in (check.get("transcriber") or ""):  # the test model's scores mean nothing: the page says so
+            assert check["transcriber"] in browser.find_element(By.CSS_SELECTOR, f"#check-{i} .transcriber").text
+        rows = browser.find_elements(By.CSS_SELECTOR, f"#check-{i} .check-line")
+        assert len(check["lines"]) == len(lines) and len(rows) == len(check["lines"])
+        for row, line in zip(rows, check["lines"], strict=True):
+            text, title = row.get_attribute("textContent"), row.get_attribute("title")
+            assert text.startswith(percent(line["score"])) and line["expected"] in text, (text, line)
+            assert ("flagged" in row.get_attribute("class").split()) == line["flagged"], (text, line)
+            assert f"heard: {line['heard'] or '(nothing)'}" in title and f"expected: {line['expected']}" in title
+        badges = browser.find_elements(By.ID, f"provenance-{i}")
+        assert len(badges) == (1 if song.get("content_credentials") else 0), song
+        if badges:
+            assert badges[0].text == "Content Credentials ✓" and "verify-provenance" in badges[0].get_attribute("title")
+    assert all(song.get("content_credentials") is True for song in songs), songs  # this stack's worker signs
 
     # every file has a link (songs, stems, lyrics); the lyrics' links save what the API serves
     links = browser.find_elements(By.CSS_SELECTOR, "a.download")
@@ -290,22 +345,7 @@ def test_a_selected_region_is_repainted_or_extended_as_new_jobs_the_page_follows
     """A finished job opened from the jobs list; a region dragged on its waveform; Repaint submits edit.job_id, index
     and the region as the segment, and the page follows that job to its songs; Extend from the region of the repaint
     submits extend {job_id, index, from_s} with the form's longer length (then the page cancels it)."""
-    key = API_KEYS[-6]
-    client = Api(stack.api_url, key)
-    source = client.submit(lyrics=LYRICS, preset="preview")["job_id"]
-    wait_for(lambda: client.status(source)["status"] == "completed", timeout=300, interval=1)
-    browser.set_window_size(1400, 1100)
-    open_page(browser, stack, key)
-    browser.find_element(By.ID, "jobs-refresh").click()
-
-    def open_source(d) -> bool:
-        row = next((row for row in d.find_elements(By.CSS_SELECTOR, "#jobs-list tr") if source[:8] in row.text), None)
-        if row is not None:
-            row.find_element(By.TAG_NAME, "button").click()
-        return row is not None
-
-    patiently(browser, 30).until(open_source)
-    wait_drawn(browser, 0)
+    client, source = open_finished_job(stack, browser, API_KEYS[-6])
     duration = browser.execute_script("return document.getElementById('player-0').duration")
     record_submits(browser)
 
@@ -370,22 +410,7 @@ def test_a_finished_song_is_remixed_at_the_chosen_strength_and_the_page_follows_
                                                                                           browser):
     """Remix on a song's card submits remix {job_id, index, strength} with the form's style and lyrics; the page
     follows that job to its song."""
-    key = API_KEYS[-8]
-    client = Api(stack.api_url, key)
-    source = client.submit(lyrics=LYRICS, preset="preview")["job_id"]
-    wait_for(lambda: client.status(source)["status"] == "completed", timeout=300, interval=1)
-    browser.set_window_size(1400, 1100)
-    open_page(browser, stack, key)
-    browser.find_element(By.ID, "jobs-refresh").click()
-
-    def open_source(d) -> bool:
-        row = next((row for row in d.find_elements(By.CSS_SELECTOR, "#jobs-list tr") if source[:8] in row.text), None)
-        if row is not None:
-            row.find_element(By.TAG_NAME, "button").click()
-        return row is not None
-
-    patiently(browser, 30).until(open_source)
-    wait_drawn(browser, 0)
+    client, source = open_finished_job(stack, browser, API_KEYS[-8])
     WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "remix-0").is_enabled())
     record_submits(browser)
     type_into(browser, "remix-strength-0", "0.3")

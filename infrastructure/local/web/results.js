@@ -1,7 +1,9 @@
-// A completed job on the page: its variations side by side (ranked as the API lists them, each with its score, player,
-// waveform, lyric lines, region buttons and remix control) and a download link for every file it has.
+// A completed job on the page: its variations side by side (ranked as the API lists them, each with its score,
+// provenance badge, player, waveform, lyric lines, lyric check, region buttons and remix control) and a download link
+// for every file it has.
 
 import {$, fetchFile, saveFile} from "./api.js";
+import {checkOf, provenanceBadge, showCheck} from "./check.js";
 import {clock, showLyrics} from "./lyrics.js";
 import {peaksOfAudio, Waveform} from "./waveform.js";
 
@@ -19,29 +21,34 @@ export async function showResult(job, actions) {
   const outputs = job.outputs || [];
   const songs = outputs.filter((o) => kindOf(o) === "song" && o.format === "wav");
   const ranked = songs.some((o) => typeof o.score === "number");
-  const lines = await lyricLines(outputs);
+  const {lines, checks} = await lyricsOf(outputs);
   audioUrls.forEach((url) => URL.revokeObjectURL(url));
   audioUrls = [];
   $("result-title").textContent = songs.length > 1 ? `${songs.length} variations` : "Your song";
   $("result-meta").textContent = `Job ${job.job_id}, seed ${job.seed}` +
     (ranked ? "; ranked by score (how well each matches the style), best first" : "");
   $("songs").replaceChildren(...songs.map((song, position) =>
-    songCard(job, song, outputs, {rank: ranked ? position + 1 : null, lines, actions})));
+    songCard(job, song, outputs, {rank: ranked ? position + 1 : null, lines, check: checkOf(checks, song.index),
+                                   actions})));
   const lyrics = outputs.filter((o) => kindOf(o) === "lyrics");
   $("job-files").replaceChildren(...(lyrics.length ? [element("li", {textContent: "Lyrics as sung:"})] : []),
     ...lyrics.map((o) => fileItem(o, o.format.toUpperCase(), `${job.job_id}.lyrics.${o.format}`)));
   $("result").hidden = false;
 }
 
-/** The lines of the job's lyrics.json ([] when it has none: an instrumental, or a job from before lyric timings). */
-async function lyricLines(outputs) {
+/**
+ * The job's lyrics.json: its lines and its lyric checks (each [] when it has none: an instrumental, a job from before
+ * lyric timings or checks).
+ */
+async function lyricsOf(outputs) {
   const file = outputs.find((o) => kindOf(o) === "lyrics" && o.format === "json");
-  if (!file) return [];
+  if (!file) return {lines: [], checks: []};
   try {
-    return JSON.parse(await (await fetchFile(file.download_url)).text()).lines || [];
+    const {lines, checks} = JSON.parse(await (await fetchFile(file.download_url)).text());
+    return {lines: lines || [], checks: checks || []};
   } catch (error) {
     console.warn("lyrics.json unreadable", error);
-    return [];
+    return {lines: [], checks: []};
   }
 }
 
@@ -61,7 +68,7 @@ function fileItem(output, label, name) {
   return element("li", {}, [link]);
 }
 
-function songCard(job, song, outputs, {rank, lines, actions}) {
+function songCard(job, song, outputs, {rank, lines, check, actions}) {
   const i = song.index;
   const player = element("audio", {id: `player-${i}`, controls: true, preload: "auto"});
   const canvas = element("canvas", {id: `wave-${i}`, className: "wave"});
@@ -93,12 +100,14 @@ function songCard(job, song, outputs, {rank, lines, actions}) {
   if (rank !== null) header.append(element("span", {className: "rank", textContent: `#${rank}`}));
   header.append(element("span", {id: `score-${i}`, className: "score", title: "similarity to the style (-1..1)",
                                  textContent: typeof song.score === "number" ? `score ${song.score.toFixed(3)}` : ""}));
+  const badge = provenanceBadge(song);
+  if (badge) header.append(badge);
   const base = `${job.job_id}_${i}`;
   const files = outputs.filter((o) => o.index === i && FILES.has(kindOf(o))).map((o) => kindOf(o) === "song"
     ? fileItem(o, o.format.toUpperCase(), `${base}.${o.format}`)
     : fileItem(o, `${LABELS[kindOf(o)] || kindOf(o)} (${o.format.toUpperCase()})`, `${base}.${kindOf(o)}.${o.format}`));
   const card = element("article", {id: `song-${i}`, className: "song"}, [
-    header, canvas, strip, now, player,
+    header, canvas, strip, now, showCheck(song, check, player), player,
     element("div", {className: "region"}, [where, repaint, extend,
       element("label", {className: "remix"}, ["strength ", strength]), remix]),
     element("ul", {className: "files"}, [element("li", {textContent: "Download:"}), ...files]),
