@@ -25,8 +25,8 @@ from pydantic import (
 from shared.formats import OutputFormat, UploadContentType
 from shared.lrc import CJK, LyricsError, LyricsIssue, ParsedLyrics, has_words
 from shared.lyrics import DEFAULT_BPM, parse_lrc
+from shared.presets import LYRIC_REGENERATIONS, PRESETS, MasterPreset, Preset, SamplingSettings
 from shared.presets import MAX_VARIATIONS as MAX_VARIATIONS  # re-exported: the contract's limit
-from shared.presets import PRESETS, MasterPreset, Preset, SamplingSettings
 from shared.remix import RemixRequest
 from shared.timeline import MAX_SECONDS, MIN_SECONDS, SHORT
 
@@ -42,7 +42,7 @@ FRONTEND_EXAMPLE: dict[str, JsonValue] = {
 
 
 FailureCode = Literal["invalid_input", "generation_failed", "timed_out", "dead_letter", "enqueue_failed",
-                      "output_incomplete", "internal"]
+                      "output_incomplete", "internal", "lyrics_below_minimum"]
 """Why a job failed: the one list of error codes a user can see (``error_code``; docs/api.md says what each means)."""
 
 MIN_STYLE_WEIGHT = 3  # what a style prompt must weigh (``meaning_weight``): "pop" or "流行"
@@ -148,13 +148,18 @@ class GenerateRequest(BaseModel):
         None, ge=0.0, le=1.0, description="Addition: with both style_prompt and reference_audio_key, the text's share "
         f"of the mixed style (default {DEFAULT_STYLE_WEIGHT})", examples=[0.7])
     best_of: int | None = Field(None, ge=2, le=MAX_VARIATIONS, description="Addition: generate this many variations "
-                                "and return them all ranked by score (similarity to the style), best first",
+                                "and return them all ranked best first: by half the style score and half the lyric "
+                                "check's accuracy (the style score alone for an instrumental)",
                                 examples=[4])
     stems: bool = Field(False, description="Addition: also produce vocals and accompaniment files per variation",
                         examples=[True])
     extend: ExtendRequest | None = Field(None, description="Addition: continue one of your finished songs")
     remix: RemixRequest | None = Field(None, description="Addition: a cover of a song (one of your finished songs "
                                        "or an upload) with this request's style and lyrics")
+    min_lyrics_accuracy: float | None = Field(
+        None, gt=0.0, le=1.0, description="Addition: regenerate with new seeds (at most "
+        f"{LYRIC_REGENERATIONS} times, each charged like the job) until a variation's lyric check reaches this; "
+        "else the job fails naming the best score", examples=[0.8])
 
     @model_validator(mode="after")
     def _one_style(self) -> Self:
@@ -186,6 +191,14 @@ class GenerateRequest(BaseModel):
         """A remix regenerates a whole song: it cannot also keep parts of one (edit, extend)."""
         if value is not None and (info.data.get("edit") is not None or info.data.get("extend") is not None):
             raise ValueError("a remix regenerates the whole song: give remix without edit or extend")
+        return value
+
+    @field_validator("min_lyrics_accuracy")
+    @classmethod
+    def _lyrics_to_check(cls, value: float | None, info: ValidationInfo) -> float | None:
+        """An instrumental has no lyrics to check."""
+        if value is not None and info.data.get("instrumental"):
+            raise ValueError("an instrumental has no lyrics to check: leave min_lyrics_accuracy out")
         return value
 
     @field_validator("style_prompt", "negative_style_prompt")

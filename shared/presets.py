@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 MAX_VARIATIONS = 8  # best_of's limit: a job's songs are variations 0 .. MAX_VARIATIONS - 1
+LYRIC_REGENERATIONS = 2  # min_lyrics_accuracy: at most this many new attempts (new seeds) after the first
+LYRICS_RANK_SHARE = 0.5  # best_of ranks by (1 - share) x style score + share x lyrics_accuracy (style alone unchecked)
 
 
 class Preset(StrEnum):

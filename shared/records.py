@@ -43,6 +43,8 @@ class OutputFile(BaseModel):
     size_bytes: int = Field(ge=0)
     kind: OutputKind = OutputKind.SONG
     score: float | None = None
+    lyrics_accuracy: float | None = None
+    content_credentials: bool = False
 
 
 class JobRecord(BaseModel):
@@ -114,6 +116,9 @@ class ManifestOutput(BaseModel):
     channels: int | None = Field(None, gt=0)
     kind: OutputKind = OutputKind.SONG
     score: float | None = Field(None, description="A song's similarity to the requested style")
+    lyrics_accuracy: float | None = Field(None, description="A song's lyric check: the share of its lyrics heard "
+                                          "as written (None: instrumental, or not checked)")
+    content_credentials: bool = Field(False, description="The file carries a C2PA manifest signed by the deployment")
 
 
 class OutputManifest(BaseModel):
@@ -156,6 +161,10 @@ class JobRequestRecord(GenerateRequest):
     lrc: str
     submitted_at: datetime
     source_job: str | None = None
+    account: str | None = Field(None, description="Who is charged for it (``JobRecord.account``): a lyric "
+                                "regeneration (``min_lyrics_accuracy``) charges its units here")
+    units_per_hour: int = Field(0, ge=0, description="The account's units_per_hour limit when the job was accepted "
+                                "(0: unlimited): a regeneration that does not fit it is refused")
 
 
 class WebhookEvent(BaseModel):

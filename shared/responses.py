@@ -44,6 +44,10 @@ class OutputPublic(BaseModel):
     kind: OutputKind = Field(OutputKind.SONG, description="Addition: song (one per variation), vocals, accompaniment "
                              "(stems), peaks (a song's waveform, json), lyrics (the lyrics as placed: lrc and json)")
     score: float | None = Field(None, description="Addition: a song's similarity to the requested style (-1..1)")
+    lyrics_accuracy: float | None = Field(None, description="Addition: a song's lyric check, the share of its "
+                                          "lyrics heard as written (0..1; null: instrumental, or not checked)")
+    content_credentials: bool = Field(False, description="Addition: the file carries a C2PA manifest signed by this "
+                                      "service (check it with diffrhythm verify-provenance)")
     download_url: str = Field(description="API path that redirects to a short-lived S3 URL")
 
 

@@ -59,6 +59,7 @@ class JobReads:
             progress=progress, audio_length=record.audio_length, batch_size=record.batch_size, seed=record.seed,
             updated_at=record.updated_at,
             outputs=[OutputPublic(index=o.index, format=o.format, size_bytes=o.size_bytes, kind=o.kind, score=o.score,
+                                  lyrics_accuracy=o.lyrics_accuracy, content_credentials=o.content_credentials,
                                   download_url=f"/api/v1/download/{record.job_id}?format={o.format}&index={o.index}"
                                   + (f"&kind={o.kind}" if o.kind is not OutputKind.SONG else ""))
                      for o in record.outputs],

@@ -21,7 +21,7 @@ from functions.api.quotas import Quotas
 from functions.api.sources import resolve
 from functions.failures import fail_job
 from shared import keys
-from shared.accounts import Caller
+from shared.accounts import Caller, Meter
 from shared.contract import GenerateRequest, draw_seed
 from shared.ports import Clock, Jobs, MessageQueue, ObjectStore
 from shared.records import JobMessage, JobRecord, JobRequestRecord, utcnow
@@ -85,7 +85,8 @@ class Submissions:
             body |= resolved.fields
             lrc = resolved.lrc if resolved.lrc is not None else lrc
         stored = JobRequestRecord(**{**body, "seed": seed}, job_id=job_id, owner=owner, lrc=lrc, submitted_at=now,
-                                  source_job=resolved.source.job_id if resolved else None)
+                                  source_job=resolved.source.job_id if resolved else None, account=caller.account,
+                                  units_per_hour=caller.limits.of(Meter.UNITS_PER_HOUR))
         # concurrent retries of one Idempotency-Key each write their own request: the job names the winner's
         request_key = keys.request_key(job_id, uuid.uuid4().hex if idempotency_key else None)
         put_json(self.s3, self.settings.bucket_name, request_key, stored)

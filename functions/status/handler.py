@@ -84,7 +84,8 @@ class StatusRecorder:
             if foreign:  # never presign another job's (or any other) object for this job's owner
                 raise ValueError(f"outputs outside {keys.output_prefix(job_id)}: {foreign[:3]}")
             outputs = [OutputFile(index=o.index, format=o.format, key=o.key, size_bytes=self._size(o.key),
-                                  kind=o.kind, score=o.score) for o in manifest.outputs]
+                                  kind=o.kind, score=o.score, lyrics_accuracy=o.lyrics_accuracy,
+                                  content_credentials=o.content_credentials) for o in manifest.outputs]
         except (ValueError, FileNotFoundError) as error:
             logger.error("bad manifest", extra={"key": key, "error": str(error)})
             return self.store.transition(job_id, JobState.FAILED, completed_at=self.clock(),

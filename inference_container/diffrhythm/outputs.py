@@ -30,6 +30,7 @@ class RenderedFile:
     duration_s: float | None = None
     kind: OutputKind | None = None
     score: float | None = None
+    lyrics_accuracy: float | None = None
 
 
 def render(song: Song, formats: tuple[OutputFormat, ...] = (OutputFormat.WAV,),
@@ -57,9 +58,11 @@ def render(song: Song, formats: tuple[OutputFormat, ...] = (OutputFormat.WAV,),
         if tags is not None and isinstance(seeds, list) and index < len(seeds):
             tags = replace(tags, seed=int(seeds[index]))
         score = song.scores[index] if index < len(song.scores) else None
+        accuracy = song.lyrics_accuracy[index]
         for fmt in formats:
             files.append(RenderedFile(f"{index}.{fmt.value}", encoded(audio, fmt, tags), fmt.content_type,
-                                      index, FileFormat(fmt), duration, OutputKind.SONG, score))
+                                      index, FileFormat(fmt), duration, OutputKind.SONG, score,
+                                      None if accuracy is None else round(accuracy, 4)))
         if index < len(song.stems):
             for kind, stem in zip((OutputKind.VOCALS, OutputKind.ACCOMPANIMENT), song.stems[index], strict=True):
                 stem_file = encoded(stem, OutputFormat.WAV, tags, exact=True)
@@ -75,14 +78,19 @@ def render(song: Song, formats: tuple[OutputFormat, ...] = (OutputFormat.WAV,),
 
 
 def lyric_files(song: Song) -> list[RenderedFile]:
-    """``lyrics.lrc`` and ``lyrics.json``: each line's text, start and end (seconds) as the model placed it."""
+    """``lyrics.lrc`` and ``lyrics.json``: each line's text, start and end (seconds) as the model placed it; the JSON
+    also carries ``checks``, each checked variation's lyric check (its ``index``, ``lyrics_accuracy``, the
+    ``transcriber`` and per line what was expected and heard, its score and whether it is flagged)."""
     lines = [{"text": line.text, "start_s": round(line.start_s, 3), "end_s": round(line.end_s, 3)}
              for line in song.lyrics]
+    transcriber = song.metadata.get("lyric_check")
+    checks = [{"index": index, **report.to_json(), "transcriber": transcriber}
+              for index, report in enumerate(song.checks) if report is not None]
     lrc = ParsedLyrics(tuple(LyricLine(i + 1, line.start_s, line.text) for i, line in enumerate(song.lyrics)),
                        timed=True).to_lrc()
     return [
         RenderedFile("lyrics.lrc", (lrc + "\n").encode() if lrc else b"", FileFormat.LRC.content_type, 0,
                      FileFormat.LRC, kind=OutputKind.LYRICS),
-        RenderedFile("lyrics.json", json.dumps({"lines": lines}, ensure_ascii=False, indent=1).encode(), JSON, 0,
-                     FileFormat.JSON, kind=OutputKind.LYRICS),
+        RenderedFile("lyrics.json", json.dumps({"lines": lines, "checks": checks}, ensure_ascii=False,
+                                               indent=1).encode(), JSON, 0, FileFormat.JSON, kind=OutputKind.LYRICS),
     ]

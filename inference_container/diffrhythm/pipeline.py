@@ -20,8 +20,10 @@ from inference_container.diffrhythm.config import LATENT_CHANNELS
 from inference_container.diffrhythm.device import resolve_decode, resolve_precision, rows_that_fit, synchronize
 from inference_container.diffrhythm.g2p import LyricsTokenizer
 from inference_container.diffrhythm.guidance import Inpainting
+from inference_container.diffrhythm.lyric_checker import LyricChecker, LyricCheckUnavailable
 from inference_container.diffrhythm.lyrics import PhonemeTokenizer, lyric_tokens
 from inference_container.diffrhythm.model import DiT
+from inference_container.diffrhythm.review import Listeners, review
 from inference_container.diffrhythm.sampling import initial_noise, noised, remix_start, sample, segments_to_frames
 from inference_container.diffrhythm.songs import Progress, Song, SongRequest, ranked
 from inference_container.diffrhythm.stems import Separator, StemsUnavailable
@@ -46,23 +48,26 @@ class Pipeline:
     """DiT(s), VAE, style encoder and lyrics tokenizer, ready to generate songs."""
 
     def __init__(self, dits: dict[str, DiT], vae: VAE, style: StyleEncoder, tokenizer: PhonemeTokenizer,
-                 device: str, model_name: str, separator: Separator | None = None) -> None:
+                 device: str, model_name: str, separator: Separator | None = None,
+                 checker: LyricChecker | None = None) -> None:
         self.dits, self.vae, self.style, self.tokenizer = dits, vae, style, tokenizer
         self.device, self.model_name = device, model_name
         self.separator = separator  # vocals/accompaniment; None where the bundle has none (stems unavailable)
+        self.checker = checker  # the lyric check; None where the bundle lacks the separator or Whisper
         self.dit_files: dict[str, Path] = {}  # variant -> the file its DiT was loaded from (``load``)
         self.licences: dict[str, str] = {}  # artifact -> licence id, from the bundle's manifest (``load``)
 
     @classmethod
     def load(cls, weights: str, device: str = "cpu", dtype: str = "auto", variants: Sequence[str] | None = None,
              compile: str = "auto", compile_cache: str | None = None, vae_dtype: str = "auto",
-             vae_chunk: int = 0) -> Pipeline:
+             vae_chunk: int = 0, lyric_check: bool = True) -> Pipeline:
         """Load from a weights bundle (verified against its manifest by size); each DiT from its converted
         safetensors file where the bundle has a usable one (``Bundle.dit_choice``), else from the published ``.pt``.
         Where ``compile`` compiles the DiTs (``compiled.prepare_dit``), each runs one forward at its window here, so
         the compile (or the load of ``compile_cache``'s kernels) happens before the worker is ready, not in a job.
         ``vae_dtype`` and ``vae_chunk``: the decoder's precision and window (``device.resolve_decode``). The stems
-        separator is loaded where the bundle has one."""
+        separator is loaded where the bundle has one, and with ``lyric_check`` the lyric check where it also has
+        Whisper."""
         bundle = Bundle(Path(weights))
         bundle.verify(checksums=False)
         precision = resolve_precision(device, dtype)
@@ -72,11 +77,12 @@ class Pipeline:
             if is_compiled(model):
                 seconds = warm_up(model, 1, VARIANTS[variant].max_frames)
                 logger.info("compiled DiT warmed up", extra={"variant": variant, "seconds": round(seconds, 1)})
+        separator = Separator.load(bundle.stems, device) if bundle.stems is not None else None
         pipeline = cls(dits,
                        VAE.load(bundle.vae, device, *resolve_decode(device, vae_dtype, vae_chunk)),
                        StyleEncoder.load(bundle.style, bundle.negative_style, device),
-                       load_tokenizer(bundle), device, bundle.kind,
-                       Separator.load(bundle.stems, device) if bundle.stems is not None else None)
+                       load_tokenizer(bundle), device, bundle.kind, separator,
+                       LyricChecker.load(bundle, separator, device) if lyric_check else None)
         pipeline.dit_files = {variant: path for variant, (_, path) in loaded.items()}
         pipeline.licences = {name: str(entry["licence"]) for name, entry in bundle.licences.items()}
         return pipeline
@@ -120,6 +126,8 @@ class Pipeline:
             raise ValueError("requests in one batch must share audio_length, steps, cfg_strength and first step")
         if self.separator is None and any(r.stems for r in requests):
             raise StemsUnavailable()
+        if self.checker is None and any(r.min_lyrics_accuracy is not None for r in requests):
+            raise LyricCheckUnavailable()
         report = progress or (lambda stage, percent: None)
         first = requests[0]
         gpu = self.device.startswith("cuda")
@@ -197,21 +205,9 @@ class Pipeline:
                 finished[j].append(master(wave, SAMPLE_RATE, request.master_preset) if request.auto_master else wave)
         lap("post_processing_s")
 
-        # each variation's score, against the style it was made with; its stems where asked
-        scores = [[self.style.score(wave, SAMPLE_RATE, styles[j]) for wave in finished[j]]
-                  for j in range(len(requests))]
-        lap("scoring_s")
-        stems: list[list[tuple[np.ndarray, np.ndarray]]] = []
-        separator = self.separator
-        for j, request in enumerate(requests):
-            stems.append([])
-            if not request.stems or separator is None:
-                continue
-            for wave in finished[j]:
-                report("stems", _STAGES["post-processing"])  # each separation is progress (seconds to minutes)
-                stems[j].append(separator.separate(wave, SAMPLE_RATE))
-        if any(request.stems for request in requests):
-            lap("stems_s")
+        # each variation's score, against the style it was made with; its stems where asked; its lyric check
+        scores, stems, checks = review(requests, finished, styles, [lt.lines for lt in lyrics],
+                                       Listeners(self.style, self.separator, self.checker), report, lap)
         songs = []
         for j, request in enumerate(requests):
             metadata = {
@@ -224,6 +220,8 @@ class Pipeline:
                 "instrumental": request.instrumental, "style_weight": request.style_weight,
                 "stems": request.stems,
                 "scores": [round(score, 4) for score in scores[j]], "ranked": request.rank,
+                "lyrics_accuracy": [None if c is None else round(c.lyrics_accuracy, 4) for c in checks[j]],
+                "lyric_check": self.checker.label if self.checker else None,
                 "batched_with": len(requests) - 1, "timings": timings, "licences": self.licences,
             }
             if request.remix_strength is not None:  # where sampling started: the grid point at or after 1 - strength
@@ -232,7 +230,7 @@ class Pipeline:
             if gpu:  # the whole batch's peak: weights, sampling and decode (the GPU's share of one song is less)
                 metadata["peak_gpu_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
             song = Song(finished[j], SAMPLE_RATE, list(lyrics[j].warnings), metadata, scores[j],
-                        list(lyrics[j].lines), stems[j])
+                        list(lyrics[j].lines), stems[j], checks[j])
             songs.append(ranked(song) if request.rank else song)
         return songs
 

@@ -11,7 +11,9 @@ from typing import Any
 import numpy as np
 
 from inference_container.diffrhythm.lyrics import PlacedLine
+from inference_container.lyrics_check import LyricsReport
 from shared.contract import DEFAULT_STYLE_WEIGHT, GenerateRequest
+from shared.presets import LYRICS_RANK_SHARE
 from shared.timeline import HOP, SAMPLE_RATE, variant_for
 
 Progress = Callable[[str, float], None]  # (stage, percent of the whole job)
@@ -23,9 +25,10 @@ class SongRequest:
     """One generation: lyrics (timed LRC; empty for an instrumental), length, a style (text, reference audio or a mix
     of both at ``style_weight``, the text's share, which is ``None`` unless both are given; optionally a negative
     style prompt instead of the built-in one) and sampling settings. ``rank``: the song's variations come back sorted
-    by score, best first; ``stems``: each variation's vocals and accompaniment too. ``remix_audio``: the song a remix
-    starts from, noised to the flow time ``1 - remix_strength`` (both ``None`` outside a remix). No field has a
-    default: each comes from the request (``song_request``)."""
+    best first (``rank_value``); ``stems``: each variation's vocals and accompaniment too. ``remix_audio``: the song a
+    remix starts from, noised to the flow time ``1 - remix_strength`` (both ``None`` outside a remix).
+    ``min_lyrics_accuracy``: what one variation's lyric check must reach (the worker regenerates until then). No
+    field has a default: each comes from the request (``song_request``)."""
 
     lrc: str
     audio_length: int
@@ -46,6 +49,7 @@ class SongRequest:
     stems: bool
     remix_audio: Clip | None
     remix_strength: float | None
+    min_lyrics_accuracy: float | None
 
 
 def song_request(request: GenerateRequest, *, lrc: str, seed: int, style_audio: Clip | None = None,
@@ -71,6 +75,7 @@ def song_request(request: GenerateRequest, *, lrc: str, seed: int, style_audio: 
         style_weight=weight if mixed else None, negative_style_prompt=request.negative_style_prompt,
         instrumental=request.instrumental, rank=request.best_of is not None, stems=request.stems,
         remix_audio=remix_audio, remix_strength=request.remix.strength if request.remix else None,
+        min_lyrics_accuracy=request.min_lyrics_accuracy,
     )
 
 
@@ -82,9 +87,9 @@ def edit_seconds(audio_length: float) -> float:
 
 @dataclass
 class Song:
-    """The result: one stereo float32 array [samples, 2] per variation, at ``rate``; each variation's score and,
-    where asked, its ``(vocals, accompaniment)`` (both in the same order), and the lyric lines as the model was given
-    them."""
+    """The result: one stereo float32 array [samples, 2] per variation, at ``rate``; each variation's score, its
+    lyric check (``checks``: None for an instrumental; empty where the worker checks no lyrics) and, where asked, its
+    ``(vocals, accompaniment)`` (all in the same order), and the lyric lines as the model was given them."""
 
     audio: list[np.ndarray]
     rate: int
@@ -93,17 +98,41 @@ class Song:
     scores: list[float] = field(default_factory=list)
     lyrics: list[PlacedLine] = field(default_factory=list)
     stems: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    checks: list[LyricsReport | None] = field(default_factory=list)
+
+    @property
+    def lyrics_accuracy(self) -> list[float | None]:
+        """Each variation's lyric accuracy (None: instrumental or unchecked)."""
+        return [report.lyrics_accuracy if report else None for report in self.checks] or [None] * len(self.audio)
+
+
+#: the metadata lists that follow the variations' order
+PER_VARIATION = ("seeds", "scores", "lyrics_accuracy")
+
+
+def rank_value(score: float, report: LyricsReport | None) -> float:
+    """What ``best_of`` ranks a variation by: ``(1 - LYRICS_RANK_SHARE) x`` its style score ``+ LYRICS_RANK_SHARE
+    x`` its lyric accuracy; the style score alone where it has no lyric check (an instrumental, or unchecked).
+
+    >>> rank_value(0.4, None), round(rank_value(0.4, LyricsReport((), 0.8)), 3)
+    (0.4, 0.6)
+    """
+    if report is None:
+        return score
+    return (1 - LYRICS_RANK_SHARE) * score + LYRICS_RANK_SHARE * report.lyrics_accuracy
 
 
 def ranked(song: Song) -> Song:
-    """``song`` with its variations sorted by score, best first (ties keep their order): the audio, the scores, the
-    stems and metadata's ``seeds`` and ``scores`` move together."""
+    """``song`` with its variations sorted by ``rank_value``, best first (ties keep their order): the audio, the
+    scores, the lyric checks, the stems and metadata's per-variation lists move together."""
     if len(song.scores) != len(song.audio):
         raise ValueError(f"{len(song.audio)} variations but {len(song.scores)} scores: nothing to rank by")
-    order = sorted(range(len(song.audio)), key=lambda i: -song.scores[i])
+    checks = song.checks or [None] * len(song.audio)
+    order = sorted(range(len(song.audio)), key=lambda i: -rank_value(song.scores[i], checks[i]))
     metadata = dict(song.metadata)
-    for name in ("seeds", "scores"):
+    for name in PER_VARIATION:
         if name in metadata:
             metadata[name] = [metadata[name][i] for i in order]
     return replace(song, audio=[song.audio[i] for i in order], scores=[song.scores[i] for i in order],
-                   stems=[song.stems[i] for i in order] if song.stems else [], metadata=metadata)
+                   stems=[song.stems[i] for i in order] if song.stems else [],
+                   checks=[song.checks[i] for i in order] if song.checks else [], metadata=metadata)

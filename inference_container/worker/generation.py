@@ -1,5 +1,6 @@
-"""Generating claimed jobs group by group (``batching.groups``) under one heartbeat and ECS task protection; each
-group's songs are delivered (encoded and uploaded) on a thread while the next group samples."""
+"""Generating claimed jobs group by group (``batching.groups``) under one heartbeat and ECS task protection; a job
+that misses its ``min_lyrics_accuracy`` is generated again (``retries``); each group's songs are delivered (encoded
+and uploaded) on a thread while the next group samples."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 
+from inference_container.diffrhythm.songs import Song, SongRequest
 from inference_container.errors import InputError
 from inference_container.worker.batching import groups
 from inference_container.worker.control import JobControl, Shutdown, Stopped
 from inference_container.worker.job import JobRunner
 from inference_container.worker.lease import Claimed, LeaseKeeper
 from inference_container.worker.protection import protect_task
+from inference_container.worker.retries import LyricRetries
 from inference_container.worker.settings import WorkerSettings
 from inference_container.worker.settle import Outcome, Settlement
 from inference_container.worker.watchdog import Watchdog
@@ -30,6 +33,7 @@ class Generation:
     timer: Watchdog
     shutdown: Shutdown
     settings: WorkerSettings
+    retries: LyricRetries
 
     def run_all(self, claims: list[Claimed]) -> dict[Claimed, Outcome]:
         """Generate the claimed jobs group by group; the heartbeat and task protection cover them all."""
@@ -56,8 +60,14 @@ class Generation:
         settlement = self.settlement
         control = JobControl(group, self.leases, self.timer, self.shutdown, self.settings.progress_interval_s)
         started = time.perf_counter()
+
+        def attempt(requests: list[SongRequest]) -> list[Song]:  # each attempt has max_run_s
+            self.timer.begin()
+            return self.runner.generate(requests, control, self.settings.max_rows)
+
         try:
             songs = self.runner.generate([c.song for c in group], control, self.settings.max_rows)
+            songs, short = self.retries.run(group, songs, attempt)
         except InputError as refused:
             if len(group) > 1:  # find the job at fault: run each alone
                 return {claimed: outcome for c in group
@@ -69,7 +79,14 @@ class Generation:
         except Exception as error:
             retry = partial(settlement.retry_claim, error=error)
             return {c: settlement.unless_gone(c, retry) for c in group}
-        return {c: settlement.unless_gone(c, settlement.cancelled) if c.job_id in control.cancelled
-                else deliveries.submit(settlement.unless_gone, c, partial(settlement.deliver, song=song,
-                                                                          started=started))
-                for c, song in zip(group, songs, strict=True)}
+        outcomes: dict[Claimed, Outcome | Future[Outcome]] = {}
+        for c, song in zip(group, songs, strict=True):
+            if c.job_id in control.cancelled:
+                outcomes[c] = settlement.unless_gone(c, settlement.cancelled)
+            elif c.job_id in short:
+                fail = partial(settlement.fail, reason=short[c.job_id], code="lyrics_below_minimum")
+                outcomes[c] = settlement.unless_gone(c, fail)
+            else:
+                deliver = partial(settlement.deliver, song=song, started=started)
+                outcomes[c] = deliveries.submit(settlement.unless_gone, c, deliver)
+        return outcomes

@@ -15,7 +15,15 @@ from botocore.exceptions import ClientError
 from inference_container.audio import Provenance
 from inference_container.audio.credentials import ContentSigner, Source
 from inference_container.diffrhythm.outputs import render
-from inference_container.diffrhythm.songs import Progress, Song, SongRequest, edit_seconds, ranked, song_request
+from inference_container.diffrhythm.songs import (
+    PER_VARIATION,
+    Progress,
+    Song,
+    SongRequest,
+    edit_seconds,
+    ranked,
+    song_request,
+)
 from inference_container.diffrhythm.style import clip_window
 from inference_container.errors import InputError
 from shared import keys
@@ -139,8 +147,10 @@ class JobRunner:
             if item.kind is not None and item.format is not None and item.index is not None:
                 audio = item.duration_s is not None
                 outputs.append(ManifestOutput(index=item.index, format=item.format, key=key, kind=item.kind,
-                                              score=item.score, duration_s=item.duration_s,
-                                              sample_rate=song.rate if audio else None, channels=2 if audio else None))
+                                              score=item.score, lyrics_accuracy=item.lyrics_accuracy,
+                                              content_credentials=audio and self.signer is not None,
+                                              duration_s=item.duration_s, sample_rate=song.rate if audio else None,
+                                              channels=2 if audio else None))
         metadata = {**song.metadata, "warnings": song.warnings, "job_seconds": round(seconds, 3)}
         manifest = OutputManifest(job_id=request.job_id, outputs=outputs, metadata=metadata,
                                   duration_s=round(len(song.audio[0]) / song.rate, 3))
@@ -193,12 +203,12 @@ def _share(progress: Progress, number: int, calls: int) -> Progress:
 
 
 def _joined(parts: list[Song]) -> Song:
-    """One request's songs from the calls it was split across: variations, scores and stems in order (ranked again
-    when the request ranks them: each part was ranked alone), timings added up."""
+    """One request's songs from the calls it was split across: variations, scores, checks and stems in order
+    (ranked again when the request ranks them: each part was ranked alone), timings added up."""
     if len(parts) == 1:
         return parts[0]
     metadata = dict(parts[0].metadata)
-    for name in ("seeds", "scores"):
+    for name in PER_VARIATION:
         if name in metadata:
             metadata[name] = [value for part in parts for value in part.metadata[name]]
     if "timings" in metadata:
@@ -207,5 +217,6 @@ def _joined(parts: list[Song]) -> Song:
                                for name in names}
     song = Song([audio for part in parts for audio in part.audio], parts[0].rate, parts[0].warnings, metadata,
                 scores=[score for part in parts for score in part.scores], lyrics=parts[0].lyrics,
-                stems=[stem for part in parts for stem in part.stems])
+                stems=[stem for part in parts for stem in part.stems],
+                checks=[check for part in parts for check in part.checks])
     return ranked(song) if metadata.get("ranked") else song

@@ -21,6 +21,7 @@ from inference_container.worker.generation import Generation
 from inference_container.worker.job import JobRunner
 from inference_container.worker.lease import LeaseKeeper
 from inference_container.worker.log import best_effort, logger
+from inference_container.worker.retries import LyricRetries
 from inference_container.worker.settings import WorkerSettings
 from inference_container.worker.settle import Outcome, Settlement, plain_reason
 from inference_container.worker.transport import Message, Transport
@@ -46,7 +47,8 @@ class Worker:
         self.leases = LeaseKeeper(store, self.transport, timer, settings, device, worker_id or uuid.uuid4().hex)
         self.settlement = Settlement(runner, self.leases, self.transport, timer, retry_delay_s)
         self.claims = Claimer(store, runner, self.leases, self.transport, self.settlement)
-        self.generation = Generation(runner, self.leases, self.settlement, timer, self.shutdown, settings)
+        self.generation = Generation(runner, self.leases, self.settlement, timer, self.shutdown, settings,
+                                     LyricRetries(store))
         self._lock = threading.Lock()  # SageMaker invocations run one at a time
 
     @property

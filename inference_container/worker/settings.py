@@ -23,6 +23,9 @@ class WorkerSettings(Settings):
                            "vae.HALF_TOLERANCE of fp32), fp32 on a CPU")
     vae_chunk: int = Field(0, ge=0, description="Latent frames per VAE decode window: 0 = the whole song on a GPU "
                            "(smaller after an out-of-memory error), 128 on a CPU")
+    lyric_check: bool = Field(True, description="Check whether each sung song sings its lyrics (Whisper on the "
+                              "separated vocals) where the bundle has Whisper and the separator; off: no song is "
+                              "checked and jobs with min_lyrics_accuracy fail")
     poll_wait_s: int = Field(20, ge=0, le=20, description="SQS long-poll wait")
     serve_host: str = Field("0.0.0.0", description="The address serve mode (SageMaker's /ping and /invocations) "
                             "listens on: every interface in SageMaker; 127.0.0.1 for a container on a host's network")

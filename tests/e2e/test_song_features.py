@@ -58,7 +58,7 @@ def test_an_instrumental_has_no_lyric_lines(api, worker, aws, settings):
     request = {"instrumental": True, "lyrics": None, "style_prompt": "lofi hip hop, mellow"}
     accepted, _ = generated(api, worker, aws, settings, **request)
     assert metadata(aws, settings, accepted["job_id"])["instrumental"] is True
-    assert json.loads(download(api, accepted["job_id"], kind="lyrics", format="json")) == {"lines": []}
+    assert json.loads(download(api, accepted["job_id"], kind="lyrics", format="json")) == {"lines": [], "checks": []}
     refused = api.post("/api/v1/generate", json={**request, "lyrics": "[00:05.00]a sung line", **FAST})
     assert refused.status_code == 422 and "instrumental has no sung lines" in refused.text
 

@@ -12,6 +12,7 @@ import numpy as np
 from inference_container.diffrhythm.pipeline import Pipeline
 from inference_container.diffrhythm.songs import Progress, Song, SongRequest, ranked
 from inference_container.errors import InputError
+from inference_container.lyrics_check import LyricsReport
 
 RATE = 44100
 
@@ -21,8 +22,8 @@ class StandInPipeline:
     does for bad input, or as a GPU error would), and ``error`` is raised by every call when set. Sampling takes
     ``seconds``; ``during_sampling`` runs between two of its progress reports. ``rows`` lists the rows (variations)
     of every sampling call, ``batches`` their lyrics. Variation ``i`` of a request sounds at ``100 * (seed + i)`` Hz,
-    so a song tells which seed made it; each gets a score (``score_of`` its seed) and ranked requests come back best
-    first, as the real pipeline does."""
+    so a song tells which seed made it; each gets a score (``score_of`` its seed), a lyric check where ``accuracy``
+    names its seed, and ranked requests come back best first, as the real pipeline does."""
 
     batch_key = staticmethod(Pipeline.batch_key)
 
@@ -34,6 +35,7 @@ class StandInPipeline:
         self.crash: set[str] = set()
         self.during_sampling: Callable[[], None] = lambda: None
         self.error: Exception | None = None
+        self.accuracy: dict[int, float] = {}  # seed -> the lyric check's accuracy of its variation (else unchecked)
 
     def generate_batch(self, requests: Sequence[SongRequest], progress: Progress | None = None) -> list[Song]:
         report = progress or (lambda stage, percent: None)
@@ -57,9 +59,11 @@ class StandInPipeline:
         tones = [(0.1 * np.sin(2 * np.pi * 100 * seed * np.arange(RATE // 10) / RATE))[:, None]
                  .repeat(2, axis=1).astype(np.float32) for seed in seeds]
         scores = [score_of(seed) for seed in seeds]
+        checks = [LyricsReport((), self.accuracy[seed]) if seed in self.accuracy else None for seed in seeds]
         song = Song(tones, RATE, [], {"model": self.model_name, "seed": request.seed, "seeds": seeds,
-                                      "scores": scores, "ranked": request.rank, "timings": {"sampling_s": 0.5}},
-                    scores=scores)
+                                      "scores": scores, "ranked": request.rank, "timings": {"sampling_s": 0.5},
+                                      "lyrics_accuracy": [c.lyrics_accuracy if c else None for c in checks]},
+                    scores=scores, checks=checks)
         return ranked(song) if request.rank else song
 
 
