@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from shared import keys
@@ -76,3 +78,21 @@ def test_a_failed_jobs_webhook_event_carries_its_error_code():
     event = WebhookEvent.for_job(job)
     assert (event.event, event.error_code, event.error) == ("job.failed", "timed_out", job.error)
     assert '"error_code":"timed_out"' in event.model_dump_json()  # inside the signed body
+
+
+def test_a_completed_jobs_webhook_event_carries_each_songs_lyric_accuracy_and_content_credentials():
+    from datetime import UTC, datetime
+
+    from shared.records import JobRecord, OutputFile, WebhookEvent
+    from shared.states import JobState
+
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    songs = [OutputFile(index=0, format="wav", key="outputs/j-3/0.wav", size_bytes=10, score=0.3, lyrics_accuracy=0.875,
+                        content_credentials=True),
+             OutputFile(index=1, format="wav", key="outputs/j-3/1.wav", size_bytes=10, score=0.2)]
+    job = JobRecord(job_id="j-3", owner="o", status=JobState.COMPLETED, created_at=now, updated_at=now, expires_at=1,
+                    request_key="requests/j-3.json", request_sha256="0", audio_length=95, batch_size=2,
+                    output_format="wav", seed=1, outputs=songs)
+    sent = json.loads(WebhookEvent.for_job(job).model_dump_json())  # the signed body
+    assert [(o["lyrics_accuracy"], o["content_credentials"]) for o in sent["outputs"]] == [(0.875, True),
+                                                                                          (None, False)]
