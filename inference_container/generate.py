@@ -184,7 +184,11 @@ def _generate(args: argparse.Namespace) -> int:
         else:  # out.0.peaks.json, out.0.vocals.wav, out.lyrics.lrc ...
             target = out.with_name(f"{out.stem}.{item.name}")
         target.write_bytes(item.data)
-        print(f"wrote {target}" + (f" (score {item.score:.3f})" if item.score is not None else ""))
+        said = [f"score {item.score:.3f}"] if item.score is not None else []
+        said += [f"lyrics sung {item.lyrics_accuracy:.0%}"] if item.lyrics_accuracy is not None else []
+        print(f"wrote {target}" + (f" ({', '.join(said)})" if said else ""))
+    if song.metadata.get("lyric_check"):
+        print(f"lyrics checked by {song.metadata['lyric_check']} (per line: {out.stem}.lyrics.json)")
     for warning in song.warnings:
         print(f"warning: {warning}")
     print(json.dumps(song.metadata["timings"]))

@@ -24,8 +24,8 @@ class LyricCheckUnavailable(InputError):
     """``min_lyrics_accuracy`` was asked for, but this worker's bundle cannot check lyrics."""
 
     def __init__(self) -> None:
-        super().__init__("min_lyrics_accuracy: this server cannot check lyrics (its model bundle has no Whisper or "
-                         "no vocal separator); submit the job without min_lyrics_accuracy")
+        super().__init__("min_lyrics_accuracy: this server cannot check lyrics (its lyric check is off, or its model "
+                         "bundle has no Whisper or no vocal separator); submit the job without min_lyrics_accuracy")
 
 
 @dataclass
