@@ -21,12 +21,14 @@ export async function showResult(job, actions) {
   const outputs = job.outputs || [];
   const songs = outputs.filter((o) => kindOf(o) === "song" && o.format === "wav");
   const ranked = songs.some((o) => typeof o.score === "number");
+  const checked = songs.some((o) => typeof o.lyrics_accuracy === "number");
   const {lines, checks} = await lyricsOf(outputs);
   audioUrls.forEach((url) => URL.revokeObjectURL(url));
   audioUrls = [];
   $("result-title").textContent = songs.length > 1 ? `${songs.length} variations` : "Your song";
   $("result-meta").textContent = `Job ${job.job_id}, seed ${job.seed}` +
-    (ranked ? "; ranked by score (how well each matches the style), best first" : "");
+    (ranked ? `; ranked by score (how well each matches the style)${checked ? " and lyrics sung" : ""}, best first`
+      : "");
   $("songs").replaceChildren(...songs.map((song, position) =>
     songCard(job, song, outputs, {rank: ranked ? position + 1 : null, lines, check: checkOf(checks, song.index),
                                    actions})));
