@@ -61,9 +61,11 @@ class Generation:
         control = JobControl(group, self.leases, self.timer, self.shutdown, self.settings.progress_interval_s)
         started = time.perf_counter()
 
-        def attempt(requests: list[SongRequest]) -> list[Song]:  # each attempt has max_run_s
+        def attempt(requests: list[SongRequest], number: int) -> list[Song]:  # each attempt has max_run_s
             self.timer.begin()
-            return self.runner.generate(requests, control, self.settings.max_rows)
+            of = f"attempt {number} of {1 + self.retries.regenerations}"
+            return self.runner.generate(requests, lambda stage, percent: control(f"{stage}, {of}", percent),
+                                        self.settings.max_rows)
 
         try:
             songs = self.runner.generate([c.song for c in group], control, self.settings.max_rows)

@@ -18,7 +18,7 @@ from shared.records import JobRequestRecord, utcnow
 
 logger = logging.getLogger(__name__)
 
-Generate = Callable[[list[SongRequest]], list[Song]]
+Generate = Callable[[list[SongRequest], int], list[Song]]  # (requests, attempt number from 2) -> their songs
 
 
 def best_accuracy(song: Song) -> float | None:
@@ -65,7 +65,7 @@ class LyricRetries:
                         extra={"jobs": [group[k].job_id for k in again], "attempt": attempt + 1})
             requests = [replace(group[k].song, seed=group[k].song.seed + attempt * group[k].song.variations)
                         for k in again]
-            for k, song in zip(again, generate(requests), strict=True):
+            for k, song in zip(again, generate(requests, attempt + 1), strict=True):
                 song.metadata["lyric_attempts"] = attempt + 1
                 songs[k] = song
                 best[k] = max(best[k], best_accuracy(song) or 0.0)

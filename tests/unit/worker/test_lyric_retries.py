@@ -38,6 +38,7 @@ def test_a_job_below_its_minimum_is_generated_again_with_new_seeds_until_one_var
     songs = {o.index: o.lyrics_accuracy for o in manifest.outputs if o.kind.value == "song"}
     assert songs == {0: 0.4, 1: 0.85}
     assert units_charged(table) == 1  # the regeneration, like the job (the API charged the first attempt)
+    assert table.jobs[job_id_of(message)].progress_stage == "sampling, attempt 2 of 3"  # why progress went back
 
 
 def test_a_job_that_never_reaches_it_fails_naming_its_best_score_after_every_attempt_was_charged(
