@@ -8,6 +8,7 @@ Field names, defaults and status strings follow the existing frontend's contract
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from enum import StrEnum
 from typing import Literal, Self
 
@@ -223,16 +224,20 @@ class GenerateRequest(BaseModel):
         return self.best_of or self.batch_size
 
     def sampling(self) -> SamplingSettings:
-        """The preset's settings with the explicit overrides applied."""
+        """The preset's settings with the explicit overrides applied. A ``steps`` override keeps the preset's
+        schedule and guidance interval (``fast`` with 24 steps: 24 sway grid points, guided inside the interval)."""
         base = PRESETS[self.preset]
-        return SamplingSettings(
+        return replace(
+            base,
             steps=self.steps if self.steps is not None else base.steps,
             cfg_strength=self.cfg_strength if self.cfg_strength is not None else base.cfg_strength,
         )
 
     def cost_units(self) -> int:
         """What this request costs against the hourly rate limit: seconds x steps x variations, in units of the
-        default job, rounded up (at least 1).
+        default job, rounded up (at least 1). The steps are weighed by the DiT rows each costs: an update outside
+        the preset's guidance interval runs one row instead of two (so ``fast``'s 16 steps, 5 of 15 updates guided,
+        count as 16 x 20/30); the six original presets guide every update and count their steps as they are.
 
         Example
         -------
@@ -241,9 +246,14 @@ class GenerateRequest(BaseModel):
         >>> GenerateRequest(lyrics="[00:00.00]hello there", style_prompt="pop", audio_length=285, batch_size=4,
         ...                 preset="ultra").cost_units()
         38
+        >>> GenerateRequest(lyrics="[00:00.00]hello there", style_prompt="pop", audio_length=285, batch_size=4,
+        ...                 preset="fast").cost_units()
+        4
         """
-        work = self.audio_length * self.sampling().steps * self.variations
-        return max(1, -(-work // _UNIT_WORK))
+        sampling = self.sampling()
+        updates = sampling.steps - 1
+        work = self.audio_length * sampling.steps * (updates + sampling.in_interval()) * self.variations
+        return max(1, -(-work // (_UNIT_WORK * 2 * updates)))
 
     def parsed_lyrics(self) -> ParsedLyrics:
         """The lyrics validated against ``audio_length`` (raises ``shared.lrc.LyricsError``); an instrumental's are

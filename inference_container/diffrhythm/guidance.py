@@ -2,7 +2,8 @@
 inpainting (edit mode: the frames to keep come from a reference latent).
 
 Conditional: reference latent, lyrics and the style. Unconditional: no reference latent, no lyrics (all filler) and the
-negative style. ``v = v_cond + (v_cond - v_uncond) * cfg_strength``.
+negative style. ``v = v_cond + (v_cond - v_uncond) * cfg_strength``. Outside a preset's guidance interval an update
+runs the conditional branch alone (``Branches.conditional``: half the rows).
 """
 
 from __future__ import annotations
@@ -67,9 +68,19 @@ def _half(prepared: Prepared, first: bool) -> Prepared:
     return Prepared(pick(prepared.text), tuple(pick(r) for r in prepared.residuals), pick(prepared.c_static))
 
 
-def guided(model: DiT, *, text: torch.Tensor, cond: torch.Tensor, style: torch.Tensor, negative_style: torch.Tensor,
-           start_time: torch.Tensor, duration: torch.Tensor | None, cfg_strength: float) -> VelocityFn:
-    """A velocity function ``(x [b, n, 64], t) -> v`` with guidance; step-invariant parts are computed here once.
+@dataclass(frozen=True)
+class Branches:
+    """The two velocity functions ``(x [b, n, 64], t) -> v`` of one song batch, sharing their prepared conditioning:
+    ``guided`` (both branches as one batch of ``2b`` rows, mixed with ``cfg_strength``; the conditional branch alone
+    when guidance is off) and ``conditional`` (``b`` rows: what an update outside the guidance interval runs)."""
+
+    guided: VelocityFn
+    conditional: VelocityFn
+
+
+def branches(model: DiT, *, text: torch.Tensor, cond: torch.Tensor, style: torch.Tensor, negative_style: torch.Tensor,
+             start_time: torch.Tensor, duration: torch.Tensor | None, cfg_strength: float) -> Branches:
+    """The guided and the conditional velocity; step-invariant parts are computed here once, for both.
 
     ``text`` [b, n] lyric tokens, ``cond`` [b, n, 64] reference latent as the DiT sees it (zeros outside edit mode;
     ``Inpainting.cond`` in edit mode), ``style`` and ``negative_style`` [b, 512], ``start_time`` and ``duration`` [b]
@@ -80,13 +91,24 @@ def guided(model: DiT, *, text: torch.Tensor, cond: torch.Tensor, style: torch.T
     prepared = model.prepare(torch.cat((text, torch.zeros_like(text))), torch.cat((start_time, start_time)), duration2)
     cond2 = torch.cat((cond, torch.zeros_like(cond))).to(dtype)
     style2 = torch.cat((style, negative_style)).to(dtype)
+    conditional_prepared = _half(prepared, first=True)
+
+    def conditional(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return model(x.to(dtype), cond2.chunk(2)[0], style2.chunk(2)[0], t, conditional_prepared)
+
     if cfg_strength < 1e-5:  # guidance off: the conditional branch alone
-        conditional = _half(prepared, first=True)
-        return lambda x, t: model(x.to(dtype), cond2.chunk(2)[0], style2.chunk(2)[0], t, conditional)
+        return Branches(conditional, conditional)
 
     def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         x = x.to(dtype)
         v_cond, v_uncond = model(torch.cat((x, x)), cond2, style2, t, prepared).chunk(2)
         return v_cond + (v_cond - v_uncond) * cfg_strength
 
-    return velocity
+    return Branches(velocity, conditional)
+
+
+def guided(model: DiT, *, text: torch.Tensor, cond: torch.Tensor, style: torch.Tensor, negative_style: torch.Tensor,
+           start_time: torch.Tensor, duration: torch.Tensor | None, cfg_strength: float) -> VelocityFn:
+    """A velocity function ``(x [b, n, 64], t) -> v`` with guidance on every call (``branches(...).guided``)."""
+    return branches(model, text=text, cond=cond, style=style, negative_style=negative_style, start_time=start_time,
+                    duration=duration, cfg_strength=cfg_strength).guided

@@ -29,6 +29,7 @@ from inference_container.diffrhythm.songs import Progress, Song, SongRequest, ra
 from inference_container.diffrhythm.stems import Separator, StemsUnavailable
 from inference_container.diffrhythm.style import StyleEncoder
 from inference_container.diffrhythm.vae import VAE
+from shared.presets import grid_times
 from shared.timeline import SAMPLE_RATE, VARIANTS, variant_for
 
 logger = logging.getLogger(__name__)
@@ -108,13 +109,15 @@ class Pipeline:
         return self.generate_batch([request], progress)[0]
 
     @staticmethod
-    def batch_key(request: SongRequest) -> tuple[int, int, float, int]:
-        """Requests with equal keys can share one sampling batch (same length, steps, guidance and first step: 0, or
-        a remix's ``remix_start``). Everything else is per row: lyrics (instrumental or not), style (mixed or not),
-        negative style, reference, the song a remix starts from, seed, and post-processing (mastering, scoring,
-        ranking)."""
-        start = remix_start(request.remix_strength, request.steps) if request.remix_strength is not None else 0
-        return request.audio_length, request.steps, request.cfg_strength, start
+    def batch_key(request: SongRequest) -> tuple[int, int, float, int, str, tuple[float, float]]:
+        """Requests with equal keys can share one sampling batch (same length, steps, guidance, first step: 0, or
+        a remix's ``remix_start`` on the schedule's grid, schedule and guidance interval). Everything else is per
+        row: lyrics (instrumental or not), style (mixed or not), negative style, reference, the song a remix starts
+        from, seed, and post-processing (mastering, scoring, ranking)."""
+        start = (remix_start(request.remix_strength, request.steps, request.schedule)
+                 if request.remix_strength is not None else 0)
+        return (request.audio_length, request.steps, request.cfg_strength, start, request.schedule.value,
+                request.guidance_interval)
 
     @torch.inference_mode()
     def generate_batch(self, requests: Sequence[SongRequest], progress: Progress | None = None) -> list[Song]:
@@ -123,7 +126,8 @@ class Pipeline:
         All requests must share ``batch_key``; each keeps its own lyrics, style, reference, seeds and mastering.
         """
         if len({self.batch_key(r) for r in requests}) != 1:
-            raise ValueError("requests in one batch must share audio_length, steps, cfg_strength and first step")
+            raise ValueError("requests in one batch must share audio_length, steps, cfg_strength, first step, "
+                             "schedule and guidance interval")
         if self.separator is None and any(r.stems for r in requests):
             raise StemsUnavailable()
         if self.checker is None and any(r.min_lyrics_accuracy is not None for r in requests):
@@ -174,7 +178,7 @@ class Pipeline:
         y0 = torch.stack([initial_noise(n, requests[j].seed + i, device=self.device) for j, i in rows])
         b = len(rows)
         if start:  # a remix: each row starts from its source's latent, noised to the first step's time
-            y0 = noised(y0, pick(sources), first.steps, start)
+            y0 = noised(y0, pick(sources), first.steps, start, first.schedule)
 
         # 5. sampling with classifier-free guidance (conditional + unconditional in one batch)
         span = _STAGES["decoding"] - _STAGES["sampling"]
@@ -184,7 +188,8 @@ class Pipeline:
             negative_style=pick(negatives),
             start_time=torch.full((b,), lyrics[0].start_time, device=self.device),
             duration=torch.full((b,), lyrics[0].duration, device=self.device) if variant.has_duration else None,
-            steps=first.steps, cfg_strength=first.cfg_strength, start=start,
+            steps=first.steps, cfg_strength=first.cfg_strength, start=start, schedule=first.schedule,
+            guidance_interval=first.guidance_interval,
             callback=lambda i, total: report("sampling", _STAGES["sampling"] + span * i / total))
         synchronize(self.device)
         lap("sampling_s")
@@ -225,7 +230,8 @@ class Pipeline:
                 "batched_with": len(requests) - 1, "timings": timings, "licences": self.licences,
             }
             if request.remix_strength is not None:  # where sampling started: the grid point at or after 1 - strength
-                metadata["remix"] = {"strength": request.remix_strength, "start_t": round(start / (first.steps - 1), 4),
+                start_t = grid_times(first.steps, first.schedule)[start]
+                metadata["remix"] = {"strength": request.remix_strength, "start_t": round(start_t, 4),
                                      "steps_run": first.steps - 1 - start}
             if gpu:  # the whole batch's peak: weights, sampling and decode (the GPU's share of one song is less)
                 metadata["peak_gpu_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)

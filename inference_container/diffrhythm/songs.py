@@ -13,7 +13,7 @@ import numpy as np
 from inference_container.diffrhythm.lyrics import PlacedLine
 from inference_container.lyrics_check import LyricsReport
 from shared.contract import DEFAULT_STYLE_WEIGHT, GenerateRequest
-from shared.presets import LYRICS_RANK_SHARE
+from shared.presets import LYRICS_RANK_SHARE, SamplingSettings, Schedule
 from shared.timeline import HOP, SAMPLE_RATE, variant_for
 
 Progress = Callable[[str, float], None]  # (stage, percent of the whole job)
@@ -24,7 +24,8 @@ Clip = tuple[np.ndarray, int]  # (samples[, channels], rate)
 class SongRequest:
     """One generation: lyrics (timed LRC; empty for an instrumental), length, a style (text, reference audio or a mix
     of both at ``style_weight``, the text's share, which is ``None`` unless both are given; optionally a negative
-    style prompt instead of the built-in one) and sampling settings. ``rank``: the song's variations come back sorted
+    style prompt instead of the built-in one) and sampling settings (steps, guidance strength, the grid's schedule and
+    the interval of flow time that is guided: ``sampling``). ``rank``: the song's variations come back sorted
     best first (``rank_value``); ``stems``: each variation's vocals and accompaniment too. ``remix_audio``: the song a
     remix starts from, noised to the flow time ``1 - remix_strength`` (both ``None`` outside a remix).
     ``min_lyrics_accuracy``: what one variation's lyric check must reach (the worker regenerates until then). No
@@ -38,6 +39,8 @@ class SongRequest:
     variations: int
     steps: int
     cfg_strength: float
+    schedule: Schedule
+    guidance_interval: tuple[float, float]
     edit_audio: Clip | None
     edit_segments: Sequence[Sequence[float]] | None
     auto_master: bool
@@ -50,6 +53,11 @@ class SongRequest:
     remix_audio: Clip | None
     remix_strength: float | None
     min_lyrics_accuracy: float | None
+
+    @property
+    def sampling(self) -> SamplingSettings:
+        """The sampler's settings: steps, guidance strength, schedule and guidance interval."""
+        return SamplingSettings(self.steps, self.cfg_strength, self.schedule, self.guidance_interval)
 
 
 def song_request(request: GenerateRequest, *, lrc: str, seed: int, style_audio: Clip | None = None,
@@ -70,6 +78,7 @@ def song_request(request: GenerateRequest, *, lrc: str, seed: int, style_audio: 
     return SongRequest(
         lrc=lrc, audio_length=request.audio_length, style_prompt=request.style_prompt, style_audio=style_audio,
         seed=seed, variations=request.variations, steps=sampling.steps, cfg_strength=sampling.cfg_strength,
+        schedule=sampling.schedule, guidance_interval=sampling.guidance_interval,
         edit_audio=edit_audio, edit_segments=[list(s) for s in request.edit.segments] if request.edit else None,
         auto_master=request.auto_master, master_preset=request.master_preset.value,
         style_weight=weight if mixed else None, negative_style_prompt=request.negative_style_prompt,

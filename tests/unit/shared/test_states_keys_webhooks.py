@@ -31,7 +31,7 @@ def test_key_layout_round_trips():
 
 
 def test_presets_keep_the_frontend_names_and_high_equals_upstream():
-    assert [p.value for p in Preset] == ["preview", "draft", "standard", "high", "maximum", "ultra"]
+    assert [p.value for p in Preset] == ["preview", "draft", "standard", "high", "maximum", "ultra", "fast", "turbo"]
     assert (PRESETS[Preset.HIGH].steps, PRESETS[Preset.HIGH].cfg_strength) == (32, 4.0)
     request = GenerateRequest(lyrics="[00:01.00]hello world", style_prompt="pop", steps=10)
     assert request.preset is Preset.HIGH and request.sampling().steps == 10 and request.sampling().cfg_strength == 4.0
