@@ -1,11 +1,16 @@
 """The service's own overhead on the local stack (``infrastructure.local.stack.LocalStack``, as the tests run it).
 
     python -m benchmarks.service [--quick] [--clients 50] [--requests 10] [--jobs 10] [--imports 10] [--out DIR]
+    python -m benchmarks.service --cold-start-only [--imports 10]
 
 Measures
 
-- **cold import**: ``import functions.api.app`` and ``create_app()`` in fresh interpreters (median of ``--imports``),
-  and which packages the import spends its time in (``python -X importtime``, one more process);
+- **cold start**: in fresh interpreters (median of ``--imports``), ``import functions.api.app``, building the app and
+  the first request (``GET /`` as an API Gateway proxy event through the Lambda handler, Mangum and Powertools
+  included): what a cold start without SnapStart pays; then, in as many more, the first request after the SnapStart
+  hooks (``prime`` before the snapshot, ``refresh`` after the restore): what a restored copy leaves to it. And which
+  packages the import spends its time in (``python -X importtime``, one more process). ``--cold-start-only`` stops
+  there (no local stack, no worker);
 - **submit latency**: ``--clients`` threads, each with its own API key (quotas off), each sending ``--requests``
   ``POST /api/v1/generate`` one after the other, all starting together: p50/p99 of the 202s;
 - **queue to start** and **last upload to completed**, with the real worker (``build_worker``) on this CPU over the
@@ -41,16 +46,39 @@ import torch
 
 from benchmarks.report import RESULTS, ROOT, environment, result_path, table, write_json
 
-GOAL_IMPORT_MS = 300.0  # the API's cold import
+GOAL_COLD_START_MS = 400.0  # the API's import + app + first request in a fresh process (no SnapStart)
 GOAL_OVERHEAD_S = 2.0  # local-stack overhead (submit to worker start, last upload to completed)
-_IMPORT_SNIPPET = """
-import json, time
+EVENT = ROOT / "tests" / "events" / "apigateway-aws-proxy.json"  # API Gateway's proxy event, as SAM generates it
+# argv: the event's file, then "fresh" (as a cold start without SnapStart) or "primed" (the SnapStart hooks first)
+_COLD_START_SNIPPET = """
+import json, sys, time
 start = time.perf_counter()
 import functions.api.app as api
 imported = time.perf_counter()
-api.create_app()
+if sys.argv[2] == "primed":
+    api.prime()  # before the snapshot
+    api.refresh()  # after the restore
+primed = time.perf_counter()
+app = api.app
 built = time.perf_counter()
-print(json.dumps({"import_s": imported - start, "build_s": built - imported}))
+with open(sys.argv[1]) as file:
+    event = json.load(file)
+event.update(path="/", httpMethod="GET", body=None, isBase64Encoded=False, pathParameters={"proxy": ""})
+
+class Context:
+    function_name, function_version, memory_limit_in_mb = "api", "1", 1024
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:api:live"
+    aws_request_id, log_group_name, log_stream_name = "benchmark", "/aws/lambda/api", "benchmark"
+
+    def get_remaining_time_in_millis(self):
+        return 29_000
+
+ready = time.perf_counter()
+response = api.handler(event, Context())
+answered = time.perf_counter()
+assert response["statusCode"] == 200, response
+print(json.dumps({"import_s": imported - start, "prime_s": primed - imported, "build_s": built - primed,
+                  "request_s": answered - ready}))
 """
 
 
@@ -61,6 +89,7 @@ class Settings:
     jobs: int  # sequential jobs through the worker
     imports: int  # fresh interpreters timing the import
     quick: bool
+    cold_start_only: bool = False
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -121,19 +150,26 @@ def _import_env() -> dict[str, str]:
     return {**env, **LOCAL_ENV, "PYTHONPATH": str(ROOT)}
 
 
+def _fresh_process(mode: str, env: dict[str, str]) -> dict[str, float]:
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", _COLD_START_SNIPPET, str(EVENT), mode], cwd=ROOT, env=env,
+                          capture_output=True, text=True, check=True)
+    process_s = time.perf_counter() - start
+    sample: dict[str, float] = {**json.loads(done.stdout.strip().splitlines()[-1]), "process_s": process_s}
+    return sample
+
+
 def cold_import(runs: int) -> dict[str, Any]:
-    """``import functions.api.app`` and ``create_app()``, each in ``runs`` fresh interpreters; then one
-    ``-X importtime`` run for the heaviest packages."""
-    env, samples = _import_env(), []
-    for _ in range(runs):
-        start = time.perf_counter()
-        done = subprocess.run([sys.executable, "-c", _IMPORT_SNIPPET], cwd=ROOT, env=env, capture_output=True,
-                              text=True, check=True)
-        process_s = time.perf_counter() - start
-        samples.append({**json.loads(done.stdout.strip().splitlines()[-1]), "process_s": process_s})
+    """Import, app and first request, each in ``runs`` fresh interpreters, as a cold start without SnapStart
+    (``runs``) and after the SnapStart hooks (``primed``), alternating; then one ``-X importtime`` run for the
+    heaviest packages."""
+    env, fresh, primed = _import_env(), [], []
+    for _ in range(runs):  # alternating: the machine's load weighs on both alike
+        fresh.append(_fresh_process("fresh", env))
+        primed.append(_fresh_process("primed", env))
     traced = subprocess.run([sys.executable, "-X", "importtime", "-c", "import functions.api.app"], cwd=ROOT,
                             env=env, capture_output=True, text=True, check=True)
-    return {"runs": samples, "heaviest_packages_ms": heaviest_imports(traced.stderr)}
+    return {"runs": fresh, "primed_runs": primed, "heaviest_packages_ms": heaviest_imports(traced.stderr)}
 
 
 class ServerErrors(logging.Filter):
@@ -306,13 +342,23 @@ def tables(data: dict[str, Any]) -> str:
     """The import, submit and worker tables."""
     out = []
     if imports := data.get("cold_import"):
-        runs = imports["runs"]
+        runs, primed = imports["runs"], imports.get("primed_runs", [])
         rows = []
-        for name, key in (("import functions.api.app", "import_s"), ("create_app()", "build_s"),
-                          ("import + create_app()", None), ("interpreter start to exit", "process_s")):
-            values = [r["import_s"] + r["build_s"] if key is None else r[key] for r in runs]
+        for name, values in (
+                ("import functions.api.app", [r["import_s"] for r in runs]),
+                ("build the app", [r["build_s"] for r in runs]),
+                ("first request (GET / via the handler)", [r["request_s"] for r in runs]),
+                ("import + app + first request", [r["import_s"] + r["build_s"] + r["request_s"] for r in runs]),
+                ("interpreter start to exit", [r["process_s"] for r in runs]),
+                ("SnapStart: prime() + refresh()", [r["prime_s"] for r in primed]),
+                ("SnapStart: first request after them", [r["build_s"] + r["request_s"] for r in primed])):
+            if not values:
+                continue
             median = statistics.median(values)
-            goal = f"<= {GOAL_IMPORT_MS:.0f} ms: {_goal(median, GOAL_IMPORT_MS / 1e3)}" if key == "import_s" else ""
+            goal = ""
+            if name == "import + app + first request":
+                goal = (f"<= {GOAL_COLD_START_MS:.0f} ms: {_goal(median, GOAL_COLD_START_MS / 1e3)} "
+                        f"({median * 1e3 / GOAL_COLD_START_MS:.1f}x the goal)")
             rows.append([name, len(values), _ms(median), _ms(min(values)), _ms(max(values)), goal])
         out.append(f"API cold start, fresh interpreters, ms (median of {len(runs)}):\n"
                    + table(["what", "runs", "median", "min", "max", "goal"], rows))
@@ -348,11 +394,13 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Settings, Path, str | None
     parser.add_argument("--imports", type=int, help="fresh interpreters timing the import (default 10; --quick: 5)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON (default benchmarks/results)")
     parser.add_argument("--commit", help="the git commit to record instead of asking git")
+    parser.add_argument("--cold-start-only", action="store_true",
+                        help="only the API's cold start (no local stack, no worker)")
     args = parser.parse_args(argv)
     quick = args.quick
     settings = Settings(clients=args.clients, requests=args.requests or (2 if quick else 10),
                         jobs=args.jobs or (3 if quick else 10), imports=args.imports or (5 if quick else 10),
-                        quick=quick)
+                        quick=quick, cold_start_only=args.cold_start_only)
     if min(settings.clients, settings.requests, settings.jobs, settings.imports) < 1:
         parser.error("--clients, --requests, --jobs and --imports must be at least 1")
     return settings, args.out, args.commit
@@ -369,8 +417,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     print(f"{env['device_name']} · commit {env['git']['commit'][:12]} · {asdict(settings)}", flush=True)
 
     data["cold_import"] = cold_import(settings.imports)  # first: nothing else of ours is running yet
-    print(f"cold import: {len(data['cold_import']['runs'])} runs in {time.perf_counter() - started:.0f} s",
+    print(f"cold start: {2 * len(data['cold_import']['runs'])} runs in {time.perf_counter() - started:.0f} s",
           flush=True)
+    if settings.cold_start_only:
+        path = result_path(out, "service", device, "cold_start")
+        write_json(path, data)
+        print("\n" + tables(data) + f"\n\n{path}", flush=True)
+        return data
 
     from infrastructure.local.stack import LocalStack
     from shared.contract import FRONTEND_EXAMPLE, MIN_STEPS

@@ -32,3 +32,34 @@ def conditional_failed(error: ClientError) -> bool:
 def client(service: Service, settings: Settings) -> Any:
     """A cached boto3 client for ``service`` (``Service``) with the settings' endpoint."""
     return _client(service, settings.aws_region, settings.aws_endpoint_url or None)
+
+
+class DeferredClient:
+    """Stands for ``client(service, settings)`` and builds it on first use: whatever holds one (the API's services)
+    can be built without creating a client (about 0.1 s each) or touching the network. Each use asks ``client`` again
+    (a cache hit), so after ``reset_clients`` the next use gets a new client."""
+
+    def __init__(self, service: Service, settings: Settings) -> None:
+        self.service, self.settings = service, settings
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(client(self.service, self.settings), name)
+
+    def __repr__(self) -> str:
+        return f"DeferredClient({self.service!r})"
+
+
+def deferred_client(service: Service, settings: Settings) -> Any:
+    """``client(service, settings)``, built when first used (``DeferredClient``)."""
+    return DeferredClient(service, settings)
+
+
+def reset_clients() -> None:
+    """Forget the cached clients: the next ``client`` call builds new ones (after a Lambda SnapStart restore, so that
+    no client, its credentials or its connection pool, comes from the snapshot)."""
+    _client.cache_clear()
+
+
+def clients_built() -> int:
+    """How many clients the cache holds now."""
+    return _client.cache_info().currsize

@@ -1,7 +1,16 @@
-"""The API function: FastAPI app, middleware and the Lambda handler (Mangum). Wiring only."""
+"""The API function: FastAPI app, middleware and the Lambda handler (Mangum). Wiring only.
+
+Lambda SnapStart (template.yaml: published versions of the ``live`` alias) snapshots the process after init and
+restores copies of it. Importing this module builds nothing; ``prime``, run before the snapshot, builds the app, its
+OpenAPI schema and the tracer, none of which holds a connection, a credential or randomness (the AWS clients are
+deferred: ``shared.aws.deferred_client``). ``refresh``, run after each restore, drops any cached AWS client and reseeds
+``random`` (botocore's retry jitter), which every copy of the snapshot would otherwise share.
+"""
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
 from typing import Any, cast
 
 from aws_lambda_powertools import Logger
@@ -21,7 +30,17 @@ from functions.api.middleware import (
 from functions.api.routes import generate, jobs, service_info, uploads, usage
 from functions.api.services import Services
 from functions.observability import lambda_entry
+from shared.aws import reset_clients
 from shared.settings import Settings, get_settings
+
+try:  # in Lambda's Python runtimes (SnapStart's runtime hooks); elsewhere nothing is snapshotted and nothing calls them
+    from snapshot_restore_py import register_after_restore, register_before_snapshot
+except ImportError:
+    def register_before_snapshot(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[..., Any]:
+        return func
+
+    def register_after_restore(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[..., Any]:
+        return func
 
 logger = Logger(service="api")
 
@@ -78,5 +97,24 @@ def _handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return response
 
 
+def prime() -> None:
+    """Before the snapshot: what the first request would otherwise pay, done once for every restored copy (the app,
+    its OpenAPI schema, the X-Ray SDK the handler's tracer loads). Creates none of the app's AWS clients and opens no
+    connection."""
+    from aws_lambda_powertools import Tracer
+
+    __getattr__("app").openapi()
+    Tracer(service="api")
+
+
+def refresh() -> None:
+    """After a restore: no AWS client from before the snapshot (nor its credentials or pooled connections) is used,
+    and this copy draws its own random numbers."""
+    reset_clients()
+    random.seed()
+
+
+register_before_snapshot(prime)
+register_after_restore(refresh)
 handler = lambda_entry(_handle, logger=logger, service="api", metrics=generate.metrics,
                        correlation_id_path="requestContext.requestId")

@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.api.errors import AuthError, BadRequestError, UnavailableError
 from shared.accounts import ANONYMOUS, ApiKey, Caller, KeyStore, Limits, end_user_owner, token_hash, user_owner
-from shared.aws import client
+from shared.aws import deferred_client
 from shared.settings import Settings
 
 if TYPE_CHECKING:  # PyJWT and cryptography cost a cold start ~0.1 s: imported only where users sign in
@@ -71,7 +71,9 @@ class Authenticator:
             raise RuntimeError("ALLOW_ANONYMOUS is set in Lambda: a deployed API never runs without authentication")
         if settings.oidc_issuer and not settings.oidc_audiences:
             raise RuntimeError("OIDC_ISSUER is set without OIDC_AUDIENCES: name the app client ids tokens are for")
-        keys = KeyStore(client("dynamodb", settings), settings.keys_table_name) if settings.keys_table_name else None
+        keys = None
+        if settings.keys_table_name:
+            keys = KeyStore(deferred_client("dynamodb", settings), settings.keys_table_name)
         tokens = None
         if settings.oidc_issuer:
             from functions.api.tokens import TokenVerifier

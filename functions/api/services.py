@@ -1,4 +1,4 @@
-"""The API's components, built once per app from the settings and three clients."""
+"""The API's components, built once per app from the settings and three (deferred) clients."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from functions.api.quotas import Quotas
 from functions.api.reads import JobReads
 from functions.api.submission import Submissions
 from functions.api.uploads import Uploads
-from shared.aws import client
+from shared.aws import deferred_client
 from shared.ports import Clock, JobTable, MessageQueue, ObjectStore
 from shared.records import utcnow
 from shared.settings import Settings
@@ -48,6 +48,7 @@ class Services:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
-        """The components over the AWS resources the settings name (``shared.aws.client``)."""
-        return cls.build(settings, JobStore(client("dynamodb", settings), settings.table_name),
-                         client("s3", settings), client("sqs", settings))
+        """The components over the AWS resources the settings name, their clients built when first used
+        (``shared.aws.deferred_client``): building the app creates none and opens no connection."""
+        return cls.build(settings, JobStore(deferred_client("dynamodb", settings), settings.table_name),
+                         deferred_client("s3", settings), deferred_client("sqs", settings))

@@ -174,7 +174,7 @@ def test_the_api_refuses_to_start_without_authentication(monkeypatch):
 
 def test_anonymous_access_is_refused_inside_lambda(monkeypatch):
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "diffrhythm-api")
-    monkeypatch.setattr("functions.api.auth.client", lambda service, settings: f"{service} client")
+    monkeypatch.setattr("functions.api.auth.deferred_client", lambda service, settings: f"{service} client")
     with pytest.raises(RuntimeError, match="ALLOW_ANONYMOUS is set in Lambda"):
         Authenticator.from_settings(make_settings(allow_anonymous=True, keys_table_name="keys"))
     built = Authenticator.from_settings(make_settings(allow_anonymous=False, keys_table_name="keys"))
