@@ -2,8 +2,9 @@
 
 Lambda SnapStart (template.yaml: published versions of the ``live`` alias) snapshots the process after init and
 restores copies of it. Importing this module builds nothing; ``prime``, run before the snapshot, builds the app, its
-OpenAPI schema and the tracer, none of which holds a connection, a credential or randomness (the AWS clients are
-deferred: ``shared.aws.deferred_client``). ``refresh``, run after each restore, drops any cached AWS client and reseeds
+OpenAPI schema and the tracer, none of which holds a connection, a credential or randomness (the app's AWS clients are
+deferred: ``shared.aws.deferred_client``; the X-Ray SDK's UDP emitter is connectionless, and in Lambda it samples
+nothing itself). ``refresh``, run after each restore, drops any cached AWS client and reseeds
 ``random`` (botocore's retry jitter), which every copy of the snapshot would otherwise share.
 """
 
