@@ -218,7 +218,8 @@ class Pipeline:
             metadata = {
                 "model": self.model_name, "variant": variant.name, "seed": request.seed,
                 "seeds": [request.seed + i for i in range(request.variations)], "steps": request.steps,
-                "cfg_strength": request.cfg_strength, "audio_length": request.audio_length,
+                "cfg_strength": request.cfg_strength, "schedule": request.schedule,
+                "guidance_interval": list(request.guidance_interval), "audio_length": request.audio_length,
                 "duration_s": round(finished[j][0].shape[0] / SAMPLE_RATE, 3), "latent_frames": n,
                 "auto_master": request.auto_master,
                 "master_preset": request.master_preset if request.auto_master else None,

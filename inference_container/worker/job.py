@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -38,7 +38,7 @@ Window = Callable[[int, int], tuple[int, int]]  # (frames, rate) of a clip -> (s
 class SongGenerator(Protocol):
     """What the worker needs of ``inference_container.diffrhythm.pipeline.Pipeline`` (tests pass a stand-in)."""
 
-    def batch_key(self, request: SongRequest) -> tuple[int, int, float, int]: ...
+    def batch_key(self, request: SongRequest) -> Hashable: ...
 
     def generate_batch(self, requests: Sequence[SongRequest], progress: Progress | None = None) -> list[Song]: ...
 

@@ -98,7 +98,7 @@ def test_schema_errors_name_the_field(api):
     cases = {
         "audio_length": ({"audio_length": 300}, "less than or equal to 285"),
         "batch_size": ({"batch_size": 5}, "less than or equal to 4"),
-        "preset": ({"preset": "turbo"}, "preview"),
+        "preset": ({"preset": "hyper"}, "preview"),
         "lyrics": ({"lyrics": "short"}, "at least 10"),
         "output_format": ({"output_format": "ogg"}, "wav"),
         "seed": ({"seed": -1}, "greater than or equal to 0"),
