@@ -14,14 +14,15 @@ from inference_container.cli import main
 from inference_container.diffrhythm import sampling
 
 
-def _held_euler(velocity: Any, y0: Any, steps: int, callback: Any = None, start: int = 0) -> Any:
+def _held_euler(velocity: Any, y0: Any, steps: int, callback: Any = None, start: int = 0, **_: Any) -> Any:
+    """``sampling.euler``'s stand-in: any of its arguments (start step, schedule, guidance flags) is taken."""
     while True:  # the worker's progress callback raises to leave (hand-back, cancel); SIGKILL ends it
         if callback is not None:
             callback(1, steps - 1)
         time.sleep(0.05)
 
 
-def _hung_euler(velocity: Any, y0: Any, steps: int, callback: Any = None, start: int = 0) -> Any:
+def _hung_euler(velocity: Any, y0: Any, steps: int, callback: Any = None, start: int = 0, **_: Any) -> Any:
     while True:  # no progress at all: only SIGKILL ends it
         time.sleep(0.05)
 
