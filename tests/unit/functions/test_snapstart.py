@@ -13,6 +13,7 @@ import random
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,15 +29,26 @@ ROOT = Path(__file__).resolve().parents[3]
 
 @pytest.fixture
 def connections(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
-    """Every TCP/UDP connection this process attempts (each refused), and no cached client or app at the start."""
+    """Every TCP/UDP connection this test's thread attempts (each refused; other threads, such as a local stack's
+    dispatcher that an earlier test started in this process, connect as usual), and no cached client or app at the
+    start."""
     attempts: list[Any] = []
+    mine, real, real_ex = threading.get_ident(), socket.socket.connect, socket.socket.connect_ex
 
     def connect(self: socket.socket, address: Any) -> None:
+        if threading.get_ident() != mine:
+            return real(self, address)
+        attempts.append(address)
+        raise OSError("no connection in this test")
+
+    def connect_ex(self: socket.socket, address: Any) -> int:
+        if threading.get_ident() != mine:
+            return real_ex(self, address)
         attempts.append(address)
         raise OSError("no connection in this test")
 
     monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(socket.socket, "connect_ex", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
     monkeypatch.setattr(api, "_app", None)
     monkeypatch.setattr(api, "_mangum", None)
     reset_clients()
@@ -127,8 +139,8 @@ def test_the_runtime_finds_the_hooks_and_the_restored_handler_answers(tmp_path):
     from infrastructure.local.stack import LOCAL_ENV
 
     (tmp_path / "snapshot_restore_py.py").write_text(_FAKE_HOOKS)
-    env = {**{k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}, **LOCAL_ENV,
-           "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    env = {**{k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}, **LOCAL_ENV,
+           "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}  # not this process's settings (a stack's)
     done = subprocess.run([sys.executable, "-c", _RUNTIME, str(ROOT / "tests/events/apigateway-aws-proxy.json")],
                           cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     result = json.loads(done.stdout.strip().splitlines()[-1])
