@@ -70,8 +70,8 @@ def test_diffrhythm_local_with_worker_container_generates_the_example_through_th
     api_port, moto_port = free_port(), free_port()
     env = {name: os.environ[name] for name in ("PATH", "HOME", "LANG", "DOCKER") if name in os.environ}
     process = subprocess.Popen(
-        [sys.executable, "-m", "infrastructure.cli", "local", "--worker", "container", "--image", image,
-         "--port", str(api_port), "--moto-port", str(moto_port), "--output", str(tmp_path)],
+        [sys.executable, "-X", "faulthandler", "-m", "infrastructure.cli", "local", "--worker", "container",
+         "--image", image, "--port", str(api_port), "--moto-port", str(moto_port), "--output", str(tmp_path)],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert process.stdout is not None
     printed: list[str] = []
@@ -86,7 +86,12 @@ def test_diffrhythm_local_with_worker_container_generates_the_example_through_th
         assert docker("inspect", "--format", "{{.State.Running}}", name[1]).stdout.strip() == "true"
         assert len(list(tmp_path.glob("*.wav"))) == 1
         process.send_signal(signal.SIGINT)  # Ctrl-C: the CLI removes its container and stops the stack
-        process.communicate(timeout=120)
+        try:
+            process.communicate(timeout=120)
+        except subprocess.TimeoutExpired:  # where it hangs: faulthandler prints every thread's stack on SIGABRT
+            process.send_signal(signal.SIGABRT)
+            stuck, _ = process.communicate(timeout=30)
+            raise AssertionError(f"Ctrl-C did not stop it within 120 s:\n{stuck[-6000:]}") from None
         assert process.returncode == 0
         assert docker("ps", "--all", "--quiet", "--filter", f"name={name[1]}").stdout.strip() == ""
     finally:
