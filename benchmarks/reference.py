@@ -9,7 +9,10 @@ both paths on the same weights. Per Euler update it runs
   the lyric ConvNeXt and the per-layer text residuals;
 - attention through SDPA with an additive, all-zero mask ``[b, 1, n, n]`` in the model's dtype, as upstream's Llama
   layers receive one (a mask rules out SDPA's flash kernel);
-- the ODE state and the time grid in the model's dtype (fp16 on a GPU, as upstream loads its model).
+- the ODE state and the time grid in the model's dtype (fp16 on a GPU, as upstream loads its model);
+- the input embedding's sum in upstream's order, ``conv(x) + x``: the sum takes the convolution's transposed
+  layout, so every later activation is frame-strided and each projection runs as a batched product over a copied
+  weight (ours adds ``x + conv(x)`` and keeps the contiguous layout: the same numbers).
 
 The numbers it computes are ours up to rounding (``benchmarks.model`` checks the agreement of one step).
 """
@@ -22,12 +25,21 @@ import torch
 import torch.nn.functional as F
 
 from inference_container.diffrhythm.model import DiT
-from inference_container.diffrhythm.model.layers import DecoderBlock
+from inference_container.diffrhythm.model.layers import DecoderBlock, InputEmbedding
 
 
 def _rotate_half(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     first, second = x.chunk(2, dim=-1)
     return x * cos + torch.cat((-second, first), dim=-1) * sin
+
+
+def _input_embedding(embed: InputEmbedding, x: torch.Tensor, cond: torch.Tensor, text: torch.Tensor,
+                     style: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """The input embedding with upstream's order of the final sum (the convolution's output first)."""
+    n = x.shape[1]
+    h = embed.proj(torch.cat((x, cond, text, style[:, None].expand(-1, n, -1), c[:, None].expand(-1, n, -1)), -1))
+    out: torch.Tensor = embed.conv_pos_embed(h) + h
+    return out
 
 
 def _block(block: DecoderBlock, h: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor],
@@ -69,7 +81,7 @@ class UpstreamLike:
         if m.duration_time_embed is not None and duration is not None:
             c = c + m.duration_time_embed(duration)
         text_features = m.text_embed(torch.zeros_like(text) if drop else text)
-        h = m.input_embed(x, torch.zeros_like(cond) if drop else cond, text_features, style, c)
+        h = _input_embedding(m.input_embed, x, torch.zeros_like(cond) if drop else cond, text_features, style, c)
         rope = m.rotary(n, h.device, h.dtype)
         mask = None
         if self.mask:  # all frames valid: 0 everywhere, the dtype's minimum where a frame would be masked

@@ -115,7 +115,7 @@ class InputEmbedding(nn.Module):
                 c: torch.Tensor) -> torch.Tensor:
         n = x.shape[1]
         x = self.proj(torch.cat((x, cond, text, style[:, None].expand(-1, n, -1), c[:, None].expand(-1, n, -1)), -1))
-        return self.conv_pos_embed(x) + x
+        return x + self.conv_pos_embed(x)  # x first: the sum keeps x's contiguous layout (the matrix products fold)
 
 
 class RMSNorm(nn.Module):
