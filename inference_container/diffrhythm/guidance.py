@@ -2,8 +2,9 @@
 inpainting (edit mode: the frames to keep come from a reference latent).
 
 Conditional: reference latent, lyrics and the style. Unconditional: no reference latent, no lyrics (all filler) and the
-negative style. ``v = v_cond + (v_cond - v_uncond) * cfg_strength``. Outside a preset's guidance interval an update
-runs the conditional branch alone (``Branches.conditional``: half the rows).
+negative style. ``v = v_cond + (v_cond - v_uncond) * cfg_strength``, mixed in float32 whatever the model's precision
+(a strength of 4 would multiply a half-precision difference's rounding by 4). Outside a preset's guidance interval an
+update runs the conditional branch alone (``Branches.conditional``: half the rows).
 """
 
 from __future__ import annotations
@@ -101,8 +102,8 @@ def branches(model: DiT, *, text: torch.Tensor, cond: torch.Tensor, style: torch
 
     def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         x = x.to(dtype)
-        v_cond, v_uncond = model(torch.cat((x, x)), cond2, style2, t, prepared).chunk(2)
-        return v_cond + (v_cond - v_uncond) * cfg_strength
+        v_cond, v_uncond = model(torch.cat((x, x)), cond2, style2, t, prepared).float().chunk(2)
+        return v_cond + (v_cond - v_uncond) * cfg_strength  # in float32: the strength amplifies rounding
 
     return Branches(velocity, conditional)
 
