@@ -1,7 +1,8 @@
 """DiT speed: one guided step and a whole song, OUR path beside an upstream-like reference path, in the same run.
 
     python -m benchmarks.model [--quick] [--device cuda|cpu] [--dtype fp16,bf16] [--frames 2048,6144]
-        [--batch 1,2,4,8] [--sample-batch 1,4] [--steps 32] [--compiled] [--no-reference] [--out DIR]
+        [--batch 1,2,4,8] [--sample-batch 1,4] [--steps 32] [--compiled [--variants ours-compiled]] [--no-reference]
+        [--out DIR]
 
 Builds the full-size DiT (1.1 B parameters, random weights: speed does not depend on the values) once per latent
 window, with the same weights for every path, and times
@@ -19,10 +20,10 @@ window, with the same weights for every path, and times
 
 With ``--compiled``, our path also runs on prepared copies of the same model (``inference_container.diffrhythm.
 compiled``): ``ours-fused`` (QKV and gate/up projections fused), ``ours-compiled`` (decoder blocks compiled) and
-``ours-compiled-fused``; each one's first call at each shape is timed on its own (``first-call``: the compile, at
-the first shape) and its step compared with eager ``ours``. ``--compile-cache FILE`` then writes the compile cache
-and times one first call again after ``torch._dynamo.reset()`` (``first-call-cached``: what a worker pays whose
-caches hold the kernels).
+``ours-compiled-fused`` (``--variants`` picks some); each one's first call at each shape is timed on its own
+(``first-call``: the compile, at the first shape) and its step compared with eager ``ours``. ``--compile-cache FILE``
+then writes the compile cache and times one first call again after ``torch._dynamo.reset()`` (``first-call-cached``:
+what a worker pays whose caches hold the kernels).
 
 The reference runs in fp16 on a GPU and fp32 on a CPU (as upstream runs there); ``vs ref`` is the reference's
 time over the row's (above 1: ours is faster). CUDA timings synchronize around each run, after warm-up runs; the
@@ -63,6 +64,9 @@ from shared.timeline import FULL, SHORT, Variant
 GIB = 2**30
 
 
+COMPILED_PATHS = ("ours-fused", "ours-compiled", "ours-compiled-fused")  # our path on prepared copies
+
+
 @dataclass(frozen=True)
 class Settings:
     """What one run measures (``--quick`` and the device choose the defaults)."""
@@ -90,9 +94,7 @@ class Settings:
     reference: bool = True  # time the reference path (off: our variants only, e.g. beside an earlier run)
     compile_cache: str | None = None  # write the compile cache here, then time a first call with warm caches
     decode: bool = True  # time the stand-in VAE decode
-
-
-COMPILED_PATHS = ("ours-fused", "ours-compiled", "ours-compiled-fused")  # our path on prepared copies
+    variants: tuple[str, ...] = COMPILED_PATHS  # which prepared copies --compiled times
 
 
 @dataclass(frozen=True)
@@ -584,6 +586,8 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Settings, Path, str | None
     parser.add_argument("--ablate", action="store_true", help="also time the reference without its attention mask")
     parser.add_argument("--budget-s", type=float, help="skip sampling cases that would end past this many seconds")
     parser.add_argument("--compiled", action="store_true", help="also our path fused, compiled, and both")
+    parser.add_argument("--variants", type=_names, default=COMPILED_PATHS,
+                        help=f"with --compiled: which of {', '.join(COMPILED_PATHS)} (default all)")
     parser.add_argument("--compile-mode", help="torch.compile mode for --compiled (default: torch's default)")
     parser.add_argument("--compile-cache", help="with --compiled: write the compile cache to this file, then time a "
                                                 "first call with the caches warm")
@@ -620,10 +624,12 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Settings, Path, str | None
         sample_reps=pick("sample_reps"), sample_warmup=args.sample_warmup, ablate=args.ablate,
         budget_s=args.budget_s, seed=args.seed, quick=args.quick, compiled=args.compiled,
         compile_mode=args.compile_mode, reference=not args.no_reference, compile_cache=args.compile_cache,
-        decode=not args.no_decode,
+        decode=not args.no_decode, variants=args.variants,
     )
     for frames in settings.frames:
         window(frames)
+    if unknown := set(settings.variants) - set(COMPILED_PATHS):
+        parser.error(f"--variants: unknown {', '.join(sorted(unknown))} (choose from {', '.join(COMPILED_PATHS)})")
     return settings, args.out, args.commit
 
 
@@ -644,7 +650,7 @@ def main(argv: Sequence[str] | None = None) -> None:
           flush=True)
     reference = Case("reference", settings.reference_precision)
     ours = [Case("ours", p) for p in settings.precisions]
-    variants = [Case(path, p) for p in settings.precisions for path in COMPILED_PATHS] if settings.compiled else []
+    variants = [Case(path, p) for p in settings.precisions for path in settings.variants] if settings.compiled else []
     cases = [reference, *ours] if settings.reference else ours
     step_cases = [*cases, Case("reference-nomask", settings.reference_precision)] if settings.ablate else cases
     # sampling: every shape eager and compiled first, then the fused copies (a budget cuts the last ones)
