@@ -7,19 +7,23 @@ blocks (all the matrix work) is compiled with ``fullgraph=True`` and dynamic sha
 every block, both models (95 s and full), every batch size and every song length. Static shapes per length bucket
 would recompile for every song length the full model generates (its frames follow the song), and a padded bucket
 would change the result (the attention has no mask). On an H200 in bf16 it makes a guided step 1.31-1.45x faster
-and lowers peak memory; compiling takes about 13 s there on the first song (benchmarks/README.md).
+and lowers peak memory; compiling takes about 13 s there on the first song. On a CPU (AVX512-BF16, 2 cores, full
+size) the C++ kernels inductor builds fuse the norms, rotations and gates around oneDNN's matrix products: sampling
+1.05x faster in bf16, 1.26x in fp32, after a 33-90 s compile (benchmarks/README.md).
 
 ``fuse_projections`` (one matrix product for query/key/value, one for the MLP's gate/up) is exact but did not help
 on the H200: eager 3-5% slower, compiled unchanged. ``prepare_dit`` does not fuse; the benchmark keeps measuring it.
 
 The warm-up command, for an image build on a machine with the fleet's GPU type (compiled CUDA kernels are specific
-to the GPU, the CUDA and Triton versions and torch)::
+to the GPU, the CUDA and Triton versions and torch) or, for a CPU fleet, with ``--device cpu`` on the fleet's CPU type
+(inductor's C++ kernels are built for the instruction set it finds: AVX-512, AMX, AVX2)::
 
     python -m inference_container.diffrhythm.compiled --out /opt/diffrhythm/compile-cache.bin [--weights DIR]
 
 writes torch's portable compile cache ("mega-cache"); a worker with ``COMPILE_CACHE`` naming that file loads it
 before compiling, so its first song traces the blocks (seconds) but builds no kernels. A build without a GPU cannot
-pre-compile CUDA kernels: there the first song on each worker compiles (benchmarks/README.md says how long).
+pre-compile CUDA kernels: there each worker compiles once as it starts (benchmarks/README.md says how long); a cache
+built on another CPU type is not used (its kernels' instruction set is part of the key), and the worker compiles.
 """
 
 from __future__ import annotations
@@ -50,10 +54,11 @@ logger = logging.getLogger(__name__)
 
 def prepare_dit(model: DiT, device: str, compile: str = "auto", cache: str | Path | None = None) -> DiT:
     """A loaded ``model`` made ready for ``device``, in place: CPU threads set, and the decoder blocks compiled where
-    ``resolve_compile(device, compile)`` says so (after loading the compile cache file ``cache``, the worker's
-    ``COMPILE_CACHE``, if it exists). The first forward compiles (or takes the kernels from the caches)."""
+    ``resolve_compile(device, compile, parameters)`` says so (``auto``: on CUDA, and on a CPU at full size), after
+    loading the compile cache file ``cache`` (the worker's ``COMPILE_CACHE``) if it exists. The first forward compiles
+    (or takes the kernels from the caches)."""
     configure_threads(device)
-    if resolve_compile(device, compile):
+    if resolve_compile(device, compile, sum(p.numel() for p in model.parameters())):
         load_cache(cache)
         compile_dit(model)
     return model
@@ -114,6 +119,16 @@ def save_cache(path: str | Path) -> int:
     return len(data)
 
 
+CPU_WARM_UP_FRAMES = 128  # one graph serves every length: a CPU compiles on a short song (a full window takes minutes)
+
+
+def warm_up_frames(model: DiT) -> int:
+    """The song length ``warm_up`` compiles at after loading: the model's window on a GPU (as it will run), a short
+    ``CPU_WARM_UP_FRAMES`` on a CPU, where a guided forward at the full model's 6,144 frames takes minutes."""
+    on_gpu = next(model.parameters()).device.type == "cuda"
+    return model.config.max_frames if on_gpu else min(CPU_WARM_UP_FRAMES, model.config.max_frames)
+
+
 def warm_up(model: DiT, rows: int, frames: int) -> float:
     """One guided forward (``2 * rows`` rows: both branches) of ``frames`` frames with zero inputs: compiles (or
     loads from the cache) what a song of that shape runs. Returns its seconds."""
@@ -153,10 +168,10 @@ def warm(out: Path, device: str, precision: str, configs: Sequence[DiTConfig], r
         with torch.device(device):
             model = DiT(config).to(dtype).eval().requires_grad_(False)
         prepare_dit(model, device, compile="on", cache=cache)
+        frames = warm_up_frames(model)
         for count in rows:
-            seconds = warm_up(model, count, config.max_frames)
-            print(f"{config.variant.name}: {count} row(s) x {config.max_frames} frames, {dtype}: {seconds:.1f} s",
-                  flush=True)
+            seconds = warm_up(model, count, frames)
+            print(f"{config.variant.name}: {count} row(s) x {frames} frames, {dtype}: {seconds:.1f} s", flush=True)
     size = save_cache(out)
     inductor = torch._dynamo.utils.counters["inductor"]
     print(f"compile cache: {size / 2**20:.1f} MiB -> {out} (graphs found in the caches: "

@@ -119,21 +119,30 @@ def configure_threads(device: str) -> int | None:
     return threads
 
 
-def resolve_compile(device: str, setting: str = "auto") -> bool:
-    """Whether to ``torch.compile`` the DiT: ``setting`` (the worker's ``COMPILE``) is ``on``, ``off`` or ``auto`` =
-    on for CUDA (sampling 1.32-1.43x faster in bf16 on an H200, after a
-    13 s compile on the first song; benchmarks/README.md), off on a CPU (measured there only in a smoke run, where
-    the compile took 45 s on two shared cores).
+CPU_COMPILE_MIN_PARAMETERS = 100_000_000  # COMPILE=auto compiles a CPU's DiT from this size (published: 1.1 B)
+
+
+def resolve_compile(device: str, setting: str = "auto", parameters: int = 0) -> bool:
+    """Whether to ``torch.compile`` the DiT of ``parameters`` parameters: ``setting`` (the worker's ``COMPILE``) is
+    ``on``, ``off`` or ``auto`` = where it pays for itself. On CUDA always (sampling 1.32-1.43x faster in bf16 on an
+    H200, after a 13 s compile on the first song). On a CPU for a DiT of at least ``CPU_COMPILE_MIN_PARAMETERS``: at
+    full size a song samples 1.05x faster in bf16 and 1.26x in fp32 (AVX512-BF16, 2 cores), after a 33-90 s compile
+    once per worker process, which the first song's 31 guided steps of 30-70 s each repay; a small model's step takes
+    milliseconds and would never repay it (benchmarks/README.md).
 
     Example
     -------
-    >>> resolve_compile("cpu", "auto"), resolve_compile("cuda", "auto"), resolve_compile("cpu", "on")
+    >>> resolve_compile("cpu"), resolve_compile("cpu", parameters=1_109_000_000), resolve_compile("cuda")
     (False, True, True)
+    >>> resolve_compile("cpu", "on"), resolve_compile("cuda", "off", parameters=1_109_000_000)
+    (True, False)
     """
     choice = setting.strip().lower()
     if choice not in COMPILE_SETTINGS:
         raise ValueError(f"COMPILE must be one of {', '.join(COMPILE_SETTINGS)}, got {choice!r}")
-    return device.startswith("cuda") if choice == "auto" else choice == "on"
+    if choice != "auto":
+        return choice == "on"
+    return device.startswith("cuda") or parameters >= CPU_COMPILE_MIN_PARAMETERS
 
 
 def resolve_decode(device: str, precision: str = "auto", chunk: int = 0) -> tuple[Precision, int | None]:

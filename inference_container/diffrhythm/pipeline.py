@@ -15,7 +15,7 @@ import torch
 from inference_container.audio import check_audio, master, peak_normalize
 from inference_container.diffrhythm.bundle.reader import Bundle, BundleError
 from inference_container.diffrhythm.checkpoint import load_variant
-from inference_container.diffrhythm.compiled import is_compiled, prepare_dit, row_bytes, warm_up
+from inference_container.diffrhythm.compiled import is_compiled, prepare_dit, row_bytes, warm_up, warm_up_frames
 from inference_container.diffrhythm.config import LATENT_CHANNELS
 from inference_container.diffrhythm.device import resolve_decode, resolve_precision, rows_that_fit, synchronize
 from inference_container.diffrhythm.g2p import LyricsTokenizer
@@ -30,7 +30,7 @@ from inference_container.diffrhythm.stems import Separator, StemsUnavailable
 from inference_container.diffrhythm.style import StyleEncoder
 from inference_container.diffrhythm.vae import VAE
 from shared.presets import grid_times
-from shared.timeline import SAMPLE_RATE, VARIANTS, variant_for
+from shared.timeline import SAMPLE_RATE, variant_for
 
 logger = logging.getLogger(__name__)
 
@@ -64,8 +64,9 @@ class Pipeline:
              vae_chunk: int = 0, lyric_check: bool = True) -> Pipeline:
         """Load from a weights bundle (verified against its manifest by size); each DiT from its converted
         safetensors file where the bundle has a usable one (``Bundle.dit_choice``), else from the published ``.pt``.
-        Where ``compile`` compiles the DiTs (``compiled.prepare_dit``), each runs one forward at its window here, so
-        the compile (or the load of ``compile_cache``'s kernels) happens before the worker is ready, not in a job.
+        Where ``compile`` compiles the DiTs (``compiled.prepare_dit``), each runs one forward here (at its window on a
+        GPU, a short song on a CPU: ``compiled.warm_up_frames``), so the compile (or the load of ``compile_cache``'s
+        kernels) happens before the worker is ready, not in a job.
         ``vae_dtype`` and ``vae_chunk``: the decoder's precision and window (``device.resolve_decode``). The stems
         separator is loaded where the bundle has one, and with ``lyric_check`` the lyric check where it also has
         Whisper."""
@@ -76,7 +77,7 @@ class Pipeline:
         dits = {variant: prepare_dit(model, device, compile, compile_cache) for variant, (model, _) in loaded.items()}
         for variant, model in dits.items():
             if is_compiled(model):
-                seconds = warm_up(model, 1, VARIANTS[variant].max_frames)
+                seconds = warm_up(model, 1, warm_up_frames(model))
                 logger.info("compiled DiT warmed up", extra={"variant": variant, "seconds": round(seconds, 1)})
         separator = Separator.load(bundle.stems, device) if bundle.stems is not None else None
         pipeline = cls(dits,

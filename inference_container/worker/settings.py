@@ -15,10 +15,10 @@ class WorkerSettings(Settings):
     weights_dir: str = "/opt/diffrhythm/weights"
     device: str = "auto"
     dtype: str = "auto"
-    compile: str = Field("auto", description="torch.compile the DiT's blocks: on, off, or auto = on for CUDA "
-                         "(inference_container/diffrhythm/compiled.py)")
+    compile: str = Field("auto", description="torch.compile the DiT's blocks: on, off, or auto = on for CUDA and, on "
+                         "a CPU, for a full-size DiT (device.resolve_compile)")
     compile_cache: str = Field("", description="A compile cache file to load before compiling (written at image build "
-                               "on the fleet's GPU type by python -m inference_container.diffrhythm.compiled)")
+                               "on the fleet's GPU or CPU type by python -m inference_container.diffrhythm.compiled)")
     vae_dtype: str = Field("auto", description="The VAE decoder's precision: auto = fp16 on a GPU (kept only within "
                            "vae.HALF_TOLERANCE of fp32), fp32 on a CPU")
     vae_chunk: int = Field(0, ge=0, description="Latent frames per VAE decode window: 0 = the whole song on a GPU "

@@ -13,6 +13,7 @@ import copy
 import pytest
 import torch
 
+from inference_container.diffrhythm import device as device_module
 from inference_container.diffrhythm.checkpoint import load_dit
 from inference_container.diffrhythm.compiled import (
     fuse_projections,
@@ -24,7 +25,7 @@ from inference_container.diffrhythm.compiled import (
     warm_up,
 )
 from inference_container.diffrhythm.config import DiTConfig
-from inference_container.diffrhythm.device import rows_that_fit
+from inference_container.diffrhythm.device import resolve_precision, rows_that_fit, torch_dtype
 from inference_container.diffrhythm.guidance import Inpainting, guided
 from inference_container.diffrhythm.model import DiT
 from inference_container.diffrhythm.sampling import sample
@@ -116,6 +117,20 @@ def test_prepare_on_a_cpu_keeps_the_model_as_loaded():
     assert _relative(_step(prepared, inputs), _step(model, inputs)) == 0
 
 
+def test_auto_compiles_a_full_size_dit_on_a_cpu_and_warms_it_on_a_short_song(monkeypatch):
+    """``COMPILE=auto`` on a CPU compiles from ``CPU_COMPILE_MIN_PARAMETERS`` (lowered here to the tiny DiT's size);
+    the warm-up after loading then runs a short song there, not the model's window."""
+    from inference_container.diffrhythm import compiled as compiled_module
+
+    model = _dit(max_frames=6144)
+    size = sum(p.numel() for p in model.parameters())
+    monkeypatch.setattr(device_module, "CPU_COMPILE_MIN_PARAMETERS", size)
+    assert is_compiled(prepare_dit(copy.deepcopy(model), "cpu"))
+    monkeypatch.setattr(device_module, "CPU_COMPILE_MIN_PARAMETERS", size + 1)
+    assert not is_compiled(prepare_dit(copy.deepcopy(model), "cpu"))
+    assert compiled_module.warm_up_frames(model) == compiled_module.CPU_WARM_UP_FRAMES < model.config.max_frames
+
+
 def test_cuda_only_paths_fall_back_without_cuda(monkeypatch, tmp_path):
     """No GPU: auto picks the CPU, no compile, no cache to load; the model runs as loaded."""
     from inference_container.diffrhythm.device import resolve_device, resolve_precision
@@ -157,6 +172,21 @@ def test_compiled_blocks_match_eager_for_every_shape_with_one_graph(tmp_path):
     assert load_cache(cache) is True
     inputs = _inputs(3, 40)
     assert _relative(_step(compiled, inputs), _step(model, inputs)) < 1e-4
+
+
+@pytest.mark.slow  # inductor builds C++ kernels on the CPU
+def test_the_cpus_compiled_path_stays_within_its_precisions_tolerance_of_fp32():
+    """What ``COMPILE=on`` runs on this CPU, in the precision ``DTYPE=auto`` picks here (bf16 where the CPU computes
+    it natively, else fp32: either way the test runs): one guided step and a 4-step sampling near eager fp32."""
+    torch._dynamo.reset()
+    precision = resolve_precision("cpu")
+    tolerance = {"bf16": 3e-2, "fp32": 1e-4}[precision]
+    model = _dit()
+    compiled = prepare_dit(copy.deepcopy(model).to(torch_dtype(precision)), "cpu", compile="on")
+    assert is_compiled(compiled) and compiled.dtype == torch_dtype(precision)
+    inputs = _inputs(2, 48)
+    assert _relative(_step(compiled, inputs), _step(model, inputs)) < tolerance
+    assert _relative(_sample(compiled, inputs, steps=4), _sample(model, inputs, steps=4)) < tolerance
 
 
 @pytest.mark.gpu

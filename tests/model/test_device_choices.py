@@ -11,6 +11,7 @@ import torch
 
 from inference_container.diffrhythm import device
 from inference_container.diffrhythm.device import (
+    CPU_COMPILE_MIN_PARAMETERS,
     cgroup_cpu_quota,
     configure_threads,
     cpu_flags,
@@ -93,6 +94,10 @@ def test_configure_threads_sets_torch_on_a_cpu_unless_omp_chose(monkeypatch):
 def test_compile_setting():
     assert resolve_compile("cuda") is True and resolve_compile("cuda:1") is True and resolve_compile("cpu") is False
     assert resolve_compile("cuda", "off") is False and resolve_compile("cpu", "ON") is True
+    # auto on a CPU: where the DiT is large enough for its steps to repay the compile (the published 1.1 B is)
+    assert resolve_compile("cpu", "auto", CPU_COMPILE_MIN_PARAMETERS) is True
+    assert resolve_compile("cpu", "auto", CPU_COMPILE_MIN_PARAMETERS - 1) is False
+    assert resolve_compile("cpu", "off", 1_109_000_000) is False and resolve_compile("cuda", "auto", 10) is True
     with pytest.raises(ValueError, match="COMPILE"):
         resolve_compile("cuda", "sometimes")
 
