@@ -1,12 +1,12 @@
 """Every benchmark, one after the other, each printing its tables and writing its JSON (a thin orchestrator).
 
-    python benchmarks/run.py [--quick] [--only model,presets,load,service,stems,lyrics_check,cost] [--out DIR]
+    python benchmarks/run.py [--quick] [--only model,roofline,presets,load,service,stems,lyrics_check,cost] [--out DIR]
         [--commit SHA]
     python -m benchmarks.run --quick          # the CPU smoke run: minutes on two cores
 
-Runs ``benchmarks.model``, ``benchmarks.presets``, ``benchmarks.load``, ``benchmarks.service``, ``benchmarks.stems``,
-``benchmarks.lyrics_check`` (``--quick`` passed on to each) and then ``benchmarks.cost`` (which prices the newest
-full-size GPU model run in ``benchmarks/results/``, not a quick CPU run).
+Runs ``benchmarks.model``, ``benchmarks.roofline``, ``benchmarks.presets``, ``benchmarks.load``, ``benchmarks.service``,
+``benchmarks.stems``, ``benchmarks.lyrics_check`` (``--quick`` passed on to each) and then ``benchmarks.cost`` (which
+prices the newest full-size GPU model run in ``benchmarks/results/``, not a quick CPU run).
 A benchmark that fails is reported and the next one runs; the exit status is 1 if any failed.
 """
 
@@ -23,8 +23,8 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a file (python benchmarks/run.py): make the checkout importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-BENCHMARKS = ("model", "presets", "load", "service", "stems", "lyrics_check", "cost")
-_QUICK = {"model", "presets", "load", "service", "stems", "lyrics_check"}  # those with a --quick
+BENCHMARKS = ("model", "roofline", "presets", "load", "service", "stems", "lyrics_check", "cost")
+_QUICK = {"model", "roofline", "presets", "load", "service", "stems", "lyrics_check"}  # those with a --quick
 
 
 def arguments(name: str, quick: bool, out: Path | None, commit: str | None) -> list[str]:
