@@ -22,8 +22,9 @@ to the GPU, the CUDA and Triton versions and torch) or, for a CPU fleet, with ``
 
 writes torch's portable compile cache ("mega-cache"); a worker with ``COMPILE_CACHE`` naming that file loads it
 before compiling, so its first song traces the blocks (seconds) but builds no kernels. A build without a GPU cannot
-pre-compile CUDA kernels: there each worker compiles once as it starts (benchmarks/README.md says how long); a cache
-built on another CPU type is not used (its kernels' instruction set is part of the key), and the worker compiles.
+pre-compile CUDA kernels: there each worker compiles once as it starts (benchmarks/README.md says how long). Never
+give a worker a cache built on another CPU type: inductor's cache keys do not always tell instruction sets apart (a
+process told ``ATEN_CPU_CAPABILITY=avx2`` on an AVX-512 machine crashed in kernels an AVX-512 process had cached).
 """
 
 from __future__ import annotations
