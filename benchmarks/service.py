@@ -142,12 +142,25 @@ def heaviest_imports(importtime: str, top: int = 8) -> list[tuple[str, float]]:
     return [(name, round(us / 1000, 1)) for name, us in totals.most_common(top)]
 
 
+# What Lambda's Python runtime sets for the API function (template.yaml: Tracing Active), so that the libraries take
+# their Lambda paths: the X-Ray SDK's recorder samples by the invocation's trace header (LAMBDA_TASK_ROOT set) instead
+# of building a botocore X-Ray client for centralised sampling, as it does anywhere else. The trace header is the one
+# the runtime sets for a sampled invocation; the daemon address is this machine's (UDP, nothing listens: dropped).
+LAMBDA_RUNTIME_ENV = {
+    "LAMBDA_TASK_ROOT": str(ROOT), "AWS_LAMBDA_FUNCTION_NAME": "api", "AWS_LAMBDA_FUNCTION_VERSION": "1",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024", "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
+    "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000", "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+    "_X_AMZN_TRACE_ID": "Root=1-675432a1-3c1f9d0e8b7a6f5e4d3c2b1a;Parent=53995c3f42cd8ad8;Sampled=1",
+}
+
+
 def _import_env() -> dict[str, str]:
-    """The environment the API's settings need to build (no connection is made), with this checkout importable."""
+    """The environment the API's settings need to build (no connection is made), with this checkout importable, and
+    Lambda's runtime variables (``LAMBDA_RUNTIME_ENV``)."""
     from infrastructure.local.stack import LOCAL_ENV
 
     env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
-    return {**env, **LOCAL_ENV, "PYTHONPATH": str(ROOT)}
+    return {**env, **LOCAL_ENV, **LAMBDA_RUNTIME_ENV, "POWERTOOLS_SERVICE_NAME": "api", "PYTHONPATH": str(ROOT)}
 
 
 def _fresh_process(mode: str, env: dict[str, str]) -> dict[str, float]:
