@@ -91,7 +91,10 @@ def run_local(args: argparse.Namespace) -> int:
     # the frontend's key, imported as the customer "local": its existing X-API-Key flow keeps working
     stack = LocalStack({"CORS_ORIGINS": args.cors_origins}, api_port=args.port, moto_port=args.moto_port,
                        keys={args.api_key: LOCAL_CUSTOMER})
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a stop as Ctrl-C: the finally below cleans up
+    # Ctrl-C and a stop both raise KeyboardInterrupt, and the finally below cleans up. SIGINT is set too: a process
+    # started in the background by a shell inherits it ignored, and Python then never raises KeyboardInterrupt
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, signal.default_int_handler)
     try:
         settings = stack.start_aws()
         if args.worker == "container":

@@ -66,13 +66,19 @@ def test_serve_answers_ping_and_invocations_and_a_job_that_must_run_again_is_a_5
     assert requests.get(f"{SERVE}/elsewhere", timeout=10).status_code == 404
 
 
+def _as_a_background_job() -> None:
+    """Start the CLI as a shell's background job starts it: with SIGINT ignored (it must still stop on Ctrl-C)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def test_diffrhythm_local_with_worker_container_generates_the_example_through_the_image(image, tmp_path: Path):
     api_port, moto_port = free_port(), free_port()
     env = {name: os.environ[name] for name in ("PATH", "HOME", "LANG", "DOCKER") if name in os.environ}
     process = subprocess.Popen(
         [sys.executable, "-X", "faulthandler", "-m", "infrastructure.cli", "local", "--worker", "container",
          "--image", image, "--port", str(api_port), "--moto-port", str(moto_port), "--output", str(tmp_path)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        preexec_fn=_as_a_background_job)
     assert process.stdout is not None
     printed: list[str] = []
     try:
