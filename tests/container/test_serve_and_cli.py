@@ -6,10 +6,7 @@ from __future__ import annotations
 import io
 import os
 import re
-import signal
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import requests
@@ -20,7 +17,8 @@ from infrastructure.local.stack import free_port
 from shared import keys
 from shared.records import JobMessage
 from tests.conftest import wait_for
-from tests.container.conftest import ROOT, ready
+from tests.container.conftest import ready
+from tests.support.cli import interrupt, kill, read_until_serving, start_local
 from tests.worker_sim import take_message
 
 FAST = {"preset": "preview"}
@@ -66,44 +64,23 @@ def test_serve_answers_ping_and_invocations_and_a_job_that_must_run_again_is_a_5
     assert requests.get(f"{SERVE}/elsewhere", timeout=10).status_code == 404
 
 
-def _as_a_background_job() -> None:
-    """Start the CLI as a shell's background job starts it: with SIGINT ignored (it must still stop on Ctrl-C)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def test_diffrhythm_local_with_worker_container_generates_the_example_through_the_image(image, tmp_path: Path):
     api_port, moto_port = free_port(), free_port()
     env = {name: os.environ[name] for name in ("PATH", "HOME", "LANG", "DOCKER") if name in os.environ}
-    process = subprocess.Popen(
-        [sys.executable, "-X", "faulthandler", "-m", "infrastructure.cli", "local", "--worker", "container",
-         "--image", image, "--port", str(api_port), "--moto-port", str(moto_port), "--output", str(tmp_path)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        preexec_fn=_as_a_background_job)
-    assert process.stdout is not None
+    process = start_local(["--worker", "container", "--image", image, "--port", str(api_port), "--moto-port",
+                           str(moto_port), "--output", str(tmp_path)], env)
     printed: list[str] = []
     try:
-        for line in process.stdout:  # the test's time limit guards a hang
-            printed.append(line)
-            if "serving; Ctrl-C stops" in line:
-                break
-        text = "".join(printed)
+        text = read_until_serving(process, printed)
         name = re.search(r"in container (diffrhythm-worker-\S+) ", text)
         assert name and "TINY RANDOM TEST MODEL" in text and "saved the finished song" in text, text[-3000:]
         assert docker("inspect", "--format", "{{.State.Running}}", name[1]).stdout.strip() == "true"
         assert len(list(tmp_path.glob("*.wav"))) == 1
-        process.send_signal(signal.SIGINT)  # Ctrl-C: the CLI removes its container and stops the stack
-        try:
-            process.communicate(timeout=120)
-        except subprocess.TimeoutExpired:  # where it hangs: faulthandler prints every thread's stack on SIGABRT
-            process.send_signal(signal.SIGABRT)
-            stuck, _ = process.communicate(timeout=30)
-            raise AssertionError(f"Ctrl-C did not stop it within 120 s:\n{stuck[-6000:]}") from None
+        interrupt(process, timeout=120)  # Ctrl-C: the CLI removes its container and stops the stack
         assert process.returncode == 0
         assert docker("ps", "--all", "--quiet", "--filter", f"name={name[1]}").stdout.strip() == ""
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        kill(process)
         run = re.search(r"diffrhythm-worker-([0-9a-f]+)-", "".join(printed))
         if run:  # a CLI that failed half-way leaves nothing running either
             left = docker("ps", "--all", "--quiet", "--filter", f"label={LABEL}={run[1]}").stdout.split()
