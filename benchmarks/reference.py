@@ -36,8 +36,7 @@ def _rotate_half(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
 def _input_embedding(embed: InputEmbedding, x: torch.Tensor, cond: torch.Tensor, text: torch.Tensor,
                      style: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     """The input embedding with upstream's order of the final sum (the convolution's output first)."""
-    n = x.shape[1]
-    h = embed.proj(torch.cat((x, cond, text, style[:, None].expand(-1, n, -1), c[:, None].expand(-1, n, -1)), -1))
+    h = embed.project(x, cond, text, style, c)
     out: torch.Tensor = embed.conv_pos_embed(h) + h
     return out
 

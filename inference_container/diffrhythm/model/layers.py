@@ -111,11 +111,18 @@ class InputEmbedding(nn.Module):
         self.proj = nn.Linear(mel_dim * 2 + text_dim + cond_dim * 2, out_dim)
         self.conv_pos_embed = ConvPositionEmbedding(out_dim)
 
+    def project(self, x: torch.Tensor, cond: torch.Tensor, text: torch.Tensor, style: torch.Tensor,
+                c: torch.Tensor) -> torch.Tensor:
+        """The inputs side by side, projected to the model width (before the position signal)."""
+        n = x.shape[1]
+        projected: torch.Tensor = self.proj(
+            torch.cat((x, cond, text, style[:, None].expand(-1, n, -1), c[:, None].expand(-1, n, -1)), -1))
+        return projected
+
     def forward(self, x: torch.Tensor, cond: torch.Tensor, text: torch.Tensor, style: torch.Tensor,
                 c: torch.Tensor) -> torch.Tensor:
-        n = x.shape[1]
-        x = self.proj(torch.cat((x, cond, text, style[:, None].expand(-1, n, -1), c[:, None].expand(-1, n, -1)), -1))
-        return x + self.conv_pos_embed(x)  # x first: the sum keeps x's contiguous layout (the matrix products fold)
+        h = self.project(x, cond, text, style, c)
+        return h + self.conv_pos_embed(h)  # h first: the sum keeps h's contiguous layout (the matrix products fold)
 
 
 class RMSNorm(nn.Module):
