@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from benchmarks.report import RESULTS, environment, result_path, table, write_json
 from benchmarks.timing import measure
 from inference_container.diffrhythm.config import DiTConfig
-from inference_container.diffrhythm.device import cpu_has_bf16, torch_dtype
+from inference_container.diffrhythm.device import cpu_has_bf16, resolve_device, torch_dtype
 
 
 @dataclass(frozen=True)
@@ -74,8 +74,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON (default benchmarks/results)")
     parser.add_argument("--commit", help="the git commit to record instead of asking git")
     args = parser.parse_args(argv)
-    name = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    device = torch.device(resolve_device(args.device))
     gpu = device.type == "cuda"
     precisions = (args.dtype.split(",") if args.dtype else
                   ["fp32", "bf16"] if gpu or cpu_has_bf16() else ["fp32"])

@@ -16,6 +16,7 @@ import torch
 from inference_container.diffrhythm import device as device_module
 from inference_container.diffrhythm.checkpoint import load_dit
 from inference_container.diffrhythm.compiled import (
+    CPU_WARM_UP_FRAMES,
     fuse_projections,
     is_compiled,
     load_cache,
@@ -23,6 +24,7 @@ from inference_container.diffrhythm.compiled import (
     row_bytes,
     save_cache,
     warm_up,
+    warm_up_frames,
 )
 from inference_container.diffrhythm.config import DiTConfig
 from inference_container.diffrhythm.device import resolve_precision, rows_that_fit, torch_dtype
@@ -120,15 +122,13 @@ def test_prepare_on_a_cpu_keeps_the_model_as_loaded():
 def test_auto_compiles_a_full_size_dit_on_a_cpu_and_warms_it_on_a_short_song(monkeypatch):
     """``COMPILE=auto`` on a CPU compiles from ``CPU_COMPILE_MIN_PARAMETERS`` (lowered here to the tiny DiT's size);
     the warm-up after loading then runs a short song there, not the model's window."""
-    from inference_container.diffrhythm import compiled as compiled_module
-
     model = _dit(max_frames=6144)
     size = sum(p.numel() for p in model.parameters())
     monkeypatch.setattr(device_module, "CPU_COMPILE_MIN_PARAMETERS", size)
     assert is_compiled(prepare_dit(copy.deepcopy(model), "cpu"))
     monkeypatch.setattr(device_module, "CPU_COMPILE_MIN_PARAMETERS", size + 1)
     assert not is_compiled(prepare_dit(copy.deepcopy(model), "cpu"))
-    assert compiled_module.warm_up_frames(model) == compiled_module.CPU_WARM_UP_FRAMES < model.config.max_frames
+    assert warm_up_frames(model) == CPU_WARM_UP_FRAMES < model.config.max_frames
 
 
 def test_cuda_only_paths_fall_back_without_cuda(monkeypatch, tmp_path):
