@@ -134,6 +134,22 @@ def test_guidance_runs_both_branches_as_one_batch_and_matches_separate_calls():
     torch.testing.assert_close(v, v_c + (v_c - v_u) * 4.0, rtol=1e-4, atol=1e-5)
 
 
+def test_a_half_precision_dits_guidance_mix_runs_in_float32():
+    """The branches come out in bf16; their mix (the strength multiplies their difference's rounding) is float32."""
+    model = _random_dit(2048).to(torch.bfloat16)
+    x, text, start = torch.randn(1, 24, 64), torch.randint(1, 364, (1, 24)), torch.zeros(1)
+    cond, style, negative = torch.randn(1, 24, 64), torch.randn(1, 512), torch.randn(1, 512)
+    branches: list[torch.Tensor] = []
+    model.register_forward_hook(lambda module, inputs, output: branches.append(output))
+    velocity = guided(model, text=text, cond=cond.bfloat16(), style=style.bfloat16(),
+                      negative_style=negative.bfloat16(), start_time=start, duration=None, cfg_strength=4.0)
+    v = velocity(x, torch.tensor(0.3))
+    (both,) = branches
+    assert both.dtype == torch.bfloat16 and v.dtype == torch.float32
+    v_c, v_u = both.float().chunk(2)
+    assert torch.equal(v, v_c + (v_c - v_u) * 4.0)  # the same float32 operations on the same values
+
+
 def test_config_rejects_a_text_width_the_fusion_layers_cannot_take(tmp_path):
     with pytest.raises(ValueError, match="text_dim"):
         DiTConfig(**{**TINY, "text_dim": 256})
