@@ -134,6 +134,16 @@ def test_guidance_runs_both_branches_as_one_batch_and_matches_separate_calls():
     torch.testing.assert_close(v, v_c + (v_c - v_u) * 4.0, rtol=1e-4, atol=1e-5)
 
 
+def test_the_input_embedding_keeps_the_contiguous_layout_the_projections_need():
+    """The conv position signal comes out frame-strided (a transposed convolution); the sum must not take that layout,
+    or every projection after it runs as a batched product over a copied weight."""
+    embed = _random_dit(2048).input_embed
+    n = 40
+    h = embed(torch.randn(2, n, 64), torch.randn(2, n, 64), torch.randn(2, n, 512), torch.randn(2, 512),
+              torch.randn(2, 512))
+    assert not embed.conv_pos_embed(torch.randn(2, n, h.shape[-1])).is_contiguous() and h.is_contiguous()
+
+
 def test_a_half_precision_dits_guidance_mix_runs_in_float32():
     """The branches come out in bf16; their mix (the strength multiplies their difference's rounding) is float32."""
     model = _random_dit(2048).to(torch.bfloat16)
