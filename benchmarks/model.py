@@ -13,8 +13,9 @@ window, with the same weights for every path, and times
 - **sampling**: ``sampling.sample`` (ours) and ``UpstreamLike.sample`` over ``--steps`` grid points, preparation
   included;
 - **decode**: ``vae.VAE`` over a full-size stand-in decoder (``benchmarks.oobleck``), one row, in every precision
-  and window the worker may use (fp32, fp16, bf16 on a GPU; the whole latent or 128-frame chunks), with the audio's
-  error against fp32; a **song** is sampling plus the worker's default decode (``device.resolve_decode``) per row;
+  and window the worker may use (fp32, fp16, bf16 on a GPU; ``--decode-windows``: the whole latent and 128-frame
+  chunks), with the audio's error against fp32; a **song** is sampling plus the worker's default decode
+  (``device.resolve_decode``) per row;
 - **overlap**: one song's decode on a second thread and CUDA stream while the next samples, against one after the
   other (``ours-compiled`` with ``--compiled``, else our last precision).
 
@@ -94,6 +95,7 @@ class Settings:
     reference: bool = True  # time the reference path (off: our variants only, e.g. beside an earlier run)
     compile_cache: str | None = None  # write the compile cache here, then time a first call with warm caches
     decode: bool = True  # time the stand-in VAE decode
+    decode_windows: tuple[int | None, ...] = (None, 128)  # the decode's windows (None: the whole latent)
     variants: tuple[str, ...] = COMPILED_PATHS  # which prepared copies --compiled times
 
 
@@ -379,9 +381,9 @@ def half_copy(decoder: OobleckDecoder, precision: str) -> tuple[OobleckDecoder, 
 
 
 def run_decodes(run: Run, decoder: OobleckDecoder) -> None:
-    """Each decode precision and window the product may use, timed, with its audio's relative error against the
-    float32 decode of the whole latent (``vae.relative_error``; the product keeps half precision within
-    ``vae.HALF_TOLERANCE``)."""
+    """Each decode precision and window the product may use (``--decode-windows``), timed, with its audio's relative
+    error against the float32 decode in the first window (by default the whole latent; ``vae.relative_error``; the
+    product keeps half precision within ``vae.HALF_TOLERANCE``)."""
     s = run.settings
     gpu = run.device.type == "cuda"
     halves = {precision: half_copy(decoder, precision) for precision in (("fp32", "fp16", "bf16") if gpu else
@@ -391,7 +393,7 @@ def run_decodes(run: Run, decoder: OobleckDecoder) -> None:
         latent = latent.to(run.device)
         exact = None
         for precision, half in halves.items():
-            for chunk in (None, 128):
+            for chunk in s.decode_windows:
                 vae = VAE(decoder, chunk=chunk, half=half)
                 case = Case(f"vae-{chunk or 'whole'}", precision)
                 result = measure_or_skip(partial(vae.decode, latent), run.device, 1, max(1, s.sample_reps))
@@ -511,7 +513,8 @@ def tables(run: Run) -> str:
         f"One guided DiT step (conditional + unconditional), ms, median of {s.reps} after {s.warmup} warm-up:\n"
         + table(["frames", "batch", "path", "dtype", "ms", "vs ref", "peak GiB"], steps),
         f"VAE decode of one row (full-size stand-in; window: the whole latent, or chunks of 128 frames overlapping "
-        f"by 32), s, median of {max(1, s.sample_reps)}; error: relative L2 against fp32 whole:\n"
+        f"by 32), s, median of {max(1, s.sample_reps)}; error: relative L2 against fp32 "
+        f"{'whole' if s.decode_windows[0] is None else f'in windows of {s.decode_windows[0]}'}:\n"
         + table(["frames", "window", "dtype", "s", "error", "peak GiB"], decodes),
         f"Whole song: sampling ({s.steps} steps, cfg {s.cfg_strength}) + the worker's default decode of every row "
         f"({decode_precision}, window {decode_chunk or 'whole'}), s, median of {s.sample_reps}:\n"
@@ -593,6 +596,8 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Settings, Path, str | None
                                                 "first call with the caches warm")
     parser.add_argument("--no-reference", action="store_true", help="skip the reference path (our variants only)")
     parser.add_argument("--no-decode", action="store_true", help="skip the decode (song times are then sampling only)")
+    parser.add_argument("--decode-windows", default="whole,128",
+                        help="the decode's windows: frames, or whole for the latent at once (default whole,128)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON (default benchmarks/results)")
     parser.add_argument("--commit", help="the git commit to record instead of asking git (a copied tree's .git may "
@@ -625,6 +630,7 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Settings, Path, str | None
         budget_s=args.budget_s, seed=args.seed, quick=args.quick, compiled=args.compiled,
         compile_mode=args.compile_mode, reference=not args.no_reference, compile_cache=args.compile_cache,
         decode=not args.no_decode, variants=args.variants,
+        decode_windows=tuple(None if w == "whole" else int(w) for w in args.decode_windows.split(",") if w),
     )
     for frames in settings.frames:
         window(frames)

@@ -17,7 +17,13 @@ from inference_container.diffrhythm.bundle.reader import Bundle, BundleError
 from inference_container.diffrhythm.checkpoint import load_variant
 from inference_container.diffrhythm.compiled import is_compiled, prepare_dit, row_bytes, warm_up, warm_up_frames
 from inference_container.diffrhythm.config import LATENT_CHANNELS
-from inference_container.diffrhythm.device import resolve_decode, resolve_precision, rows_that_fit, synchronize
+from inference_container.diffrhythm.device import (
+    keep_freed_memory,
+    resolve_decode,
+    resolve_precision,
+    rows_that_fit,
+    synchronize,
+)
 from inference_container.diffrhythm.g2p import LyricsTokenizer
 from inference_container.diffrhythm.guidance import Inpainting
 from inference_container.diffrhythm.lyric_checker import LyricChecker, LyricCheckUnavailable
@@ -69,7 +75,8 @@ class Pipeline:
         kernels) happens before the worker is ready, not in a job.
         ``vae_dtype`` and ``vae_chunk``: the decoder's precision and window (``device.resolve_decode``). The stems
         separator is loaded where the bundle has one, and with ``lyric_check`` the lyric check where it also has
-        Whisper."""
+        Whisper. On a CPU, freed memory is kept for reuse from here on (``device.keep_freed_memory``)."""
+        keep_freed_memory(device)
         bundle = Bundle(Path(weights))
         bundle.verify(checksums=False)
         precision = resolve_precision(device, dtype)
