@@ -20,8 +20,10 @@ window, with the same weights for every path, and times
   other (``ours-compiled`` with ``--compiled``, else our last precision).
 
 With ``--compiled``, our path also runs on prepared copies of the same model (``inference_container.diffrhythm.
-compiled``): ``ours-fused`` (QKV and gate/up projections fused), ``ours-compiled`` (decoder blocks compiled) and
-``ours-compiled-fused`` (``--variants`` picks some); each one's first call at each shape is timed on its own
+compiled``): ``ours-fused`` (QKV and gate/up projections fused), ``ours-compiled`` (decoder blocks compiled),
+``ours-compiled-fused``, and on a GPU with float8 tensor cores ``ours-fp8`` and ``ours-compiled-fp8`` (the blocks'
+projections in float8, ``inference_container.diffrhythm.float8``; ``--variants`` picks some, and can ask for the
+float8 ones anywhere: a CPU computes them, slowly); each one's first call at each shape is timed on its own
 (``first-call``: the compile, at the first shape) and its step compared with eager ``ours``. ``--compile-cache FILE``
 then writes the compile cache and times one first call again after ``torch._dynamo.reset()`` (``first-call-cached``:
 what a worker pays whose caches hold the kernels).
@@ -56,6 +58,7 @@ from benchmarks.timing import Timing, measure
 from inference_container.diffrhythm.compiled import compile_dit, fuse_projections, save_cache
 from inference_container.diffrhythm.config import LATENT_CHANNELS, STYLE_DIM, DiTConfig
 from inference_container.diffrhythm.device import cpu_has_bf16, resolve_decode, torch_dtype
+from inference_container.diffrhythm.float8 import float8_supported, to_float8
 from inference_container.diffrhythm.guidance import Inpainting, guided
 from inference_container.diffrhythm.model import DiT
 from inference_container.diffrhythm.sampling import sample
@@ -65,7 +68,8 @@ from shared.timeline import FULL, SHORT, Variant
 GIB = 2**30
 
 
-COMPILED_PATHS = ("ours-fused", "ours-compiled", "ours-compiled-fused")  # our path on prepared copies
+FLOAT8_PATHS = ("ours-fp8", "ours-compiled-fp8")  # block projections in float8 (float8.to_float8)
+COMPILED_PATHS = ("ours-fused", "ours-compiled", "ours-compiled-fused", *FLOAT8_PATHS)  # our path on prepared copies
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,7 @@ class Settings:
     compile_cache: str | None = None  # write the compile cache here, then time a first call with warm caches
     decode: bool = True  # time the stand-in VAE decode
     decode_windows: tuple[int | None, ...] = (None, 128)  # the decode's windows (None: the whole latent)
-    variants: tuple[str, ...] = COMPILED_PATHS  # which prepared copies --compiled times
+    variants: tuple[str, ...] = COMPILED_PATHS  # which prepared copies --compiled times (float8 only on float8 GPUs)
 
 
 @dataclass(frozen=True)
@@ -184,6 +188,8 @@ def model_for(models: Models, frames: int, case: Case, settings: Settings) -> Di
         model = copy.deepcopy(base)
         if "fused" in case.path:
             fuse_projections(model)
+        if case.path in FLOAT8_PATHS:
+            to_float8(model)
         if case.compiled:
             compile_dit(model, mode=settings.compile_mode)
         _PREPARED[key] = model
@@ -589,8 +595,9 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Settings, Path, str | None
     parser.add_argument("--ablate", action="store_true", help="also time the reference without its attention mask")
     parser.add_argument("--budget-s", type=float, help="skip sampling cases that would end past this many seconds")
     parser.add_argument("--compiled", action="store_true", help="also our path fused, compiled, and both")
-    parser.add_argument("--variants", type=_names, default=COMPILED_PATHS,
-                        help=f"with --compiled: which of {', '.join(COMPILED_PATHS)} (default all)")
+    parser.add_argument("--variants", type=_names, default=None,
+                        help=f"with --compiled: which of {', '.join(COMPILED_PATHS)} (default all; the fp8 ones only "
+                             "on a GPU with float8 tensor cores)")
     parser.add_argument("--compile-mode", help="torch.compile mode for --compiled (default: torch's default)")
     parser.add_argument("--compile-cache", help="with --compiled: write the compile cache to this file, then time a "
                                                 "first call with the caches warm")
@@ -629,7 +636,8 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Settings, Path, str | None
         sample_reps=pick("sample_reps"), sample_warmup=args.sample_warmup, ablate=args.ablate,
         budget_s=args.budget_s, seed=args.seed, quick=args.quick, compiled=args.compiled,
         compile_mode=args.compile_mode, reference=not args.no_reference, compile_cache=args.compile_cache,
-        decode=not args.no_decode, variants=args.variants,
+        decode=not args.no_decode,
+        variants=args.variants or tuple(p for p in COMPILED_PATHS if p not in FLOAT8_PATHS or float8_supported(device)),
         decode_windows=tuple(None if w == "whole" else int(w) for w in args.decode_windows.split(",") if w),
     )
     for frames in settings.frames:

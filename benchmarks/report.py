@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from inference_container.diffrhythm.device import cpu_has_bf16, keep_freed_memory
+from inference_container.diffrhythm.device import cpu_has_bf16
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = RESULTS.parent.parent
@@ -35,10 +35,7 @@ def git_commit(given: str | None = None) -> dict[str, Any]:
 
 
 def environment(device: torch.device, commit: str | None = None) -> dict[str, Any]:
-    """Device name, torch and Python versions, CPU threads, git commit and the date (UTC); and whether a CPU's
-    allocator keeps freed memory, set here first as the worker sets it (``device.keep_freed_memory``; the environment's
-    ``MALLOC_MMAP_MAX_=65536``, glibc's default, measures without)."""
-    kept = keep_freed_memory(device.type)
+    """Device name, torch and Python versions, CPU threads, git commit and the date (UTC)."""
     info: dict[str, Any] = {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "device": device.type,
@@ -46,7 +43,6 @@ def environment(device: torch.device, commit: str | None = None) -> dict[str, An
         "cpu": platform.processor() or platform.machine(),
         "cpu_threads": torch.get_num_threads(),
         "cpu_bf16": cpu_has_bf16(),
-        "freed_memory_kept": kept,
         "torch": torch.__version__,
         "python": platform.python_version(),
         "git": git_commit(commit),

@@ -1,9 +1,8 @@
-"""The one place that decides where the models run, in which precision, on how many CPU threads, how a CPU's memory
-is reused and whether the DiT is compiled. Importing it does not import torch."""
+"""The one place that decides where the models run, in which precision, on how many CPU threads and whether the
+DiT is compiled. Importing it does not import torch."""
 
 from __future__ import annotations
 
-import ctypes
 import math
 import os
 from pathlib import Path
@@ -118,29 +117,6 @@ def configure_threads(device: str) -> int | None:
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     return threads
-
-
-_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # glibc's mallopt parameters (malloc.h)
-_MALLOC_ENV = ("MALLOC_MMAP_MAX_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
-
-
-def keep_freed_memory(device: str) -> bool:
-    """On a CPU, have glibc's allocator keep the memory torch frees for the next tensors instead of handing it back
-    to the system, unless the environment chose (``MALLOC_*_`` variables or ``glibc.malloc`` tunables); returns
-    whether it was set. For the whole process, from this call on.
-
-    By default glibc maps every block over 32 MiB afresh and unmaps it when freed, so each of the VAE decoder's
-    activations (hundreds of MiB per 128-frame window) and the DiT's larger ones is faulted in page by page, every
-    time: a full-size decode spent 40% of its CPU time in the kernel. Kept, the same blocks are reused: the decode of a
-    95 s song takes 91 s instead of 172 s, a guided fp32 step 8.9 s instead of 10.3 (2 cores, benchmarks/README.md).
-    The process keeps its peak memory, as a worker that generates songs one after another needs it anyway."""
-    tunables = os.environ.get("GLIBC_TUNABLES", "")
-    if not device.startswith("cpu") or "glibc.malloc." in tunables or any(map(os.environ.get, _MALLOC_ENV)):
-        return False
-    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)  # glibc's, where the process runs on glibc
-    if mallopt is None:
-        return False
-    return bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
 
 
 CPU_COMPILE_MIN_PARAMETERS = 100_000_000  # COMPILE=auto compiles a CPU's DiT from this size (published: 1.1 B)

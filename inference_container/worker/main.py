@@ -19,7 +19,8 @@ def build_worker(settings: WorkerSettings | None = None, pipeline: Pipeline | No
     device = resolve_device(settings.device)
     if pipeline is None:
         pipeline = Pipeline.load(settings.weights_dir, device=device, dtype=settings.dtype, compile=settings.compile,
-                                 compile_cache=settings.compile_cache or None, vae_dtype=settings.vae_dtype,
+                                 compile_cache=settings.compile_cache or None, fp8=settings.fp8,
+                                 vae_dtype=settings.vae_dtype,
                                  vae_chunk=settings.vae_chunk, lyric_check=settings.lyric_check)
     if pipeline.model_name != "diffrhythm":
         logger.warning(f"!!! {pipeline.model_name}: songs from this worker are noise !!!")

@@ -19,6 +19,9 @@ class WorkerSettings(Settings):
                          "a CPU, for a full-size DiT (device.resolve_compile)")
     compile_cache: str = Field("", description="A compile cache file to load before compiling (written at image build "
                                "on the fleet's GPU or CPU type by python -m inference_container.diffrhythm.compiled)")
+    fp8: bool = Field(False, description="The DiT's block projections in float8 on a GPU with float8 tensor cores "
+                      "(L4, H100, H200), kept only within float8.FLOAT8_TOLERANCE of the model's dtype; elsewhere "
+                      "ignored with a warning")
     vae_dtype: str = Field("auto", description="The VAE decoder's precision: auto = fp16 on a GPU (kept only within "
                            "vae.HALF_TOLERANCE of fp32), fp32 on a CPU")
     vae_chunk: int = Field(0, ge=0, description="Latent frames per VAE decode window: 0 = the whole song on a GPU "

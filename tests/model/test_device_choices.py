@@ -1,12 +1,9 @@
 """device.py's decisions: CPU precision from the CPU's bf16 instructions, CPU threads from affinity and the cgroup
-quota, a CPU's allocator keeping freed memory, whether to compile (``COMPILE``), the VAE decoder's precision and
-window, and rows per sampling call."""
+quota, whether to compile (``COMPILE``), the VAE decoder's precision and window, and rows per sampling call."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,7 +17,6 @@ from inference_container.diffrhythm.device import (
     cpu_flags,
     cpu_has_bf16,
     cpu_threads,
-    keep_freed_memory,
     resolve_compile,
     resolve_decode,
     resolve_precision,
@@ -93,50 +89,6 @@ def test_configure_threads_sets_torch_on_a_cpu_unless_omp_chose(monkeypatch):
         assert configure_threads("cpu") == 1 and torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
-
-
-# in a fresh interpreter: allocate, touch and free 256 MiB twice; print the page faults of the second time
-_FAULTS = """
-import resource, sys, torch
-from inference_container.diffrhythm.device import keep_freed_memory
-kept = keep_freed_memory("cpu") if sys.argv[1] == "keep" else False
-def faults():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for _ in range(2):
-    before = faults()
-    torch.ones(64 * 2**20).sum()  # 256 MiB of float32, freed at once
-print(kept, faults() - before)
-"""
-
-
-def _second_allocation_faults(mode: str, env: dict[str, str]) -> tuple[bool, int]:
-    done = subprocess.run([sys.executable, "-c", _FAULTS, mode], env=env, capture_output=True, text=True, check=True)
-    kept, faults = done.stdout.split()
-    return kept == "True", int(faults)
-
-
-@pytest.mark.slow
-def test_a_cpus_freed_memory_is_reused_without_faulting_it_in_again():
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}
-    pages = 256 * 2**20 // os.sysconf("SC_PAGE_SIZE")
-    assert _second_allocation_faults("system", env) == (False, pytest.approx(pages, rel=0.2))  # mapped afresh
-    kept, faults = _second_allocation_faults("keep", env)
-    assert kept and faults < pages // 20
-    # the environment's own choice stands: glibc's variables, with its defaults here
-    glibc_default = {**env, "MALLOC_MMAP_MAX_": "65536"}
-    assert _second_allocation_faults("keep", glibc_default) == (False, pytest.approx(pages, rel=0.2))
-
-
-def test_only_a_cpu_without_the_environments_allocator_settings_is_changed(monkeypatch):
-    for name in ("MALLOC_MMAP_MAX_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.mmap_max=0")
-    assert keep_freed_memory("cpu") is False
-    monkeypatch.delenv("GLIBC_TUNABLES")
-    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "131072")
-    assert keep_freed_memory("cpu") is False
-    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_")
-    assert keep_freed_memory("cuda") is False and keep_freed_memory("cuda:1") is False
 
 
 def test_compile_setting():

@@ -121,3 +121,25 @@ def test_on_a_gpu_rows_follow_free_memory_decode_is_half_precision_and_peak_memo
     assert 0 < song.metadata["peak_gpu_gib"] < torch.cuda.get_device_properties(0).total_memory / 2**30
     exact = Pipeline.load(str(tiny_bundle), device="cuda", compile="off", vae_dtype="fp32", vae_chunk=128)
     np.testing.assert_allclose(song.audio[0], exact.generate(_request(audio_length=120)).audio[0], atol=2e-2)
+
+
+def test_fp8_on_a_device_without_float8_tensor_cores_loads_and_generates_in_the_models_dtype(tiny_bundle, caplog):
+    from inference_container.diffrhythm.float8 import is_float8
+    from inference_container.diffrhythm.pipeline import Pipeline
+
+    with caplog.at_level("WARNING"):
+        pipeline = Pipeline.load(str(tiny_bundle), device="cpu", dtype="fp32", fp8=True, lyric_check=False)
+    assert "float8 tensor cores" in caplog.text
+    assert not any(is_float8(dit) for dit in pipeline.dits.values())
+    assert pipeline.generate(_request()).audio[0].any()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_on_a_gpu_fp8_converts_where_the_gpu_has_float8_tensor_cores(tiny_bundle):
+    from inference_container.diffrhythm.float8 import float8_supported, is_float8
+    from inference_container.diffrhythm.pipeline import Pipeline
+
+    pipeline = Pipeline.load(str(tiny_bundle), device="cuda", compile="off", fp8=True)
+    assert all(is_float8(dit) == float8_supported("cuda") for dit in pipeline.dits.values())
+    assert np.isfinite(pipeline.generate(_request(audio_length=120)).audio[0]).all()

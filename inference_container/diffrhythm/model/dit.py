@@ -53,6 +53,7 @@ class DiT(nn.Module):
         )
         self.norm_out = AdaLayerNormFinal(d, c)
         self.proj_out = nn.Linear(d, config.mel_dim)
+        self.residual_dtype: torch.dtype | None = None  # the stream between blocks, if not the model's (float8.py)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -79,8 +80,9 @@ class DiT(nn.Module):
         c = self.time_embed(time) + prepared.c_static
         h = self.input_embed(x, cond, prepared.text, style, c)
         rope = self.rotary(h.shape[1], h.device, h.dtype)
+        h = h.to(self.residual_dtype or h.dtype)
         for i, block in enumerate(self.transformer_blocks):
             h = block(h, rope)
             if i < len(prepared.residuals):
                 h = h + prepared.residuals[i]
-        return self.proj_out(self.norm_out(h, c))
+        return self.proj_out(self.norm_out(h.to(self.dtype), c))
