@@ -7,10 +7,12 @@ LAMBDA_PYTHON := 3.12
 
 .PHONY: local test test-fast sam checkov system-deps lock image
 
-system-deps:  ## Debian packages: espeak-ng (English G2P), chromium + chromedriver (the demo page's browser test)
-	@{ command -v espeak-ng && command -v chromium && command -v chromedriver; } >/dev/null || { apt-get update -qq \
-		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng chromium chromium-driver >/dev/null; } \
-		|| { echo "install them: apt-get install espeak-ng chromium chromium-driver" >&2; exit 1; }
+system-deps:  ## Debian packages: espeak-ng (English G2P), chromium + chromedriver (the demo page's browser test), tcmalloc (the CPU worker's allocator)
+	@{ command -v espeak-ng && command -v chromium && command -v chromedriver \
+		&& ls /usr/lib/*-linux-gnu/libtcmalloc_minimal.so.4; } >/dev/null 2>&1 || { apt-get update -qq \
+		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng chromium chromium-driver \
+			libtcmalloc-minimal4 >/dev/null; } \
+		|| { echo "install them: apt-get install espeak-ng chromium chromium-driver libtcmalloc-minimal4" >&2; exit 1; }
 
 # Every environment installs from its lock in locks/ (scripts/install-locked.sh: hashes checked, nothing resolved);
 # `make lock` is the one way to move versions (docs/dependencies.md: "Upgrading a dependency").

@@ -35,7 +35,7 @@ def git_commit(given: str | None = None) -> dict[str, Any]:
 
 
 def environment(device: torch.device, commit: str | None = None) -> dict[str, Any]:
-    """Device name, torch and Python versions, CPU threads, git commit and the date (UTC)."""
+    """Device name, torch and Python versions, CPU threads, the memory allocator, git commit and the date (UTC)."""
     info: dict[str, Any] = {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "device": device.type,
@@ -43,6 +43,7 @@ def environment(device: torch.device, commit: str | None = None) -> dict[str, An
         "cpu": platform.processor() or platform.machine(),
         "cpu_threads": torch.get_num_threads(),
         "cpu_bf16": cpu_has_bf16(),
+        "allocator": allocator(),
         "torch": torch.__version__,
         "python": platform.python_version(),
         "git": git_commit(commit),
@@ -53,6 +54,16 @@ def environment(device: torch.device, commit: str | None = None) -> dict[str, An
                  "capability": f"{props.major}.{props.minor}",
                  "tf32_matmul": torch.backends.cuda.matmul.allow_tf32, "tf32_cudnn": torch.backends.cudnn.allow_tf32}
     return info
+
+
+def allocator() -> str:
+    """The allocator this process runs on: ``tcmalloc`` or ``jemalloc`` where preloaded (the CPU worker image
+    preloads tcmalloc: ``inference_container/entrypoint.sh``), else ``libc``."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return "unknown"
+    return next((name for name in ("tcmalloc", "jemalloc") if name in maps), "libc")
 
 
 def device_name(device: torch.device) -> str:

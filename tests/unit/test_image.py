@@ -40,6 +40,21 @@ def test_entrypoint_runs_the_worker_or_the_sagemaker_server(tmp_path):
     assert run("echo", "other") == "other"
 
 
+
+@pytest.mark.slow
+def test_on_a_cpu_the_entrypoint_preloads_tcmalloc_unless_ld_preload_chose():
+    """What a CPU worker's processes allocate through (``make system-deps`` installs the library, the image too)."""
+    entrypoint = str(ROOT / "inference_container" / "entrypoint.sh")
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    maps = [sys.executable, "-c", "print(open('/proc/self/maps').read().count('libtcmalloc_minimal'))"]
+    gpu = Path("/dev/nvidiactl").exists()
+    preloaded = subprocess.run([entrypoint, *maps], env=env, capture_output=True, text=True, check=True).stdout
+    assert (int(preloaded) > 0) is not gpu
+    chosen = subprocess.run([entrypoint, *maps], env={**env, "LD_PRELOAD": "libm.so.6"}, capture_output=True,
+                            text=True, check=True).stdout
+    assert int(chosen) == 0
+
+
 def _stages(dockerfile: str) -> dict[str, list[str]]:
     """Each stage's instructions (continued lines joined), by its name (``AS name``; the unnamed last one: ``image``),
     its ``FROM`` line first."""
