@@ -1,6 +1,6 @@
-"""The worker image as ECS runs it: built from a clean tree, its own unprivileged user, under its size budget, the
-task definition's read-only root and tmpfs, a job from the local stack completed through the status function, and a
-weights folder mounted read-only instead of the bundle baked in."""
+"""The worker image as ECS runs it: built from a clean tree, its own unprivileged user, tcmalloc on a CPU, under its
+size budget, the task definition's read-only root and tmpfs, a job from the local stack completed through the status
+function, and a weights folder mounted read-only instead of the bundle baked in."""
 
 from __future__ import annotations
 
@@ -28,6 +28,9 @@ def test_the_image_builds_runs_as_its_own_user_and_stays_under_its_size_budget(i
     assert config["Config"]["User"] == USER and size_mb <= IMAGE_BUDGET_MB
     whoami = docker("run", "--rm", "--network", "host", "--entrypoint", "id", image, timeout=60).stdout.split()
     assert whoami[:2] == ["uid=10001(worker)", "gid=10001(worker)"]
+    # without a GPU the entrypoint preloads tcmalloc for whatever it runs (entrypoint.sh)
+    maps = "print(open('/proc/self/maps').read().count('libtcmalloc_minimal'))"
+    assert int(docker("run", "--rm", "--network", "host", image, "python", "-c", maps, timeout=60).stdout) > 0
     # ECS checks the task definition's health command: the same as the image's
     task = load_template(ROOT / "infrastructure" / "gpu" / "compute.yaml")["Resources"]["TaskDefinition"]
     (worker,) = task["Properties"]["ContainerDefinitions"]
