@@ -2,7 +2,8 @@
 carries so that a cold worker does not recompile, and fused projections (measured, not applied: see below).
 
 ``prepare_dit`` is what the pipeline calls after loading; what it applies is decided in ``device.py``
-(``resolve_compile``: ``COMPILE=auto|on|off``; CPU threads). The compile is regional: each of the identical decoder
+(``resolve_compile``: ``COMPILE=auto|on|off``; CPU threads) and ``float8.py`` (``FP8``: converted before the compile,
+so the compiled blocks are the float8 ones). The compile is regional: each of the identical decoder
 blocks (all the matrix work) is compiled with ``fullgraph=True`` and dynamic shapes, so one compiled graph serves
 every block, both models (95 s and full), every batch size and every song length. Static shapes per length bucket
 would recompile for every song length the full model generates (its frames follow the song), and a padded bucket
@@ -46,6 +47,7 @@ from inference_container.diffrhythm.device import (
     resolve_precision,
     torch_dtype,
 )
+from inference_container.diffrhythm.float8 import float8_where_supported
 from inference_container.diffrhythm.model import DiT
 from inference_container.diffrhythm.model.layers import DecoderBlock
 from shared.timeline import VARIANTS
@@ -53,12 +55,16 @@ from shared.timeline import VARIANTS
 logger = logging.getLogger(__name__)
 
 
-def prepare_dit(model: DiT, device: str, compile: str = "auto", cache: str | Path | None = None) -> DiT:
-    """A loaded ``model`` made ready for ``device``, in place: CPU threads set, and the decoder blocks compiled where
-    ``resolve_compile(device, compile, parameters)`` says so (``auto``: on CUDA, and on a CPU at full size), after
-    loading the compile cache file ``cache`` (the worker's ``COMPILE_CACHE``) if it exists. The first forward compiles
-    (or takes the kernels from the caches)."""
+def prepare_dit(model: DiT, device: str, compile: str = "auto", cache: str | Path | None = None,
+                fp8: bool = False) -> DiT:
+    """A loaded ``model`` made ready for ``device``: CPU threads set; with ``fp8``, its block projections in float8
+    where the device and a probe step allow (``float8.float8_where_supported``: a copy); then the decoder blocks
+    compiled, in place, where ``resolve_compile(device, compile, parameters)`` says so (``auto``: on CUDA, and on a CPU
+    at full size), after loading the compile cache file ``cache`` (the worker's ``COMPILE_CACHE``) if it exists. The
+    first forward compiles (or takes the kernels from the caches)."""
     configure_threads(device)
+    if fp8:
+        model = float8_where_supported(model, device)
     if resolve_compile(device, compile, sum(p.numel() for p in model.parameters())):
         load_cache(cache)
         compile_dit(model)

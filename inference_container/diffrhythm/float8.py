@@ -88,7 +88,6 @@ def is_float8(model: DiT) -> bool:
     return any(isinstance(module, Float8Linear) for module in model.transformer_blocks.modules())
 
 
-
 def float8_supported(device: str) -> bool:
     """Whether ``device`` multiplies float8 on tensor cores (a CUDA GPU of compute capability 8.9 or later)."""
     return (device.startswith("cuda") and torch.cuda.is_available()

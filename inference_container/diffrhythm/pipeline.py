@@ -18,7 +18,6 @@ from inference_container.diffrhythm.checkpoint import load_variant
 from inference_container.diffrhythm.compiled import is_compiled, prepare_dit, row_bytes, warm_up, warm_up_frames
 from inference_container.diffrhythm.config import LATENT_CHANNELS
 from inference_container.diffrhythm.device import resolve_decode, resolve_precision, rows_that_fit, synchronize
-from inference_container.diffrhythm.float8 import float8_where_supported
 from inference_container.diffrhythm.g2p import LyricsTokenizer
 from inference_container.diffrhythm.guidance import Inpainting
 from inference_container.diffrhythm.lyric_checker import LyricChecker, LyricCheckUnavailable
@@ -68,8 +67,7 @@ class Pipeline:
         Where ``compile`` compiles the DiTs (``compiled.prepare_dit``), each runs one forward here (at its window on a
         GPU, a short song on a CPU: ``compiled.warm_up_frames``), so the compile (or the load of ``compile_cache``'s
         kernels) happens before the worker is ready, not in a job. With ``fp8``, each DiT's block projections run in
-        float8 where the GPU has float8 tensor cores and a probe step stays within tolerance
-        (``float8.float8_where_supported``).
+        float8 where the GPU has float8 tensor cores and a probe step stays within tolerance (``prepare_dit``).
         ``vae_dtype`` and ``vae_chunk``: the decoder's precision and window (``device.resolve_decode``). The stems
         separator is loaded where the bundle has one, and with ``lyric_check`` the lyric check where it also has
         Whisper."""
@@ -77,8 +75,8 @@ class Pipeline:
         bundle.verify(checksums=False)
         precision = resolve_precision(device, dtype)
         loaded = {variant: load_variant(bundle, variant, precision, device) for variant in variants or bundle.variants}
-        dits = {variant: prepare_dit(float8_where_supported(model, device) if fp8 else model, device, compile,
-                                     compile_cache) for variant, (model, _) in loaded.items()}
+        dits = {variant: prepare_dit(model, device, compile, compile_cache, fp8)
+                for variant, (model, _) in loaded.items()}
         for variant, model in dits.items():
             if is_compiled(model):
                 seconds = warm_up(model, 1, warm_up_frames(model))
